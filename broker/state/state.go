@@ -1,0 +1,72 @@
+// Package state defines what the broker reports about itself: the shape of
+// `broker status --json`, of the local API's status answer, and what the
+// tray draws. Nothing here holds a token.
+package state
+
+import "time"
+
+// Profile states, as `status` prints them.
+const (
+	SignedOut      = "signed-out"
+	OK             = "ok"
+	Refreshing     = "refreshing"
+	Degraded       = "degraded" // temporary failures; the current token may still be valid
+	SignInRequired = "sign-in-required"
+)
+
+// Target states.
+const (
+	TargetOK      = "ok"
+	TargetError   = "error"
+	TargetPending = "pending"
+)
+
+// Status is the whole picture.
+type Status struct {
+	Daemon  Daemon `json:"daemon"`
+	Storage string `json:"storage"` // "keyring" or "file"
+	// StorageWarning is set when tokens are kept in a plain file.
+	StorageWarning string `json:"storage_warning,omitempty"`
+	// ConfigError is the last config reload error (the last good config
+	// stays in force).
+	ConfigError  string        `json:"config_error,omitempty"`
+	StartAtLogin *StartAtLogin `json:"start_at_login,omitempty"`
+	Profiles     []Profile     `json:"profiles"`
+}
+
+// Daemon says whether `broker run` is running.
+type Daemon struct {
+	Running bool `json:"running"`
+	PID     int  `json:"pid,omitempty"`
+}
+
+// StartAtLogin says whether and how the broker starts at login.
+type StartAtLogin struct {
+	Installed bool   `json:"installed"`
+	Kind      string `json:"kind,omitempty"` // xdg-autostart, systemd-user, launchagent, windows-run
+	Path      string `json:"path,omitempty"`
+	// Current reports whether the entry starts this binary.
+	Current bool   `json:"current"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// Profile is one profile's state.
+type Profile struct {
+	Name        string     `json:"name"`
+	State       string     `json:"state"`
+	Account     string     `json:"account,omitempty"`
+	ExpiresOn   *time.Time `json:"expires_on,omitempty"`
+	NextRefresh *time.Time `json:"next_refresh,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	Targets     []Target   `json:"targets"`
+}
+
+// Target is one delivery target's last result.
+type Target struct {
+	Client  string     `json:"client"`
+	Server  string     `json:"server,omitempty"`
+	Path    string     `json:"path"`
+	State   string     `json:"state"`
+	Error   string     `json:"error,omitempty"`
+	Written *time.Time `json:"written,omitempty"`
+}
