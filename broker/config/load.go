@@ -1,8 +1,285 @@
 package config
 
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// fileDoc is one file as written: pointers tell a value that is set from
+// one that is not, so that the user's file overrides only what it sets.
+type fileDoc struct {
+	Settings *fileSettings           `toml:"settings"`
+	Profiles map[string]*fileProfile `toml:"profiles"`
+}
+
+type fileSettings struct {
+	Storage       *string   `toml:"storage"`
+	RefreshBefore *Duration `toml:"refresh_before"`
+	LogLevel      *string   `toml:"log_level"`
+}
+
+type fileProfile struct {
+	Tenant    *string   `toml:"tenant"`
+	ClientID  *string   `toml:"client_id"`
+	Scopes    *[]string `toml:"scopes"`
+	Authority *string   `toml:"authority"`
+	Login     *string   `toml:"login"`
+	LoginHint *string   `toml:"login_hint"`
+	Targets   []Target  `toml:"targets"`
+}
+
+// where is a place in a file.
+type where struct {
+	path      string
+	line, col int
+}
+
 // Load reads adminPath (optional: a missing file is fine) and then userPath
-// (optional too), the user's values overriding the admin's, and validates
-// the result.
+// (optional too), the user's values overriding the admin's key by key, and
+// validates the result. A profile's targets are the admin's followed by the
+// user's. Errors are *Error values that name file, line and key.
 func Load(adminPath, userPath string) (*Config, error) {
-	panic("config.Load: not written yet")
+	cfg := &Config{Profiles: map[string]*Profile{}, Path: userPath}
+	pos := map[string]where{}
+	for _, path := range []string{adminPath, userPath} {
+		if path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, &Error{Path: path, Message: fmt.Sprintf("cannot read the config file: %v", unwrapPathError(err)),
+				Hint: "check the file's permissions"}
+		}
+		doc, err := decodeFile(path, data)
+		if err != nil {
+			return nil, err
+		}
+		filePos := map[string]where{}
+		index(path, data, filePos)
+		for k, w := range shiftTargets(filePos, cfg) {
+			pos[k] = w
+		}
+		merge(cfg, doc)
+		cfg.Files = append(cfg.Files, path)
+	}
+	if err := validate(cfg, pos); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// decodeFile decodes strictly: an unknown key is an error naming its place.
+func decodeFile(path string, data []byte) (*fileDoc, error) {
+	var doc fileDoc
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	err := dec.Decode(&doc)
+	if err == nil {
+		return &doc, nil
+	}
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		e := strict.Errors[0]
+		line, col := e.Position()
+		key := strings.Join(e.Key(), ".")
+		return nil, &Error{Path: path, Line: line, Col: col, Key: key,
+			Message: fmt.Sprintf("unknown key %q", key),
+			Hint:    "remove it or fix its spelling; the keys are listed in `broker help config`"}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		key := strings.Join(de.Key(), ".")
+		if key != "" {
+			msg = fmt.Sprintf("%s: %s", key, msg)
+		}
+		return nil, &Error{Path: path, Line: line, Col: col, Key: key, Message: msg,
+			Hint: "fix the TOML syntax at that place"}
+	}
+	return nil, &Error{Path: path, Message: err.Error(), Hint: "fix the value's type (strings are quoted, scopes is a list)"}
+}
+
+// index records where each dotted key is set in data. Targets are indexed
+// as "profiles.NAME.targets[i]" (and ".key" below that) in file order.
+func index(path string, data []byte, pos map[string]where) {
+	p := unstable.Parser{}
+	p.Reset(data)
+	counts := map[string]int{}
+	prefix := ""
+	at := func(n *unstable.Node) where {
+		s := p.Shape(n.Raw)
+		return where{path, s.Start.Line, s.Start.Column}
+	}
+	keyOf := func(it unstable.Iterator) (string, *unstable.Node) {
+		var parts []string
+		var first *unstable.Node
+		for it.Next() {
+			if first == nil {
+				first = it.Node()
+			}
+			parts = append(parts, string(it.Node().Data))
+		}
+		return strings.Join(parts, "."), first
+	}
+	var walkInline func(base string, n *unstable.Node)
+	walkInline = func(base string, n *unstable.Node) {
+		it := n.Children()
+		for it.Next() {
+			kv := it.Node()
+			k, first := keyOf(kv.Key())
+			full := join(base, k)
+			if first != nil {
+				pos[full] = at(first)
+			}
+			walkValue(full, kv.Value(), walkInline, pos, at, first)
+		}
+	}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			k, first := keyOf(e.Key())
+			prefix = k
+			if first != nil {
+				pos[k] = at(first)
+			}
+		case unstable.ArrayTable:
+			k, first := keyOf(e.Key())
+			i := counts[k]
+			counts[k]++
+			prefix = fmt.Sprintf("%s[%d]", k, i)
+			if first != nil {
+				pos[prefix] = at(first)
+			}
+		case unstable.KeyValue:
+			k, first := keyOf(e.Key())
+			full := join(prefix, k)
+			if first != nil {
+				pos[full] = at(first)
+			}
+			walkValue(full, e.Value(), walkInline, pos, at, first)
+		}
+	}
+}
+
+func walkValue(full string, v *unstable.Node, walkInline func(string, *unstable.Node),
+	pos map[string]where, at func(*unstable.Node) where, keyNode *unstable.Node) {
+	if v == nil {
+		return
+	}
+	switch v.Kind {
+	case unstable.InlineTable:
+		walkInline(full, v)
+	case unstable.Array:
+		i := 0
+		it := v.Children()
+		for it.Next() {
+			el := it.Node()
+			k := fmt.Sprintf("%s[%d]", full, i)
+			if keyNode != nil {
+				pos[k] = at(keyNode)
+			}
+			if el.Kind == unstable.InlineTable {
+				walkInline(k, el)
+			}
+			i++
+		}
+	}
+}
+
+var targetIndex = regexp.MustCompile(`^profiles\.([^.\[]+)\.targets\[(\d+)\]`)
+
+// shiftTargets renumbers a file's target positions to follow the targets
+// that earlier files already gave each profile.
+func shiftTargets(filePos map[string]where, cfg *Config) map[string]where {
+	out := make(map[string]where, len(filePos))
+	for k, w := range filePos {
+		if m := targetIndex.FindStringSubmatch(k); m != nil {
+			if p := cfg.Profiles[m[1]]; p != nil && len(p.Targets) > 0 {
+				i, _ := strconv.Atoi(m[2])
+				k = fmt.Sprintf("profiles.%s.targets[%d]%s", m[1], i+len(p.Targets), k[len(m[0]):])
+			}
+		}
+		out[k] = w
+	}
+	return out
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// merge lays doc over cfg.
+func merge(cfg *Config, doc *fileDoc) {
+	if s := doc.Settings; s != nil {
+		if s.Storage != nil {
+			cfg.Settings.Storage = *s.Storage
+		}
+		if s.RefreshBefore != nil {
+			cfg.Settings.RefreshBefore = *s.RefreshBefore
+		}
+		if s.LogLevel != nil {
+			cfg.Settings.LogLevel = *s.LogLevel
+		}
+	}
+	for name, fp := range doc.Profiles {
+		if fp == nil {
+			continue
+		}
+		p := cfg.Profiles[name]
+		if p == nil {
+			p = &Profile{Name: name}
+			cfg.Profiles[name] = p
+		}
+		set := func(dst *string, src *string) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&p.Tenant, fp.Tenant)
+		set(&p.ClientID, fp.ClientID)
+		set(&p.Authority, fp.Authority)
+		set(&p.Login, fp.Login)
+		set(&p.LoginHint, fp.LoginHint)
+		if fp.Scopes != nil {
+			p.Scopes = append([]string(nil), (*fp.Scopes)...)
+		}
+		for _, t := range fp.Targets {
+			t.Profile = name
+			p.Targets = append(p.Targets, t)
+		}
+	}
+}
+
+// ProfileNames returns the profile names, sorted.
+func (c *Config) ProfileNames() []string {
+	names := make([]string, 0, len(c.Profiles))
+	for n := range c.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
