@@ -1,0 +1,365 @@
+// Package auth signs the user in to Microsoft Entra ID with MSAL Go's public
+// client, one Client per profile: interactive (PKCE, loopback redirect),
+// device code, and silent. Every token it hands out has been checked: its
+// audience is the profile's API, never Microsoft Graph. Every failure comes
+// back as an *Error with a class (temporary, sign-in required,
+// misconfigured), a message and a hint.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// DefaultAuthority is Entra ID's global cloud.
+const DefaultAuthority = "https://login.microsoftonline.com"
+
+// MSALRefreshWindow is how much validity MSAL requires of a cached access
+// token: below it, MSAL redeems the refresh token by itself.
+const MSALRefreshWindow = 5 * time.Minute
+
+// Options are the seams of a Client. Zero values are fine.
+type Options struct {
+	// HTTPClient talks to the authority; nil is a default client, which
+	// trusts the system roots (and SSL_CERT_FILE).
+	HTTPClient *http.Client
+	// Cache persists MSAL's cache; nil keeps it in memory only.
+	Cache cache.ExportReplace
+	// OpenURL opens the authorize URL in a browser; nil is
+	// BrowserOpener($BROWSER) as the caller's environment says, which the
+	// caller should pass explicitly.
+	OpenURL func(url string) error
+	// DeviceCodeOut receives the device code message and the sign-in URL
+	// (usually stderr); nil discards them.
+	DeviceCodeOut io.Writer
+	// Logger gets debug and warning events (never tokens); nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Client signs in one profile. It is safe for concurrent use; Token and
+// Refresh calls are serialised so that one refresh runs at a time.
+type Client struct {
+	profile *config.Profile
+	pca     public.Client
+	out     io.Writer
+	open    func(string) error
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu sync.Mutex // serialises silent calls: one refresh at a time
+}
+
+// New builds the client of profile p. It makes no network call.
+func New(p *config.Profile, o Options) (*Client, error) {
+	if p == nil {
+		return nil, errors.New("auth: no profile")
+	}
+	if len(p.Scopes) == 0 {
+		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no scopes", p.Name),
+			Hint: "set `scopes = [\"api://<api-app>/.default\"]` in the profile"}
+	}
+	authority, discovery, err := authorityURL(p)
+	if err != nil {
+		return nil, err
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	opts := []public.Option{
+		public.WithAuthority(authority),
+		public.WithHTTPClient(hc),
+		public.WithInstanceDiscovery(discovery),
+	}
+	if o.Cache != nil {
+		opts = append(opts, public.WithCache(o.Cache))
+	}
+	pca, err := public.New(p.ClientID, opts...)
+	if err != nil {
+		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q: %s", p.Name, lowerFirst(err.Error())),
+			Hint: "check `authority`, `tenant` and `client_id` in the profile", Err: err}
+	}
+	c := &Client{profile: p, pca: pca, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
+	if c.out == nil {
+		c.out = io.Discard
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.open == nil {
+		c.open = BrowserOpener("")
+	}
+	return c, nil
+}
+
+// Profile returns the client's profile.
+func (c *Client) Profile() *config.Profile { return c.profile }
+
+// microsoftHosts are the authority hosts of Microsoft's clouds, for which
+// MSAL's instance discovery stays on.
+var microsoftHosts = map[string]bool{
+	"login.microsoftonline.com":        true,
+	"login.microsoft.com":              true,
+	"login.windows.net":                true,
+	"sts.windows.net":                  true,
+	"login.microsoftonline.us":         true,
+	"login.usgovcloudapi.net":          true,
+	"login.chinacloudapi.cn":           true,
+	"login.partner.microsoftonline.cn": true,
+	"login.microsoftonline.de":         true,
+}
+
+// authorityURL returns <authority>/<tenant> and whether instance discovery
+// stays on (only for Microsoft's own hosts).
+func authorityURL(p *config.Profile) (string, bool, error) {
+	base := strings.TrimRight(p.Authority, "/")
+	if base == "" {
+		base = DefaultAuthority
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", false, &Error{Class: ClassMisconfigured,
+			Message: fmt.Sprintf("profile %q: authority %q is not an https URL", p.Name, p.Authority),
+			Hint:    "set `authority` to https://login.microsoftonline.com (or your cloud's authority) or leave it out"}
+	}
+	if p.Tenant == "" {
+		return "", false, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no tenant", p.Name),
+			Hint: "set `tenant` in the profile to your tenant ID or domain"}
+	}
+	return base + "/" + p.Tenant, microsoftHosts[strings.ToLower(u.Hostname())], nil
+}
+
+// Login signs the user in interactively: in the browser (PKCE, loopback
+// redirect on http://localhost) or, with deviceCode, with a code typed on
+// another device. It blocks until the user is done or ctx ends. The
+// profile's previous accounts are forgotten once the new one is in.
+func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var (
+		res public.AuthResult
+		err error
+	)
+	if deviceCode {
+		res, err = c.loginDeviceCode(ctx)
+	} else {
+		res, err = c.loginBrowser(ctx)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return token.Token{}, &Error{Class: ClassSignInRequired, Message: "sign-in did not finish in time",
+				Hint: "run `" + c.loginCommand() + "` again and finish signing in the browser", Err: err}
+		}
+		return token.Token{}, c.classify(err)
+	}
+	tok, err := c.check(res)
+	if err != nil {
+		return token.Token{}, err
+	}
+	c.forgetOthers(ctx, res.Account.HomeAccountID)
+	c.log.Info("signed in", "profile", c.profile.Name, "account", tok.Account, "expires_on", tok.ExpiresOn)
+	return tok, nil
+}
+
+func (c *Client) loginBrowser(ctx context.Context) (public.AuthResult, error) {
+	opts := []public.AcquireInteractiveOption{
+		public.WithOpenURL(func(u string) error {
+			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n", c.profile.Name, u)
+			if err := c.open(u); err != nil {
+				return fmt.Errorf("opening the browser: %w", err)
+			}
+			return nil
+		}),
+	}
+	if c.profile.LoginHint != "" {
+		opts = append(opts, public.WithLoginHint(c.profile.LoginHint))
+	}
+	return c.pca.AcquireTokenInteractive(ctx, c.profile.Scopes, opts...)
+}
+
+func (c *Client) loginDeviceCode(ctx context.Context) (public.AuthResult, error) {
+	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.profile.Scopes)
+	if err != nil {
+		return public.AuthResult{}, err
+	}
+	msg := strings.TrimSpace(dc.Result.Message)
+	if msg == "" {
+		msg = fmt.Sprintf("To sign in, open %s and enter the code %s", dc.Result.VerificationURL, dc.Result.UserCode)
+	}
+	fmt.Fprintf(c.out, "%s\n", msg)
+	return dc.AuthenticationResult(ctx)
+}
+
+// forgetOthers removes the profile's accounts other than keep: a profile
+// has one account.
+func (c *Client) forgetOthers(ctx context.Context, keep string) {
+	accts, err := c.pca.Accounts(ctx)
+	if err != nil {
+		return
+	}
+	for _, a := range accts {
+		if a.HomeAccountID != keep {
+			if err := c.pca.RemoveAccount(ctx, a); err != nil {
+				c.log.Warn("removing the previous account", "profile", c.profile.Name, "err", err)
+			}
+		}
+	}
+}
+
+// account returns the profile's cached account, preferring login_hint.
+func (c *Client) account(ctx context.Context) (public.Account, error) {
+	accts, err := c.pca.Accounts(ctx)
+	if err != nil {
+		return public.Account{}, fmt.Errorf("reading the token cache: %w", err)
+	}
+	if len(accts) == 0 {
+		return public.Account{}, &Error{Class: ClassSignInRequired,
+			Message: fmt.Sprintf("not signed in to profile %q", c.profile.Name),
+			Hint:    "run `" + c.loginCommand() + "`", Err: ErrSignInRequired}
+	}
+	if h := c.profile.LoginHint; h != "" {
+		for _, a := range accts {
+			if strings.EqualFold(a.PreferredUsername, h) {
+				return a, nil
+			}
+		}
+	}
+	return accts[0], nil
+}
+
+// Account returns the signed-in account's name and whether there is one.
+func (c *Client) Account(ctx context.Context) (string, bool) {
+	a, err := c.account(ctx)
+	if err != nil {
+		return "", false
+	}
+	return a.PreferredUsername, true
+}
+
+// Token returns a token with at least minValidity left, from MSAL's cache
+// or by redeeming the refresh token. It never opens a browser: when the
+// user must act (also when never signed in) the error matches
+// ErrSignInRequired.
+func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acct, err := c.account(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	if err != nil {
+		// MSAL's trap: a failed proactive refresh returns the cached token
+		// AND the error. Use the token only while it is good enough.
+		if res.AccessToken != "" {
+			if tok, cerr := c.check(res); cerr == nil && tok.ValidFor(c.now(), max(minValidity, MSALRefreshWindow)) {
+				c.log.Warn("proactive refresh failed; using the cached token", "profile", c.profile.Name,
+					"expires_on", tok.ExpiresOn, "err", c.classify(err).Message)
+				return tok, nil
+			}
+		}
+		return token.Token{}, c.classify(err)
+	}
+	tok, err := c.check(res)
+	if err != nil {
+		return token.Token{}, err
+	}
+	if tok.ValidFor(c.now(), minValidity) {
+		return tok, nil
+	}
+	// MSAL answered from its cache, but the caller wants more validity
+	// than MSAL's 5 minutes: redeem the refresh token.
+	tok, err = c.refresh(ctx, acct)
+	if err != nil {
+		return token.Token{}, err
+	}
+	if !tok.ValidFor(c.now(), minValidity) {
+		return token.Token{}, &Error{Class: ClassUnknown,
+			Message: fmt.Sprintf("a fresh token is valid until %s, less than the %s asked for", tok.ExpiresOn.Format(time.RFC3339), minValidity),
+			Hint:    "ask for less validity (--min-validity)"}
+	}
+	return tok, nil
+}
+
+// Refresh redeems the refresh token now, even when MSAL would answer from
+// its cache, and returns the new token (which MSAL caches and, with a
+// persistent cache, exports).
+func (c *Client) Refresh(ctx context.Context) (token.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acct, err := c.account(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return c.refresh(ctx, acct)
+}
+
+// refresh forces a refresh-token redemption: MSAL skips its cached access
+// token when claims are given, and an nbf claim of "now" is one that Entra
+// accepts for any token (a claims challenge the new token meets anyway).
+func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token, error) {
+	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, c.now().Unix())
+	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	if err != nil {
+		return token.Token{}, c.classify(err)
+	}
+	tok, err := c.check(res)
+	if err != nil {
+		return token.Token{}, err
+	}
+	c.log.Debug("refreshed", "profile", c.profile.Name, "expires_on", tok.ExpiresOn)
+	return tok, nil
+}
+
+// Logout forgets every account of the profile (and so its tokens).
+func (c *Client) Logout(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	accts, err := c.pca.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the token cache: %w", err)
+	}
+	for _, a := range accts {
+		if err := c.pca.RemoveAccount(ctx, a); err != nil {
+			return fmt.Errorf("removing account %s: %w", a.PreferredUsername, err)
+		}
+	}
+	return nil
+}
+
+// classify classifies err and points its hint at this profile.
+func (c *Client) classify(err error) *Error {
+	e := Classify(err)
+	if e == nil {
+		return nil
+	}
+	if strings.Contains(e.Hint, "`broker login`") {
+		cp := *e
+		cp.Hint = strings.ReplaceAll(e.Hint, "`broker login`", "`"+c.loginCommand()+"`")
+		e = &cp
+	}
+	return e
+}
+
+func (c *Client) loginCommand() string {
+	return "broker login --profile " + c.profile.Name
+}
