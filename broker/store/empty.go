@@ -1,0 +1,35 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// isEmptyMSAL reports whether blob is an MSAL cache with nothing in it: a
+// JSON object whose members are all empty objects, empty arrays or null.
+// MSAL exports such a cache when its last account is removed.
+func isEmptyMSAL(blob []byte) bool {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(blob, &top); err != nil {
+		return false
+	}
+	for _, v := range top {
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.Equal(v, []byte("null")):
+		case len(v) >= 2 && (v[0] == '{' || v[0] == '['):
+			var m map[string]json.RawMessage
+			var a []json.RawMessage
+			if json.Unmarshal(v, &m) == nil && len(m) == 0 {
+				continue
+			}
+			if json.Unmarshal(v, &a) == nil && len(a) == 0 {
+				continue
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return true
+}
