@@ -57,6 +57,7 @@ type Options struct {
 type Client struct {
 	profile *config.Profile
 	pca     public.Client
+	cache   cache.ExportReplace
 	out     io.Writer
 	open    func(string) error
 	log     *slog.Logger
@@ -95,7 +96,7 @@ func New(p *config.Profile, o Options) (*Client, error) {
 		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q: %s", p.Name, lowerFirst(err.Error())),
 			Hint: "check `authority`, `tenant` and `client_id` in the profile", Err: err}
 	}
-	c := &Client{profile: p, pca: pca, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
+	c := &Client{profile: p, pca: pca, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
 	if c.out == nil {
 		c.out = io.Discard
 	}

@@ -78,6 +78,11 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	// One line per verb; each lives in its own file.
 	root.AddCommand(
 		newVersionCmd(app),
+		newLoginCmd(app),
+		newLogoutCmd(app),
+		newTokenCmd(app),
+		newHeadersCmd(app),
+		newStatusCmd(app),
 	)
 	return root
 }

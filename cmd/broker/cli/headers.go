@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+type headersOptions struct {
+	Profile string
+}
+
+func newHeadersCmd(app *App) *cobra.Command {
+	opts := headersOptions{}
+	cmd := &cobra.Command{
+		Use:   "headers",
+		Short: `Print {"Authorization":"Bearer …"} for headersHelper-style hooks`,
+		Long: `Print one JSON object {"Authorization":"Bearer …"} with a token that has at
+least 5 minutes left, for Claude Code's headersHelper and similar hooks. It
+never opens a browser, gives up after 8 seconds, and exits 3 when you must
+sign in (run ` + "`broker login`" + `).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return headersRun(cmd.Context(), app, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
+	return cmd
+}
+
+func headersRun(ctx context.Context, app *App, opts headersOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
+	defer cancel()
+	tok, err := app.fetchToken(ctx, opts.Profile, defaultMinValidity)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(map[string]string{"Authorization": "Bearer " + tok.Value.Reveal()})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(app.Stdout, "%s\n", b)
+	return err
+}

@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type loginOptions struct {
+	Profile    string
+	DeviceCode bool
+}
+
+func newLoginCmd(app *App) *cobra.Command {
+	opts := loginOptions{}
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Sign in (browser, or --device-code) and write every target",
+		Long: `Sign in to Microsoft Entra ID for a profile: in the browser ($BROWSER when
+set, else the system's default) or, with --device-code (or login =
+"device-code" in the profile), with a code entered on another device. Then
+write the token to every target of the profile; a failed target is a warning.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return loginRun(cmd.Context(), app, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
+	cmd.Flags().BoolVar(&opts.DeviceCode, "device-code", false, "sign in with a device code (for SSH sessions)")
+	return cmd
+}
+
+func loginRun(ctx context.Context, app *App, opts loginOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
+	defer cancel()
+	eng, err := app.openEngine(ctx, true)
+	if err != nil {
+		return err
+	}
+	c, err := eng.Client(opts.Profile)
+	if err != nil {
+		return err
+	}
+	p := c.Profile()
+	tok, err := c.Login(ctx, opts.DeviceCode || p.Login == "device-code")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(app.Stdout, "signed in to profile %s as %s; token valid until %s\n",
+		p.Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime))
+	app.deliver(ctx, eng, p, tok)
+	return nil
+}

@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+type logoutOptions struct {
+	Profile string
+	All     bool
+}
+
+func newLogoutCmd(app *App) *cobra.Command {
+	opts := logoutOptions{}
+	cmd := &cobra.Command{
+		Use:   "logout",
+		Short: "Forget the account and tokens and scrub them from every target",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.All && opts.Profile != "" {
+				return UsageErrorf("--all and --profile cannot be used together")
+			}
+			return logoutRun(cmd.Context(), app, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "sign out of every profile")
+	return cmd
+}
+
+func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
+	eng, err := app.openEngine(ctx, false)
+	if err != nil {
+		return err
+	}
+	names := []string{opts.Profile}
+	if opts.All {
+		names = eng.Config().ProfileNames()
+	}
+	for _, name := range names {
+		p, err := eng.Profile(name)
+		if err != nil {
+			return err
+		}
+		if err := eng.Logout(ctx, p.Name); err != nil {
+			return fmt.Errorf("signing out of profile %s: %w", p.Name, err)
+		}
+		app.scrub(ctx, eng, p)
+		fmt.Fprintf(app.Stdout, "signed out of profile %s\n", p.Name)
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+)
+
+type statusOptions struct {
+	JSON bool
+}
+
+func newStatusCmd(app *App) *cobra.Command {
+	opts := statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show accounts, token expiry, state and targets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return statusRun(cmd.Context(), app, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON (the shape of broker/state.Status)")
+	return cmd
+}
+
+func statusRun(ctx context.Context, app *App, opts statusOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
+	defer cancel()
+	eng, err := app.openEngine(ctx, false)
+	if err != nil {
+		return err
+	}
+	st := eng.Status(ctx)
+	if opts.JSON {
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(app.Stdout, "%s\n", b)
+		return err
+	}
+	writeStatus(app.Stdout, st, time.Now())
+	return nil
+}
+
+// writeStatus prints st for people, with the same words as the JSON.
+func writeStatus(w io.Writer, st state.Status, now time.Time) {
+	if st.Daemon.Running {
+		fmt.Fprintf(w, "daemon: running (pid %d)\n", st.Daemon.PID)
+	} else {
+		fmt.Fprintf(w, "daemon: not running\n")
+	}
+	fmt.Fprintf(w, "storage: %s\n", st.Storage)
+	if st.StorageWarning != "" {
+		fmt.Fprintf(w, "warning: %s\n", st.StorageWarning)
+	}
+	if st.ConfigError != "" {
+		fmt.Fprintf(w, "config error: %s\n", st.ConfigError)
+	}
+	if len(st.Profiles) == 0 {
+		fmt.Fprintf(w, "no profiles configured\n")
+	}
+	for _, p := range st.Profiles {
+		fmt.Fprintf(w, "profile %s: %s\n", p.Name, p.State)
+		if p.Account != "" {
+			fmt.Fprintf(w, "  account: %s\n", p.Account)
+		}
+		if p.ExpiresOn != nil {
+			left := p.ExpiresOn.Sub(now).Round(time.Minute)
+			if left > 0 {
+				fmt.Fprintf(w, "  expires_on: %s (in %s)\n", p.ExpiresOn.Local().Format(time.DateTime), left)
+			} else {
+				fmt.Fprintf(w, "  expires_on: %s (expired; the next `broker token` refreshes it)\n", p.ExpiresOn.Local().Format(time.DateTime))
+			}
+		}
+		if p.NextRefresh != nil {
+			fmt.Fprintf(w, "  next_refresh: %s\n", p.NextRefresh.Local().Format(time.DateTime))
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(w, "  last_error: %s\n", p.LastError)
+		}
+		for _, t := range p.Targets {
+			line := "  target " + t.Client
+			if t.Server != "" {
+				line += " " + t.Server
+			}
+			if t.Path != "" {
+				line += " (" + t.Path + ")"
+			}
+			line += ": " + t.State
+			if t.Error != "" {
+				line += ": " + t.Error
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}
