@@ -78,6 +78,9 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	// One line per verb; each lives in its own file.
 	root.AddCommand(
 		newVersionCmd(app),
+		newInstallCmd(app),
+		newUninstallCmd(app),
+		newGenDocsCmd(app),
 		newLoginCmd(app),
 		newLogoutCmd(app),
 		newTokenCmd(app),
