@@ -133,12 +133,16 @@ func unreadable(format string, args ...any) error {
 // errOtherKey: the file was sealed with a key other than the one we hold.
 var errOtherKey = &errUnreadable{reason: "it is encrypted with a key that is not the one in the keyring (was the keyring reset or replaced?)"}
 
+// encodePlain writes compact JSON without HTML escaping, so that MSAL's own
+// (compact) JSON comes back byte for byte.
 func encodePlain(c *container) ([]byte, error) {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 func decodePlain(b []byte) (*container, error) {
