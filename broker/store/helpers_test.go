@@ -124,9 +124,15 @@ func newHangingKeyring(t *testing.T) *hangingKeyring {
 	return k
 }
 
-func (k *hangingKeyring) Get(string, string) (string, error) { <-k.release; return "", errors.New("released") }
-func (k *hangingKeyring) Set(string, string, string) error   { <-k.release; return errors.New("released") }
-func (k *hangingKeyring) Delete(string, string) error        { <-k.release; return errors.New("released") }
+func (k *hangingKeyring) Get(string, string) (string, error) {
+	<-k.release
+	return "", errors.New("released")
+}
+func (k *hangingKeyring) Set(string, string, string) error {
+	<-k.release
+	return errors.New("released")
+}
+func (k *hangingKeyring) Delete(string, string) error { <-k.release; return errors.New("released") }
 
 // noKeyring fails the test when the store touches the keyring.
 type noKeyring struct{ t *testing.T }
@@ -135,8 +141,14 @@ func (k noKeyring) Get(string, string) (string, error) {
 	k.t.Error("the keyring was used")
 	return "", errors.New("no")
 }
-func (k noKeyring) Set(string, string, string) error { k.t.Error("the keyring was used"); return errors.New("no") }
-func (k noKeyring) Delete(string, string) error      { k.t.Error("the keyring was used"); return errors.New("no") }
+func (k noKeyring) Set(string, string, string) error {
+	k.t.Error("the keyring was used")
+	return errors.New("no")
+}
+func (k noKeyring) Delete(string, string) error {
+	k.t.Error("the keyring was used")
+	return errors.New("no")
+}
 
 func mode(t testing.TB, path string) os.FileMode {
 	t.Helper()

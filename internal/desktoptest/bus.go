@@ -4,11 +4,13 @@ package desktoptest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,22 +128,32 @@ next:
 	return out
 }
 
-// prefixWriter logs a helper program's stderr through t.Log, line by line.
+// prefixWriter logs a helper program's output through t.Log, line by line.
 // Lines that arrive after the test ended are dropped.
 type prefixWriter struct {
 	t      testing.TB
 	prefix string
+	mu     sync.Mutex
+	buf    []byte
 }
 
 func (w *prefixWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
 		// dbus-daemon warns when it may not raise its fd limit (not root
 		// in a container): harmless noise.
-		if line != "" && !strings.Contains(line, "Failed to set fd limit") {
+		if strings.TrimSpace(line) != "" && !strings.Contains(line, "Failed to set fd limit") {
 			logSafe(w.t, w.prefix+line)
 		}
 	}
-	return len(p), nil
 }
 
 // logSafe calls t.Log, which panics once the test has finished.
