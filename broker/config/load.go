@@ -48,8 +48,7 @@ type where struct {
 // validates the result. A profile's targets are the admin's followed by the
 // user's. Errors are *Error values that name file, line and key.
 func Load(adminPath, userPath string) (*Config, error) {
-	cfg := &Config{Profiles: map[string]*Profile{}, Path: userPath}
-	pos := map[string]where{}
+	var files []file
 	for _, path := range []string{adminPath, userPath} {
 		if path == "" {
 			continue
@@ -62,17 +61,33 @@ func Load(adminPath, userPath string) (*Config, error) {
 			return nil, &Error{Path: path, Message: fmt.Sprintf("cannot read the config file: %v", unwrapPathError(err)),
 				Hint: "check the file's permissions"}
 		}
-		doc, err := decodeFile(path, data)
+		files = append(files, file{path, data})
+	}
+	return parse(userPath, files)
+}
+
+// file is one config file's name and content.
+type file struct {
+	path string
+	data []byte
+}
+
+// parse decodes, merges and validates files in order (admin first).
+func parse(userPath string, files []file) (*Config, error) {
+	cfg := &Config{Profiles: map[string]*Profile{}, Path: userPath}
+	pos := map[string]where{}
+	for _, f := range files {
+		doc, err := decodeFile(f.path, f.data)
 		if err != nil {
 			return nil, err
 		}
 		filePos := map[string]where{}
-		index(path, data, filePos)
+		index(f.path, f.data, filePos)
 		for k, w := range shiftTargets(filePos, cfg) {
 			pos[k] = w
 		}
 		merge(cfg, doc)
-		cfg.Files = append(cfg.Files, path)
+		cfg.Files = append(cfg.Files, f.path)
 	}
 	if err := validate(cfg, pos); err != nil {
 		return nil, err

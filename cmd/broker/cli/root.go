@@ -78,6 +78,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	// One line per verb; each lives in its own file.
 	root.AddCommand(
 		newVersionCmd(app),
+		newDiscoverCmd(app),
 		newInstallCmd(app),
 		newUninstallCmd(app),
 		newGenDocsCmd(app),

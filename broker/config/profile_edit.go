@@ -1,0 +1,87 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
+)
+
+// ProfileTOML renders p as a [profiles.NAME] table. An empty ClientID is
+// written as a placeholder comment the user must fill in.
+func ProfileTOML(p Profile) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[profiles.%s]\n", p.Name)
+	kv := func(k string, v any) {
+		out, _ := toml.Marshal(map[string]any{k: v})
+		b.Write(out)
+	}
+	kv("tenant", p.Tenant)
+	if p.ClientID != "" {
+		kv("client_id", p.ClientID)
+	} else {
+		b.WriteString("client_id = \"\"  # the Application (client) ID of your public-client app registration\n")
+	}
+	kv("scopes", p.Scopes)
+	if p.Authority != "" {
+		kv("authority", p.Authority)
+	}
+	if p.Login != "" && p.Login != "browser" {
+		kv("login", p.Login)
+	}
+	if p.LoginHint != "" {
+		kv("login_hint", p.LoginHint)
+	}
+	return b.String()
+}
+
+// AppendProfile adds p to the config file at path (created 0600 when
+// missing), leaving every byte already there as it was. It refuses a
+// profile that exists, and a result that would not load.
+func AppendProfile(ctx context.Context, path string, p Profile) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return &Error{Path: path, Message: fmt.Sprintf("cannot create the config folder: %v", unwrapPathError(err))}
+	}
+	_, err := atomicfile.Update(ctx, path, func(old []byte, exists bool) ([]byte, error) {
+		if len(old) > 0 {
+			cur, err := parse(path, []file{{path, old}})
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := cur.Profiles[p.Name]; ok {
+				return nil, &Error{Path: path, Message: fmt.Sprintf("profile %q already exists", p.Name),
+					Hint: "choose another name with --profile, or edit the file"}
+			}
+		}
+		nl := "\n"
+		if bytes.Contains(old, []byte("\r\n")) {
+			nl = "\r\n"
+		}
+		var buf bytes.Buffer
+		buf.Write(old)
+		if len(old) > 0 {
+			if !bytes.HasSuffix(old, []byte("\n")) {
+				buf.WriteString(nl)
+			}
+			buf.WriteString(nl)
+		}
+		buf.WriteString(strings.ReplaceAll(ProfileTOML(p), "\n", nl))
+		// Check the result before it replaces the file.
+		if _, err := parse(path, []file{{path, buf.Bytes()}}); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	})
+	var ce *Error
+	if err != nil && !errors.As(err, &ce) {
+		return &Error{Path: path, Message: fmt.Sprintf("cannot write the config file: %v", err), Hint: "check the folder's permissions"}
+	}
+	return err
+}
