@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 )
 
-// isEmptyMSAL reports whether blob is an MSAL cache with nothing in it: a
-// JSON object whose members are all empty objects, empty arrays or null.
-// MSAL exports such a cache when its last account is removed.
+// isEmptyMSAL reports whether blob is an MSAL cache with no account and no
+// token in it: a JSON object whose members are all empty objects, empty
+// arrays or null, except AppMetadata (the client's own metadata, which MSAL
+// keeps after its last account is removed).
 func isEmptyMSAL(blob []byte) bool {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(blob, &top); err != nil {
 		return false
 	}
-	for _, v := range top {
+	for name, v := range top {
+		if name == "AppMetadata" {
+			continue
+		}
 		v = bytes.TrimSpace(v)
 		switch {
 		case bytes.Equal(v, []byte("null")):

@@ -148,7 +148,7 @@ func TestProfilesSideBySide(t *testing.T) {
 
 	// MSAL exports an empty cache when its last account is removed: the
 	// profile then has no data.
-	export(t, s, "b", []byte(`{"AccessToken":{},"RefreshToken":{},"IdToken":{},"Account":{},"AppMetadata":{}}`))
+	export(t, s, "b", []byte(`{"AccessToken":{},"RefreshToken":{},"IdToken":{},"Account":{},"AppMetadata":{"appmetadata-login.microsoftonline.com-c":{"client_id":"c","environment":"login.microsoftonline.com"}}}`))
 	got, _ = s.Profiles(ctx)
 	if len(got) != 0 {
 		t.Errorf("Profiles after an empty export = %v, want none", got)
