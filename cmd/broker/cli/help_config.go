@@ -1,0 +1,57 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// newConfigHelpTopic is `broker help config`: the reference of config.toml.
+func newConfigHelpTopic() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Reference of config.toml: settings, profiles, targets",
+		Long: `The config file is TOML. The user's file is
+  Linux    ~/.config/mcp-token-broker/config.toml ($XDG_CONFIG_HOME)
+  macOS    ~/Library/Application Support/mcp-token-broker/config.toml
+  Windows  %AppData%\mcp-token-broker\config.toml
+or the file named by --config or $BROKER_CONFIG. An administrator's file is
+read first and the user's file overrides it key by key (a profile's targets
+are the admin's followed by the user's):
+  /etc/mcp-token-broker/config.toml (Linux)
+  /Library/Application Support/mcp-token-broker/config.toml (macOS)
+  %ProgramData%\mcp-token-broker\config.toml (Windows)
+  $BROKER_ADMIN_CONFIG replaces that path.
+Unknown keys, missing keys and wrong values are errors that name the file,
+line and key (exit code 2).
+
+  [settings]
+  storage = "auto"          # auto: key in the OS keyring, cache encrypted in a file;
+                            #   falls back to a plain 0600 file (with a warning) when
+                            #   there is no keyring. keyring: fail without one. file: plain.
+  refresh_before = "15m"    # refresh when less than this is left (5m to 50m)
+  log_level = "info"        # debug | info | warn | error
+
+  [profiles.data]                        # one profile per API / app registration
+  tenant = "contoso.onmicrosoft.com"     # tenant ID (GUID) or domain
+  client_id = "…"                        # your public-client app registration (a GUID)
+  scopes = ["api://…/.default"]          # required; must name your API, never Graph
+  authority = "https://login.microsoftonline.com"   # other clouds or a test authority
+  login = "browser"                      # browser | device-code
+  login_hint = "alice@contoso.com"       # optional
+
+  [[profiles.data.targets]]              # where the token goes; any number
+  client = "claude"       # claude, claude-desktop, vscode, copilot, gemini, cursor,
+                          # windsurf, codex, json, envfile, file
+  server = "data-platform"               # the MCP server's name in that client
+  url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
+  mode = "helper"         # claude, codex: helper (default) | header; bridge: a stdio
+                          # entry that runs ` + "`broker bridge SERVER`" + `
+  path = "/abs/file"      # another file than the client's default (~/ allowed)
+  project = "/abs/dir"    # claude only: projects["/abs/dir"].mcpServers (local scope)
+  pointer = "/a/b"        # json only: RFC 6901 pointer of the value
+  template = "Bearer {token}"            # the value written (json and header modes)
+  var = "MCP_TOKEN"       # envfile only
+  format = "sh"           # envfile only: sh | powershell | dotenv
+
+Files broker writes into are edited in place: only the managed value changes,
+every other byte (comments, order, indentation, line endings) stays. A token
+is never written into a file that git tracks or would commit.`,
+	}
+}
