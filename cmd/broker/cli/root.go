@@ -75,6 +75,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return WithHint(usageError{err}, "see `"+c.CommandPath()+" --help`")
 	})
+	root.AddCommand(newConfigHelpTopic()) // `broker help config`
 	// One line per verb; each lives in its own file.
 	root.AddCommand(
 		newVersionCmd(app),
