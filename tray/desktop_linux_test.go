@@ -1,0 +1,559 @@
+package tray
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/mcp-token-broker/mcp-token-broker/assets"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/internal/desktoptest"
+)
+
+// desktop is a private graphical session: a session bus, an X server and
+// the test's own connection to the bus.
+type desktop struct {
+	bus, display string
+	conn         *dbus.Conn
+}
+
+func newDesktop(t *testing.T) *desktop {
+	t.Helper()
+	d := &desktop{bus: desktoptest.SessionBus(t), display: desktoptest.Xvfb(t, 800, 500)}
+	conn, err := dbus.Connect(d.bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	d.conn = conn
+	return d
+}
+
+// helper is a tray process (the test binary in helper mode).
+type helper struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	lines []string
+	added chan struct{}
+	done  chan struct{}
+}
+
+func startHelper(t *testing.T, d *desktop) *helper {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1",
+		"DBUS_SESSION_BUS_ADDRESS="+d.bus, "DISPLAY="+d.display)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &helper{cmd: cmd, stdin: stdin, added: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			h.mu.Lock()
+			h.lines = append(h.lines, sc.Text())
+			h.mu.Unlock()
+			select {
+			case h.added <- struct{}{}:
+			default:
+			}
+		}
+		cmd.Wait()
+		close(h.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-h.done
+	})
+	return h
+}
+
+func (h *helper) set(t *testing.T, st state.Status) {
+	t.Helper()
+	b, _ := json.Marshal(st)
+	if _, err := h.stdin.Write(append(b, '\n')); err != nil {
+		t.Fatalf("sending status: %v", err)
+	}
+}
+
+// expect waits for the helper to report line.
+func (h *helper) expect(t *testing.T, line string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		for i, l := range h.lines {
+			if l == line {
+				h.lines = append(h.lines[:i:i], h.lines[i+1:]...)
+				h.mu.Unlock()
+				return
+			}
+		}
+		got := strings.Join(h.lines, " | ")
+		h.mu.Unlock()
+		select {
+		case <-h.added:
+		case <-deadline:
+			t.Fatalf("the tray did not report %q within 10s; it reported: %s", line, got)
+		}
+	}
+}
+
+// exitCode waits for the helper to exit.
+func (h *helper) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-h.done:
+		return h.cmd.ProcessState.ExitCode()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tray did not exit within 10s")
+		return -1
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	defer func() { recover() }() // after the test ended
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// registeredItems is the watcher's list of icons ("" when no watcher).
+func (d *desktop) registeredItems() []string {
+	v, err := d.conn.Object(watcherName, watcherPath).GetProperty(watcherIface + ".RegisteredStatusNotifierItems")
+	if err != nil {
+		return nil
+	}
+	items, _ := v.Value().([]string)
+	return items
+}
+
+// sni is our icon as the tray host sees it.
+type sni struct {
+	d    *desktop
+	obj  dbus.BusObject
+	menu dbus.BusObject
+}
+
+// waitItem waits until the watcher lists exactly one icon and returns it.
+func (d *desktop) waitItem(t *testing.T) *sni {
+	t.Helper()
+	var items []string
+	waitFor(t, "the icon to be registered with the tray host", func() bool {
+		items = d.registeredItems()
+		return len(items) > 0
+	})
+	if len(items) != 1 {
+		t.Fatalf("the watcher lists %d icons, want 1: %q", len(items), items)
+	}
+	svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
+	if i := strings.Index(svc, "/"); i >= 0 {
+		svc, path = svc[:i], dbus.ObjectPath(svc[i:])
+	}
+	obj := d.conn.Object(svc, path)
+	mv, err := obj.GetProperty("org.kde.StatusNotifierItem.Menu")
+	if err != nil {
+		t.Fatalf("reading the icon's menu path: %v", err)
+	}
+	return &sni{d: d, obj: obj, menu: d.conn.Object(svc, mv.Value().(dbus.ObjectPath))}
+}
+
+// pixmap is the icon's IconPixmap: ARGB32 bytes of its first image.
+func (s *sni) pixmap(t *testing.T) []byte {
+	t.Helper()
+	v, err := s.obj.GetProperty("org.kde.StatusNotifierItem.IconPixmap")
+	if err != nil {
+		t.Fatalf("reading IconPixmap: %v", err)
+	}
+	var px []struct {
+		W, H int32
+		Pix  []byte
+	}
+	if err := dbus.Store([]any{v.Value()}, &px); err != nil || len(px) == 0 {
+		t.Fatalf("IconPixmap %v: %v", v, err)
+	}
+	return px[0].Pix
+}
+
+// wantPixmap is the ARGB32 form of an embedded icon, as systray sends it.
+func wantPixmap(t *testing.T, name string) []byte {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(assets.PNG(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return argb(img)
+}
+
+func argb(img image.Image) []byte {
+	b := img.Bounds()
+	var out []byte
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, a := img.At(x, y).RGBA()
+			out = append(out, byte(a), byte(r), byte(g), byte(bl))
+		}
+	}
+	return out
+}
+
+// waitIcon waits until the icon shows the named state.
+func (s *sni) waitIcon(t *testing.T, name string) {
+	t.Helper()
+	want := wantPixmap(t, name)
+	waitFor(t, "the "+name+" icon", func() bool { return bytes.Equal(s.pixmap(t), want) })
+}
+
+// entry is one menu item read over com.canonical.dbusmenu.
+type entry struct {
+	ID      int32
+	Label   string
+	Enabled bool
+	Checked bool
+	Sep     bool
+}
+
+// layout reads the whole menu with GetLayout.
+func (s *sni) layout(t *testing.T) []entry {
+	t.Helper()
+	var rev uint32
+	var root []any
+	call := s.menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
+	if err := call.Store(&rev, &root); err != nil {
+		t.Fatalf("GetLayout: %v", err)
+	}
+	var out []entry
+	children, _ := root[2].([]dbus.Variant)
+	for _, c := range children {
+		f, _ := c.Value().([]any)
+		if len(f) < 2 {
+			continue
+		}
+		props, _ := f[1].(map[string]dbus.Variant)
+		e := entry{ID: f[0].(int32), Enabled: true}
+		if v, ok := props["label"]; ok {
+			e.Label, _ = v.Value().(string)
+		}
+		if v, ok := props["enabled"]; ok {
+			e.Enabled, _ = v.Value().(bool)
+		}
+		if v, ok := props["toggle-state"]; ok {
+			n, _ := v.Value().(int32)
+			e.Checked = n == 1
+		}
+		if v, ok := props["type"]; ok && v.Value() == "separator" {
+			e.Sep = true
+		}
+		if v, ok := props["visible"]; ok && v.Value() == false {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// waitEntry waits until the menu has an item whose label starts with
+// prefix and returns it.
+func (s *sni) waitEntry(t *testing.T, prefix string) entry {
+	t.Helper()
+	var found entry
+	var last []entry
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		last = s.layout(t)
+		for _, e := range last {
+			if strings.HasPrefix(e.Label, prefix) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			var labels []string
+			for _, e := range last {
+				labels = append(labels, e.Label)
+			}
+			t.Fatalf("no menu item %q within 10s; the menu has %q", prefix, labels)
+			return found
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// click clicks the item labelled exactly label, as a tray host does.
+func (s *sni) click(t *testing.T, label string) {
+	t.Helper()
+	e := s.waitEntry(t, label)
+	if !e.Enabled {
+		t.Fatalf("menu item %q is disabled", label)
+	}
+	call := s.menu.Call("com.canonical.dbusmenu.Event", 0, e.ID, "clicked", dbus.MakeVariant(""), uint32(0))
+	if call.Err != nil {
+		t.Fatalf("clicking %q: %v", label, call.Err)
+	}
+}
+
+func signedIn(now time.Time, left time.Duration) state.Status {
+	exp := now.Add(left)
+	written := now.Add(-2 * time.Minute)
+	return state.Status{Profiles: []state.Profile{{
+		Name: "data", State: state.OK, Account: "alice@contoso.com", ExpiresOn: &exp,
+		Targets: []state.Target{
+			{Client: "claude-code", Server: "data", Path: "/home/alice/.claude.json", State: state.TargetOK, Written: &written},
+			{Client: "vscode", Path: "/home/alice/.config/Code/User/mcp.json", State: state.TargetError, Error: "parse error at line 3"},
+		},
+	}}}
+}
+
+func withState(st state.Status, s, lastErr string) state.Status {
+	p := st.Profiles[0]
+	p.State, p.LastError = s, lastErr
+	st.Profiles = []state.Profile{p}
+	return st
+}
+
+// TestTrayOnDesktop runs the tray under a real tray host and drives it
+// over D-Bus as the host and the user would.
+func TestTrayOnDesktop(t *testing.T) {
+	d := newDesktop(t)
+	notes := startNotificationServer(t, d.bus)
+	desktoptest.StartTrayHost(t, d.bus, d.display)
+	h := startHelper(t, d)
+	now := time.Now()
+	ok := signedIn(now, 47*time.Minute)
+	h.set(t, ok)
+
+	s := d.waitItem(t)
+	s.waitIcon(t, assets.OK)
+	head := "alice@contoso.com — token valid until " + clock(*ok.Profiles[0].ExpiresOn, time.Local)
+	s.waitEntry(t, head)
+	s.waitEntry(t, "    ✓ claude-code (data) — /home/alice/.claude.json, written ")
+	s.waitEntry(t, "    ✗ vscode — parse error at line 3")
+	tip, err := s.obj.GetProperty("org.kde.StatusNotifierItem.ToolTip")
+	if err != nil || !strings.Contains(tip.String(), head) {
+		t.Errorf("tooltip = %v (%v), want it to contain %q", tip, err, head)
+	}
+
+	s.click(t, "Refresh now")
+	h.expect(t, "RefreshNow data")
+
+	s.click(t, "Copy Authorization header")
+	h.expect(t, "Token data 10m0s")
+	waitFor(t, "the clipboard to hold the header", func() bool {
+		out, _ := exec.Command("xclip", "-display", d.display, "-o", "-selection", "clipboard").Output()
+		return string(out) == "Authorization: Bearer "+fakeToken
+	})
+
+	// The refresh token is revoked: the daemon says sign-in required.
+	h.set(t, withState(ok, state.SignInRequired, "AADSTS700082: the refresh token has expired"))
+	s.waitIcon(t, assets.SignInRequired)
+	s.waitEntry(t, "alice@contoso.com — sign-in required")
+	n := notes.next(t)
+	if n.Summary != "Sign-in required" || !contains(n.Actions, signInAction) {
+		t.Errorf("notification %+v, want a sign-in-required one with a sign-in action", n)
+	}
+	s.click(t, "Sign in…")
+	h.expect(t, "SignIn data")
+	// The notification's button signs in too.
+	notes.invoke(t, n.ID, signInAction)
+	h.expect(t, "SignIn data")
+
+	h.set(t, withState(ok, state.Degraded, "network unreachable"))
+	s.waitIcon(t, assets.Warning)
+	s.waitEntry(t, "alice@contoso.com — refresh failing, token valid until ")
+	h.set(t, ok)
+	s.waitIcon(t, assets.OK)
+	if n := notes.next(t); n.Summary != "Recovered" {
+		t.Errorf("notification %+v, want Recovered", n)
+	}
+
+	s.click(t, "Open config")
+	h.expect(t, "open /cfg/config.toml")
+	s.click(t, "Start at login")
+	h.expect(t, "SetInstalled true")
+	waitFor(t, "Start at login to be checked", func() bool { return s.waitEntry(t, "Start at login").Checked })
+
+	s.click(t, "Quit")
+	h.expect(t, "quit")
+	h.expect(t, "exited")
+	if code := h.exitCode(t); code != 0 {
+		t.Errorf("the tray exited with %d after Quit", code)
+	}
+	waitFor(t, "the icon to leave the tray", func() bool { return len(d.registeredItems()) == 0 })
+}
+
+// TestTrayHostStartedLater starts the broker's tray before any tray host,
+// then restarts the host: the icon must show up each time. SIGTERM then
+// quits the tray cleanly.
+func TestTrayHostStartedLater(t *testing.T) {
+	d := newDesktop(t)
+	h := startHelper(t, d)
+	h.set(t, signedIn(time.Now(), time.Hour))
+	time.Sleep(300 * time.Millisecond) // the tray is up and waiting
+
+	host := desktoptest.StartTrayHost(t, d.bus, d.display)
+	s := d.waitItem(t)
+	s.waitIcon(t, assets.OK)
+
+	host.Stop()
+	waitFor(t, "the old host to leave the bus", func() bool { return len(d.registeredItems()) == 0 })
+	desktoptest.StartTrayHost(t, d.bus, d.display)
+	s = d.waitItem(t)
+	s.waitIcon(t, assets.OK)
+	s.waitEntry(t, "alice@contoso.com — token valid until ")
+
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "exited")
+	if code := h.exitCode(t); code != 0 {
+		t.Errorf("the tray exited with %d after SIGTERM", code)
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	t.Run("no session bus", func(t *testing.T) {
+		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+		ok, why := Available(context.Background())
+		if ok || !strings.Contains(why, "DBUS_SESSION_BUS_ADDRESS is not set") {
+			t.Errorf("Available() = %v, %q; want false and why", ok, why)
+		}
+	})
+	t.Run("autolaunch", func(t *testing.T) {
+		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "autolaunch:")
+		if ok, why := Available(context.Background()); ok || !strings.Contains(why, "autolaunch") {
+			t.Errorf("Available() = %v, %q; want false", ok, why)
+		}
+	})
+	d := newDesktop(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", d.bus)
+	if ok, why := Available(context.Background()); ok || !strings.Contains(why, "no tray host") {
+		t.Errorf("without a tray host: Available() = %v, %q; want false, no tray host", ok, why)
+	}
+	desktoptest.StartTrayHost(t, d.bus, d.display)
+	if ok, why := Available(context.Background()); !ok {
+		t.Errorf("with a tray host: Available() = false, %q", why)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// shownNote is one Notify call received by the fake notification server.
+type shownNote struct {
+	ID      uint32
+	Summary string
+	Body    string
+	Actions []string
+}
+
+// noteServer is a minimal org.freedesktop.Notifications on the test bus.
+type noteServer struct {
+	conn  *dbus.Conn
+	mu    sync.Mutex
+	next_ uint32
+	shown chan shownNote
+}
+
+func startNotificationServer(t *testing.T, bus string) *noteServer {
+	t.Helper()
+	conn, err := dbus.Connect(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s := &noteServer{conn: conn, shown: make(chan shownNote, 16)}
+	if err := conn.Export(s, notifyPath, notifyIface); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := conn.RequestName(notifyName, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("owning %s: %v %v", notifyName, r, err)
+	}
+	return s
+}
+
+func (s *noteServer) Notify(app string, replaces uint32, icon, summary, body string, actions []string,
+	hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
+	s.mu.Lock()
+	s.next_++
+	id := s.next_
+	s.mu.Unlock()
+	s.shown <- shownNote{ID: id, Summary: summary, Body: body, Actions: actions}
+	return id, nil
+}
+
+func (s *noteServer) GetCapabilities() ([]string, *dbus.Error) {
+	return []string{"actions", "body"}, nil
+}
+
+func (s *noteServer) CloseNotification(id uint32) *dbus.Error { return nil }
+
+func (s *noteServer) GetServerInformation() (string, string, string, string, *dbus.Error) {
+	return "test", "test", "1", "1.2", nil
+}
+
+// next returns the next notification shown (skipping "… copied" ones).
+func (s *noteServer) next(t *testing.T) shownNote {
+	t.Helper()
+	for {
+		select {
+		case n := <-s.shown:
+			if strings.HasSuffix(n.Summary, " copied") {
+				continue
+			}
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatal("no notification within 10s")
+			return shownNote{}
+		}
+	}
+}
+
+// invoke presses a notification's button.
+func (s *noteServer) invoke(t *testing.T, id uint32, action string) {
+	t.Helper()
+	if err := s.conn.Emit(notifyPath, notifyIface+".ActionInvoked", id, action); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,106 @@
+package tray
+
+import (
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+)
+
+// notice is one desktop notification.
+type notice struct {
+	Profile string
+	Summary string
+	Body    string
+	// SignIn adds a "Sign in" action that signs the profile in.
+	SignIn bool
+}
+
+// failingAfter is how long a profile must stay degraded before the user is
+// told: a short network blip recovers by itself and is not worth a bubble.
+const failingAfter = 3 * time.Minute
+
+// noticePolicy decides which state changes deserve a notification: one per
+// change, never repeated. It is owned by the tray's event loop.
+type noticePolicy struct {
+	profiles map[string]*profileNotes
+}
+
+type profileNotes struct {
+	degradedSince time.Time
+	// problem is the problem the user was told about ("" for none), so
+	// that a recovery is announced only after a problem was.
+	problem string
+}
+
+// observe returns the notifications that st deserves at now.
+func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Location) []notice {
+	if np.profiles == nil {
+		np.profiles = map[string]*profileNotes{}
+	}
+	var out []notice
+	seen := map[string]bool{}
+	for _, p := range st.Profiles {
+		seen[p.Name] = true
+		pn := np.profiles[p.Name]
+		if pn == nil {
+			pn = &profileNotes{}
+			np.profiles[p.Name] = pn
+		}
+		who := p.Account
+		if who == "" {
+			who = "profile " + p.Name
+		}
+		// A failing episode starts at the first degraded state and lasts
+		// through retries (refreshing) until the profile is ok again.
+		switch p.State {
+		case state.Degraded:
+			if pn.degradedSince.IsZero() {
+				pn.degradedSince = now
+			}
+		case state.Refreshing:
+		default:
+			pn.degradedSince = time.Time{}
+		}
+		switch p.State {
+		case state.SignInRequired:
+			if pn.problem != state.SignInRequired {
+				pn.problem = state.SignInRequired
+				body := who + " must sign in again; tokens are no longer refreshed."
+				if p.LastError != "" {
+					body += "\n" + shorten(p.LastError, 120)
+				}
+				out = append(out, notice{Profile: p.Name, Summary: "Sign-in required", Body: body, SignIn: true})
+			}
+		case state.Degraded:
+			if pn.problem == "" && now.Sub(pn.degradedSince) >= failingAfter {
+				pn.problem = state.Degraded
+				body := "Refreshing the token for " + who + " has failed for " +
+					now.Sub(pn.degradedSince).Round(time.Minute).String() + "."
+				if p.ExpiresOn != nil && p.ExpiresOn.After(now) {
+					body += " The current token is valid until " + clock(*p.ExpiresOn, loc) + "."
+				}
+				if p.LastError != "" {
+					body += "\n" + shorten(p.LastError, 120)
+				}
+				out = append(out, notice{Profile: p.Name, Summary: "Token refresh failing", Body: body})
+			}
+		case state.OK:
+			if pn.problem != "" {
+				pn.problem = ""
+				body := "The token for " + who + " is fresh again"
+				if p.ExpiresOn != nil {
+					body += ", valid until " + clock(*p.ExpiresOn, loc)
+				}
+				out = append(out, notice{Profile: p.Name, Summary: "Recovered", Body: body + "."})
+			}
+		case state.SignedOut:
+			pn.problem = "" // the user's choice: nothing to announce
+		}
+	}
+	for name := range np.profiles {
+		if !seen[name] {
+			delete(np.profiles, name)
+		}
+	}
+	return out
+}

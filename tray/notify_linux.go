@@ -1,0 +1,117 @@
+package tray
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	notifyName  = "org.freedesktop.Notifications"
+	notifyPath  = "/org/freedesktop/Notifications"
+	notifyIface = "org.freedesktop.Notifications"
+	// signInAction is the key of the "Sign in" button.
+	signInAction = "sign-in"
+)
+
+// dbusNotifier shows notifications through org.freedesktop.Notifications
+// on a private session bus connection, and signs in when the user presses a
+// notification's "Sign in" button. Safe for concurrent use.
+type dbusNotifier struct {
+	conn     *dbus.Conn
+	log      *slog.Logger
+	onSignIn func(profile string)
+
+	mu      sync.Mutex
+	last    map[string]uint32 // profile → its last notification, to replace
+	signIns map[uint32]string // notification → profile it signs in
+}
+
+// newNotifier connects to the desktop's notification service. Without a
+// session bus it returns a notifier that only logs.
+func newNotifier(ctx context.Context, log *slog.Logger, onSignIn func(profile string)) notifier {
+	conn, err := dialSession(ctx)
+	if err != nil {
+		log.Info("notifications off", "why", err)
+		return logNotifier{log}
+	}
+	n := &dbusNotifier{conn: conn, log: log, onSignIn: onSignIn,
+		last: map[string]uint32{}, signIns: map[uint32]string{}}
+	if err := conn.AddMatchSignal(
+		dbus.WithMatchInterface(notifyIface),
+		dbus.WithMatchMember("ActionInvoked"),
+	); err != nil {
+		log.Warn("notification actions off", "err", err)
+	}
+	sigs := make(chan *dbus.Signal, 16)
+	conn.Signal(sigs)
+	go n.actions(sigs)
+	return n
+}
+
+// actions handles ActionInvoked signals until the connection closes.
+func (n *dbusNotifier) actions(sigs <-chan *dbus.Signal) {
+	for sig := range sigs {
+		if sig.Name != notifyIface+".ActionInvoked" || len(sig.Body) != 2 {
+			continue
+		}
+		id, _ := sig.Body[0].(uint32)
+		key, _ := sig.Body[1].(string)
+		n.mu.Lock()
+		profile, ok := n.signIns[id]
+		delete(n.signIns, id)
+		n.mu.Unlock()
+		if ok && (key == signInAction || key == "default") {
+			n.log.Info("sign in chosen in a notification", "profile", profile)
+			n.onSignIn(profile)
+		}
+	}
+}
+
+func (n *dbusNotifier) notify(ctx context.Context, nt notice) error {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	n.mu.Lock()
+	replaces := n.last[nt.Profile]
+	n.mu.Unlock()
+	actions := []string{}
+	urgency := byte(1) // normal
+	if nt.SignIn {
+		actions = []string{"default", "Sign in", signInAction, "Sign in"}
+		urgency = 2 // critical: stays until the user acts
+	}
+	hints := map[string]dbus.Variant{
+		"urgency":       dbus.MakeVariant(urgency),
+		"desktop-entry": dbus.MakeVariant("mcp-token-broker"),
+	}
+	var id uint32
+	err := n.conn.Object(notifyName, notifyPath).CallWithContext(ctx, notifyIface+".Notify", 0,
+		"MCP token broker", replaces, "", nt.Summary, nt.Body, actions, hints, int32(-1)).Store(&id)
+	if err != nil {
+		return fmt.Errorf("showing a notification: %w", err)
+	}
+	n.mu.Lock()
+	if nt.Profile != "" {
+		n.last[nt.Profile] = id
+	}
+	if nt.SignIn {
+		n.signIns[id] = nt.Profile
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *dbusNotifier) close() { n.conn.Close() }
+
+// logNotifier only logs.
+type logNotifier struct{ log *slog.Logger }
+
+func (l logNotifier) notify(ctx context.Context, n notice) error {
+	l.log.Info("notification not shown", "summary", n.Summary)
+	return nil
+}
+
+func (l logNotifier) close() {}
