@@ -186,9 +186,11 @@ func (s *Server) parseScopes(raw string) (grantScopes, *aadError) {
 			}
 		case strings.HasPrefix(l, "https://graph.microsoft.com/"), strings.HasPrefix(l, GraphAudience+"/"):
 			resources["graph"] = true
-			name := sc[len(GraphAudience)+1:]
+			var name string
 			if strings.HasPrefix(l, "https://") {
 				name = sc[len("https://graph.microsoft.com/"):]
+			} else {
+				name = sc[len(GraphAudience)+1:]
 			}
 			if name != ".default" {
 				graph = append(graph, name)
@@ -432,7 +434,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			e.write(w, corr)
 			return
 		}
-	case "urn:ietf:params:oauth:grant-type:device_code", "device_code":
+	case "device_code", "urn:ietf:params:oauth:grant-type:device_code":
+		// MSAL Go sends "device_code"; RFC 8628 clients send the URN.
 		if e := s.redeemDevice(f); e != nil {
 			e.write(w, corr)
 			return
