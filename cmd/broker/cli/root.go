@@ -88,6 +88,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newTokenCmd(app),
 		newHeadersCmd(app),
 		newStatusCmd(app),
+		newBridgeCmd(app),
 	)
 	return root
 }
