@@ -30,7 +30,17 @@ func render(name string, data any) ([]byte, error) {
 
 // RenderDesktopEntry returns the XDG autostart entry that starts exe with
 // `run`. Exec is quoted as the Desktop Entry Specification says.
+//
+// Paths with quotes, a backslash, $, ` or % are refused, although the
+// specification can express them: systemd's xdg-autostart generator (which
+// starts autostart entries in GNOME and KDE sessions on systemd) mangles \$
+// and cannot start a program whose name has quotes or a backslash, GLib and
+// the generator look for the program before unescaping %%, and dex mishandles
+// \$ and \` inside quotes. Such an entry would silently never start.
 func RenderDesktopEntry(exe string) ([]byte, error) {
+	if strings.ContainsAny(exe, desktopRefused) || strings.ContainsFunc(exe, isControl) {
+		return nil, fmt.Errorf("desktop sessions cannot start a program whose path contains quotes, a backslash, $, `, %% or a control character: %q", exe)
+	}
 	q, err := desktopExecArg(exe)
 	if err != nil {
 		return nil, err
@@ -104,6 +114,10 @@ func refuseForKardianos(exe string) error {
 	}
 	return nil
 }
+
+// desktopRefused are the characters that real launchers cannot start a
+// program from (see RenderDesktopEntry).
+const desktopRefused = "\"'\\$`%"
 
 // desktopReserved are the characters that force an Exec argument into
 // double quotes (Desktop Entry Specification, "The Exec key").
