@@ -388,14 +388,8 @@ func (s *Server) authorityGate(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Lock()
 	delay, outage, status := s.delay, s.outage, s.outageStatus
 	s.mu.Unlock()
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return false
-		}
+	if delay > 0 && waitCtx(r.Context(), delay) != nil {
+		return false
 	}
 	if outage {
 		faultError(status).write(w, r.Header.Get("client-request-id"))
@@ -493,4 +487,17 @@ func waitCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ProfileTOML returns a config.toml profile named name that signs in
+// against this simulator.
+func (s *Server) ProfileTOML(name string) string {
+	return fmt.Sprintf(`[profiles.%s]
+tenant = %q
+client_id = %q
+scopes = [%q]
+authority = %q
+login = "browser"
+login_hint = %q
+`, name, s.opts.TenantID, s.opts.ClientID, s.Scope(), s.url, s.opts.Username)
 }
