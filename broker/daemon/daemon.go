@@ -1,0 +1,544 @@
+// Package daemon is `broker run`: a refresher per profile that owns the
+// profile's current token and refreshes it on the wall clock before it
+// expires, fan-out of every new token to the profile's targets, the
+// failure policy (back off on temporary failures, stop and wait for the
+// user when sign-in is required, report a misconfiguration once), events
+// for the tray and the local API, and config reload.
+//
+// Data flows one way: config → engine (MSAL) → refresher → targets and the
+// local API. The Daemon's methods are safe for concurrent use; each
+// profile's token is owned by its refresher goroutine.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// Engine gives the daemon each profile's sign-in client. The engine's
+// *engine.Engine satisfies it through a small adapter (cmd/broker/cli).
+type Engine interface {
+	Auth(profile string) (Auth, error)
+}
+
+// StorageReporter is implemented by engines that can say where tokens are
+// kept ("keyring" or "file") and warn about a plain file.
+type StorageReporter interface {
+	Storage() (mode, warning string)
+}
+
+// Options configure a Daemon.
+type Options struct {
+	// Config is the configuration in force at start (required).
+	Config *config.Config
+	// ConfigPath is the user's config file, watched for edits ("" = no
+	// reload). AdminConfigPath is the admin file (read first).
+	ConfigPath      string
+	AdminConfigPath string
+	// Load reads the config on reload (default config.Load).
+	Load func(admin, user string) (*config.Config, error)
+	// Engine gives each profile's sign-in client (required).
+	Engine Engine
+	// Reopen builds an engine for a reloaded config; nil keeps Engine.
+	Reopen func(ctx context.Context, cfg *config.Config) (Engine, error)
+	// NewTarget builds a delivery target (integrations.New, adapted).
+	NewTarget func(t config.Target) (Target, error)
+	// StateDir holds the token cache, polled to notice a `broker login`
+	// run by another process ("" = no polling).
+	StateDir string
+	// Logger receives events; never tokens.
+	Logger *slog.Logger
+	// Clock is time (default the real one).
+	Clock Clock
+	// Rand returns numbers in [0,1) for jitter (default math/rand/v2).
+	Rand func() float64
+	// OpenURL opens a URL (kept for the tray's "Open config/log").
+	OpenURL func(string) error
+	// NoWatch turns off file watching (config reload and re-applying
+	// overwritten targets); for tests that fake time.
+	NoWatch bool
+	// OnConfig is called with every config that comes into force (at
+	// start and after each good reload), e.g. to set the log level.
+	OnConfig func(cfg *config.Config)
+}
+
+// cachePollEvery is how often the token cache's files are looked at.
+const cachePollEvery = 5 * time.Second
+
+// Daemon keeps every profile's token fresh and delivered.
+type Daemon struct {
+	opts  Options
+	log   *slog.Logger
+	clock Clock
+	rand  func() float64
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	eng       Engine
+	profiles  map[string]*running
+	configErr string
+	ctx       context.Context // the Run context, nil before Run
+	reloadMu  sync.Mutex      // one reload at a time
+	w         *watcher
+
+	subMu   sync.Mutex
+	subs    map[int]chan struct{}
+	nextSub int
+}
+
+// running is a started refresher and how to stop it.
+type running struct {
+	r      *refresher
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New checks the options; it starts nothing (see Run).
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if o.Engine == nil {
+		return nil, errors.New("daemon: no engine")
+	}
+	if o.NewTarget == nil {
+		return nil, errors.New("daemon: no target factory")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = randFloat
+	}
+	if o.Load == nil {
+		o.Load = config.Load
+	}
+	return &Daemon{
+		opts:     o,
+		log:      o.Logger,
+		clock:    o.Clock,
+		rand:     o.Rand,
+		cfg:      o.Config,
+		eng:      o.Engine,
+		profiles: map[string]*running{},
+		subs:     map[int]chan struct{}{},
+	}, nil
+}
+
+// Run starts a refresher per profile (each writes its current token to its
+// targets at once), watches the config and the token cache, and blocks
+// until ctx ends; then it stops everything, letting writes in progress
+// finish.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.ctx != nil {
+		d.mu.Unlock()
+		return errors.New("daemon: already running")
+	}
+	d.ctx = ctx
+	cfg := d.cfg
+	d.mu.Unlock()
+	d.log.Info("daemon started", "pid", os.Getpid(), "profiles", len(cfg.Profiles))
+	if d.opts.OnConfig != nil {
+		d.opts.OnConfig(cfg)
+	}
+	d.apply(ctx, nil, cfg)
+
+	var wg sync.WaitGroup
+	if d.opts.NoWatch {
+		// nothing to watch
+	} else if w, err := newWatcher(d.log); err != nil {
+		d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
+	} else {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(ctx) }()
+		d.watchFiles(w)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.pollCache(ctx) }()
+
+	<-ctx.Done()
+	d.log.Info("daemon stopping")
+	d.mu.Lock()
+	all := d.profiles
+	d.profiles = map[string]*running{}
+	d.mu.Unlock()
+	for _, p := range all {
+		p.cancel()
+	}
+	for _, p := range all {
+		<-p.done
+	}
+	wg.Wait()
+	d.notify()
+	d.log.Info("daemon stopped")
+	return nil
+}
+
+// apply starts, restarts and stops refreshers so that they match cfg.
+// old is the config in force before (nil at start).
+func (d *Daemon) apply(ctx context.Context, old, cfg *config.Config) {
+	rb := refreshBefore(cfg)
+	for name, p := range cfg.Profiles {
+		p.Name = name
+		d.mu.Lock()
+		cur := d.profiles[name]
+		d.mu.Unlock()
+		if cur != nil && old != nil && reflect.DeepEqual(old.Profiles[name], p) && refreshBefore(old) == rb {
+			continue
+		}
+		if cur != nil {
+			cur.cancel()
+			<-cur.done
+		}
+		d.start(ctx, p, rb)
+	}
+	d.mu.Lock()
+	var gone []*running
+	for name, cur := range d.profiles {
+		if _, ok := cfg.Profiles[name]; !ok {
+			gone = append(gone, cur)
+			delete(d.profiles, name)
+		}
+	}
+	d.mu.Unlock()
+	for _, cur := range gone {
+		cur.cancel()
+		<-cur.done
+	}
+	d.notify()
+}
+
+// start starts one profile's refresher.
+func (d *Daemon) start(parent context.Context, p *config.Profile, rb time.Duration) {
+	d.mu.Lock()
+	eng := d.eng
+	d.mu.Unlock()
+	a, err := eng.Auth(p.Name)
+	r := newRefresher(d, p, a, rb)
+	ctx, cancel := context.WithCancel(parent)
+	r.ctx = ctx
+	for _, tc := range p.Targets {
+		tc.Profile = p.Name
+		impl, terr := d.opts.NewTarget(tc)
+		path := tc.Path
+		if terr != nil {
+			impl = brokenTarget{terr}
+		} else if wp, ok := impl.(interface{ WatchPaths() []string }); ok && path == "" {
+			if ps := wp.WatchPaths(); len(ps) > 0 {
+				path = ps[0]
+			}
+		}
+		r.targets = append(r.targets, newTargetWorker(d, tc, path, impl, r.log))
+	}
+	run := &running{r: r, cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.profiles[p.Name] = run
+	d.mu.Unlock()
+	if err != nil {
+		// The profile cannot even be built (bad authority, …): report it
+		// and wait for a config edit.
+		r.st = state.Degraded
+		r.lastErr = err
+		d.log.Error("profile cannot be used", "profile", p.Name, "err", err, "hint", hintOf(err))
+		go func() { defer close(run.done); defer close(r.stopped); <-ctx.Done() }()
+		return
+	}
+	go func() { defer close(run.done); r.run(ctx) }()
+}
+
+// brokenTarget stands for a target whose config is wrong: every write
+// reports why.
+type brokenTarget struct{ err error }
+
+func (b brokenTarget) Apply(context.Context, token.Token) error { return b.err }
+func (b brokenTarget) Remove(context.Context) error             { return b.err }
+
+// refreshBefore is the setting or its default.
+func refreshBefore(cfg *config.Config) time.Duration {
+	if d := cfg.Settings.RefreshBefore.Duration; d > 0 {
+		return d
+	}
+	return DefaultRefreshBefore
+}
+
+// reload reads the config again. An invalid file keeps the config in
+// force and reports the error in status and log.
+func (d *Daemon) reload(ctx context.Context) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := d.opts.Load(d.opts.AdminConfigPath, d.opts.ConfigPath)
+	if err != nil {
+		d.mu.Lock()
+		d.configErr = err.Error()
+		d.mu.Unlock()
+		d.log.Error("config reload failed; keeping the last good config", "err", err, "hint", hintOf(err))
+		d.notify()
+		return
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.configErr = ""
+	d.mu.Unlock()
+	if reflect.DeepEqual(old.Profiles, cfg.Profiles) && reflect.DeepEqual(old.Settings, cfg.Settings) {
+		d.notify()
+		return
+	}
+	d.log.Info("config reloaded", "profiles", len(cfg.Profiles))
+	if d.opts.Reopen != nil && !reflect.DeepEqual(old.Settings.Storage, cfg.Settings.Storage) || d.opts.Reopen != nil && !reflect.DeepEqual(old.Profiles, cfg.Profiles) {
+		eng, err := d.opts.Reopen(ctx, cfg)
+		if err != nil {
+			d.mu.Lock()
+			d.configErr = err.Error()
+			d.mu.Unlock()
+			d.log.Error("config reload failed; keeping the last good config", "err", err)
+			d.notify()
+			return
+		}
+		d.mu.Lock()
+		d.eng = eng
+		d.mu.Unlock()
+		// Every profile gets a client from the new engine.
+		old = nil
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	if d.opts.OnConfig != nil {
+		d.opts.OnConfig(cfg)
+	}
+	d.apply(ctx, old, cfg)
+	if w := d.watcherOf(); w != nil {
+		d.watchFiles(w)
+	}
+}
+
+// Config returns the configuration in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Status returns the whole picture. It never blocks on I/O.
+func (d *Daemon) Status() state.Status {
+	d.mu.Lock()
+	st := state.Status{
+		Daemon:      state.Daemon{Running: d.ctx != nil && d.ctx.Err() == nil, PID: os.Getpid()},
+		ConfigError: d.configErr,
+		Profiles:    []state.Profile{},
+	}
+	if sr, ok := d.eng.(StorageReporter); ok {
+		st.Storage, st.StorageWarning = sr.Storage()
+	}
+	var rs []*refresher
+	for _, p := range d.profiles {
+		rs = append(rs, p.r)
+	}
+	d.mu.Unlock()
+	sort.Slice(rs, func(i, j int) bool { return rs[i].name < rs[j].name })
+	for _, r := range rs {
+		st.Profiles = append(st.Profiles, r.status())
+	}
+	return st
+}
+
+// Subscribe returns a channel that receives a value (coalesced, buffer 1)
+// after every change of Status, and a function that ends the subscription.
+func (d *Daemon) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	d.subMu.Lock()
+	id := d.nextSub
+	d.nextSub++
+	d.subs[id] = ch
+	d.subMu.Unlock()
+	return ch, func() {
+		d.subMu.Lock()
+		delete(d.subs, id)
+		d.subMu.Unlock()
+	}
+}
+
+// notify tells every subscriber that something changed.
+func (d *Daemon) notify() {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	for _, ch := range d.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// refresher returns the named profile's refresher ("" = the only one).
+// Errors are *config.Error (exit code 2).
+func (d *Daemon) refresher(name string) (*refresher, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name == "" {
+		switch len(d.profiles) {
+		case 0:
+			return nil, &config.Error{Path: d.cfg.Path, Message: "no profile is configured",
+				Hint: "add a [profiles.NAME] table with tenant, client_id and scopes (see `broker discover URL`)"}
+		case 1:
+			for _, p := range d.profiles {
+				return p.r, nil
+			}
+		default:
+			names := make([]string, 0, len(d.profiles))
+			for n := range d.profiles {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, &config.Error{Message: fmt.Sprintf("several profiles are configured (%s) and none was named", joinNames(names)),
+				Hint: "name one with --profile, e.g. --profile " + names[0]}
+		}
+	}
+	p, ok := d.profiles[name]
+	if !ok {
+		return nil, &config.Error{Message: fmt.Sprintf("unknown profile %q", name), Hint: "see `broker status` for the configured profiles"}
+	}
+	return p.r, nil
+}
+
+func joinNames(ns []string) string {
+	s := ""
+	for i, n := range ns {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+// Token returns the profile's token with at least minValidity left,
+// refreshing first when needed. It never opens a browser; errors are
+// classified (auth.ClassOf) so the caller can exit 3 or 4.
+func (d *Daemon) Token(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return r.token(ctx, minValidity, false)
+}
+
+// RefreshNow redeems the refresh token now, whatever the schedule.
+func (d *Daemon) RefreshNow(ctx context.Context, profile string) error {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return err
+	}
+	_, err = r.token(ctx, 0, true)
+	return err
+}
+
+// SignIn signs the profile in interactively (the engine opens the
+// browser, or prints a device code). Only one sign-in per profile is ever
+// in flight; concurrent callers share it. It returns once the new token
+// was handed to every target and their first results are in status.
+func (d *Daemon) SignIn(ctx context.Context, profile string) error {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return err
+	}
+	return r.signIn(ctx)
+}
+
+// SignOut forgets the profile's account and tokens and scrubs the token
+// from every target.
+func (d *Daemon) SignOut(ctx context.Context, profile string) error {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return err
+	}
+	return r.signOut(ctx)
+}
+
+// Sync writes the current token to every target of the profile ("" = all
+// profiles) now; it returns the failed targets joined (the others are
+// written all the same).
+func (d *Daemon) Sync(ctx context.Context, profile string) error {
+	if profile == "" {
+		d.mu.Lock()
+		var rs []*refresher
+		for _, p := range d.profiles {
+			rs = append(rs, p.r)
+		}
+		d.mu.Unlock()
+		var errs []error
+		for _, r := range rs {
+			if err := r.sync(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("profile %s: %w", r.name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	r, err := d.refresher(profile)
+	if err != nil {
+		return err
+	}
+	return r.sync(ctx)
+}
+
+// CacheChanged tells the daemon that another process changed the token
+// cache (`broker login` without the daemon's help): a profile waiting for
+// the user picks up the new sign-in at once.
+func (d *Daemon) CacheChanged() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.profiles {
+		p.r.pokeCache()
+	}
+}
+
+// cacheStamp identifies the token cache's current content cheaply (file
+// size and modification time).
+func (d *Daemon) cacheStamp() string {
+	if d.opts.StateDir == "" {
+		return ""
+	}
+	s := ""
+	for _, n := range []string{"msal-cache.bin", "msal-cache.json"} {
+		if fi, err := os.Stat(filepath.Join(d.opts.StateDir, n)); err == nil {
+			s += fmt.Sprintf("%s:%d:%d;", n, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return s
+}
+
+// pollCache looks at the token cache every few seconds and pokes the
+// refreshers when it changed.
+func (d *Daemon) pollCache(ctx context.Context) {
+	if d.opts.StateDir == "" {
+		return
+	}
+	last := d.cacheStamp()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.clock.After(cachePollEvery):
+		}
+		if s := d.cacheStamp(); s != last {
+			last = s
+			d.CacheChanged()
+		}
+	}
+}

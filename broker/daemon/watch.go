@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// debounce is how long a file must be quiet before its handlers run:
+// editors and clients write in several steps (truncate, write, rename).
+const debounce = 250 * time.Millisecond
+
+// watcher watches folders (not files: clients replace files by rename) and
+// calls the handlers of a file after it changed and went quiet.
+type watcher struct {
+	fs  *fsnotify.Watcher
+	log *slog.Logger
+
+	mu       sync.Mutex
+	dirs     map[string]bool
+	handlers map[string][]func()
+	timers   map[string]*time.Timer
+}
+
+func newWatcher(log *slog.Logger) (*watcher, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return &watcher{fs: fw, log: log, dirs: map[string]bool{}, handlers: map[string][]func(){}, timers: map[string]*time.Timer{}}, nil
+}
+
+// set replaces the handlers (file path → functions) and watches their
+// folders. A folder that does not exist yet is not watched.
+func (w *watcher) set(handlers map[string][]func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.handlers = map[string][]func(){}
+	want := map[string]bool{}
+	for p, hs := range handlers {
+		p = filepath.Clean(p)
+		w.handlers[p] = hs
+		want[filepath.Dir(p)] = true
+	}
+	for dir := range want {
+		if w.dirs[dir] {
+			continue
+		}
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		if err := w.fs.Add(dir); err != nil {
+			w.log.Warn("cannot watch folder", "dir", dir, "err", err)
+			continue
+		}
+		w.dirs[dir] = true
+	}
+	for dir := range w.dirs {
+		if !want[dir] {
+			_ = w.fs.Remove(dir)
+			delete(w.dirs, dir)
+		}
+	}
+}
+
+// run delivers events until ctx ends.
+func (w *watcher) run(ctx context.Context) {
+	defer w.fs.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			w.mu.Lock()
+			for _, t := range w.timers {
+				t.Stop()
+			}
+			w.mu.Unlock()
+			return
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return
+			}
+			w.log.Warn("file watcher error", "err", err)
+		case ev, ok := <-w.fs.Events:
+			if !ok {
+				return
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			name := filepath.Clean(ev.Name)
+			w.mu.Lock()
+			if _, ok := w.handlers[name]; ok {
+				if t := w.timers[name]; t != nil {
+					t.Reset(debounce)
+				} else {
+					w.timers[name] = time.AfterFunc(debounce, func() { w.fire(ctx, name) })
+				}
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *watcher) fire(ctx context.Context, name string) {
+	w.mu.Lock()
+	delete(w.timers, name)
+	hs := w.handlers[name]
+	w.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	for _, h := range hs {
+		h()
+	}
+}
+
+// watchFiles points the watcher at the config file and every target's
+// files.
+func (d *Daemon) watchFiles(w *watcher) {
+	d.mu.Lock()
+	d.w = w
+	ctx := d.ctx
+	hs := map[string][]func(){}
+	if d.opts.ConfigPath != "" {
+		hs[d.opts.ConfigPath] = append(hs[d.opts.ConfigPath], func() { d.reload(ctx) })
+	}
+	for _, p := range d.profiles {
+		for _, t := range p.r.targets {
+			var paths []string
+			if wp, ok := t.impl.(interface{ WatchPaths() []string }); ok {
+				paths = wp.WatchPaths()
+			} else if t.path != "" {
+				paths = []string{t.path}
+			}
+			for _, path := range paths {
+				hs[path] = append(hs[path], t.reapply)
+			}
+		}
+	}
+	d.mu.Unlock()
+	w.set(hs)
+}
+
+func (d *Daemon) watcherOf() *watcher {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.w
+}
