@@ -353,9 +353,10 @@ func (c *Client) classify(err error) *Error {
 	if e == nil {
 		return nil
 	}
-	if strings.Contains(e.Hint, "`broker login`") {
+	if strings.Contains(e.Hint, "`broker login`") || strings.Contains(e.Hint, "<client_id>") {
 		cp := *e
-		cp.Hint = strings.ReplaceAll(e.Hint, "`broker login`", "`"+c.loginCommand()+"`")
+		cp.Hint = strings.NewReplacer("`broker login`", "`"+c.loginCommand()+"`",
+			"<client_id>", c.profile.ClientID).Replace(e.Hint)
 		e = &cp
 	}
 	return e

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
@@ -33,7 +36,10 @@ func (a *App) openEngine(ctx context.Context, interactive bool) (*engine.Engine,
 	o := engine.Options{
 		Config:        cfg,
 		DeviceCodeOut: a.Stderr,
-		Logger:        a.stderrLogger(),
+		Logger:        a.stderrLogger(slog.LevelError),
+	}
+	if interactive {
+		o.Logger = a.stderrLogger(slog.LevelWarn) // e.g. the storage fallback
 	}
 	if interactive {
 		o.OpenURL = auth.BrowserOpener(os.Getenv("BROWSER"))
@@ -47,10 +53,52 @@ func (a *App) openEngine(ctx context.Context, interactive bool) (*engine.Engine,
 // to open a browser (nothing should).
 var errNoBrowser = &auth.Error{Class: auth.ClassSignInRequired, Message: "sign-in required", Hint: "run `broker login`"}
 
-// stderrLogger reports warnings on stderr; it never sees a token.
-func (a *App) stderrLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// stderrLogger reports events of at least level on stderr; it never sees a
+// token. `token` and `headers` keep stderr quiet (helpers' stderr ends up
+// in client logs); `status` and `doctor` report the storage warning.
+func (a *App) stderrLogger(level slog.Level) *slog.Logger {
+	return slog.New(&stderrHandler{w: a.Stderr, level: level})
 }
+
+// stderrHandler prints "broker: warning: message: detail" lines for people.
+type stderrHandler struct {
+	w     io.Writer
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func (h *stderrHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *stderrHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("broker: ")
+	if r.Level >= slog.LevelError {
+		b.WriteString("error: ")
+	} else {
+		b.WriteString("warning: ")
+	}
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		if a.Key == "profile" {
+			return true
+		}
+		fmt.Fprintf(&b, "; %s", a.Value.Resolve())
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteString("\n")
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *stderrHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &stderrHandler{w: h.w, level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *stderrHandler) WithGroup(string) slog.Handler { return h }
 
 // fetchToken returns a token of the profile with at least minValidity
 // left, from the persistent cache or by a silent refresh; never

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+)
+
+// TestMain lets scripts run `browse URL`: a $BROWSER stand-in that does
+// what a browser does with the simulator's sign-in page (this test binary,
+// re-executed).
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"browse": browseMain,
+	})
+}
+
+// browseMain is the $BROWSER command: it trusts SSL_CERT_FILE (the
+// simulator's CA), like the broker.
+func browseMain() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: browse URL")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := entrasim.Browse(ctx, &http.Client{Timeout: 10 * time.Second}, os.Args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	brokerBin string
+	buildErr  error
+)
+
+// buildBroker builds the real broker binary once per test run.
+func buildBroker(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "broker-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		brokerBin = filepath.Join(dir, "broker")
+		cmd := exec.Command("go", "build", "-o", brokerBin, ".")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return brokerBin
+}
+
+type simKey struct{}
+
+// TestSignInScripts runs testdata/signin/*.txtar against the real binary
+// in a temporary HOME, with a simulator per script.
+func TestSignInScripts(t *testing.T) {
+	bin := buildBroker(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/signin",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			s, err := entrasim.Start(entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second})
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { s.Close() })
+			env.Values[simKey{}] = s
+			work := env.WorkDir
+			home := filepath.Join(work, "home")
+			ca := filepath.Join(work, "sim-ca.pem")
+			if err := s.WriteCA(ca); err != nil {
+				return err
+			}
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
+			env.Setenv("SSL_CERT_FILE", ca)
+			env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
+			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+			env.Setenv("BROWSER", "browse")
+			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("STATE", filepath.Join(home, ".local", "state", "mcp-token-broker"))
+			env.Setenv("SIM_URL", s.URL())
+			env.Setenv("SIM_USER", s.Username())
+			env.Setenv("SIM_TENANT", s.TenantID())
+			return writeSimConfig(s, home, "data")
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sim":  cmdSim,
+			"code": cmdCode,
+		},
+	})
+}
+
+// writeSimConfig writes the user's config with one profile per name, all
+// against the simulator.
+func writeSimConfig(s *entrasim.Server, home string, names ...string) error {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "[profiles.%s]\ntenant = %q\nclient_id = %q\nscopes = [%q]\nauthority = %q\n\n",
+			n, s.TenantID(), s.ClientID(), s.Scope(), s.URL())
+	}
+	dir := filepath.Join(home, ".config", "mcp-token-broker")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.toml"), []byte(b.String()), 0o600)
+}
+
+// cmdCode runs a command and checks its exit code: code N prog args...
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: code N command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("code: %v", err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("code: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdSim drives the script's simulator:
+//
+//	sim reset                 forget the request log
+//	sim requests N            exactly N requests reached the authority
+//	sim grants G1,G2|none     the token grants since the last reset
+//	sim revoke                revoke every refresh token
+//	sim outage on|off         503 on every authority endpoint
+//	sim lifetime DUR          access-token lifetime
+//	sim queue CODE OAUTHERR   queue an AADSTS error
+//	sim stop                  close the simulator (authority unreachable)
+//	sim config NAME...        rewrite the config with these profiles
+func cmdSim(ts *testscript.TestScript, neg bool, args []string) {
+	s := ts.Value(simKey{}).(*entrasim.Server)
+	if len(args) == 0 {
+		ts.Fatalf("usage: sim VERB ...")
+	}
+	switch args[0] {
+	case "reset":
+		s.ResetLog()
+	case "requests":
+		n, _ := strconv.Atoi(args[1])
+		if got := len(s.Requests()); (got == n) == neg {
+			ts.Fatalf("the authority saw %d requests, want %d: %+v", got, n, s.Requests())
+		}
+	case "grants":
+		var g []string
+		for _, r := range s.Requests() {
+			if r.GrantType != "" {
+				g = append(g, r.GrantType)
+			}
+		}
+		got := strings.Join(g, ",")
+		if got == "" {
+			got = "none"
+		}
+		if (got == args[1]) == neg {
+			ts.Fatalf("grants = %s, want %s", got, args[1])
+		}
+	case "revoke":
+		s.RevokeRefreshTokens()
+	case "outage":
+		s.SetOutage(args[1] == "on", http.StatusServiceUnavailable)
+	case "lifetime":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		s.SetLifetime(d)
+	case "queue":
+		code, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		s.QueueError(code, args[2], "")
+	case "stop":
+		ts.Check(s.Close())
+	case "config":
+		ts.Check(writeSimConfig(s, ts.Getenv("HOME"), args[1:]...))
+	default:
+		ts.Fatalf("sim: unknown verb %q", args[0])
+	}
+}
