@@ -172,7 +172,7 @@ func (s *systemdUser) install(ctx context.Context) (Result, error) {
 	if err := svc.Install(); err != nil {
 		// Leave nothing half-installed: no unit file, no enable symlink.
 		_ = svc.Uninstall()
-		_, _ = removeFile(p, s.env.Home)
+		s.removeFiles()
 		return res, fmt.Errorf("installing the systemd user unit: %w", err)
 	}
 	if written, _, _ := readIfExists(p); !bytes.Equal(written, content) {
@@ -200,15 +200,26 @@ func (s *systemdUser) uninstall(ctx context.Context) (Result, error) {
 			}
 		}
 	}
-	link := filepath.Join(filepath.Dir(p), "default.target.wants", s.unit())
-	_, _ = removeFile(link, s.env.Home)
-	if _, err := removeFile(p, s.env.Home); err != nil {
+	if err := s.removeFiles(); err != nil {
 		return res, err
 	}
-	removeEmptyParents(filepath.Dir(p), s.env.Home)
 	res.Changed = true
 	res.Message = "removed " + p + " (disabled)"
 	return res, nil
+}
+
+// removeFiles removes the unit, its enable link and the folders that
+// install created and that are empty now.
+func (s *systemdUser) removeFiles() error {
+	p, _ := s.path()
+	wants := filepath.Join(filepath.Dir(p), "default.target.wants")
+	_, _ = removeFile(filepath.Join(wants, s.unit()), s.env.Home)
+	if _, err := removeFile(p, s.env.Home); err != nil {
+		return err
+	}
+	removeEmptyParents(wants, s.env.Home)
+	removeEmptyParents(filepath.Dir(p), s.env.Home)
+	return nil
 }
 
 // noopProgram satisfies service.Interface: the broker never runs as a
