@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+)
+
+const profileTOML = `
+[profiles.%s]
+tenant = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+scopes = ["api://data/.default"]
+
+[[profiles.%s.targets]]
+client = "file"
+path = %q
+`
+
+func profileConf(name, dir string) string {
+	return fmt.Sprintf(profileTOML, name, name, filepath.Join(dir, name+".tok"))
+}
+
+// eventually polls cond for up to 10 s of real time.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestConfigReloadKeepsLastGoodConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(profileConf("data", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := realClock{}
+	eng := fakeEngine{"data": newFakeAuth(clock, time.Hour, true), "extra": newFakeAuth(clock, time.Hour, true)}
+	targets := &fakeTargets{clock: clock}
+	d, err := New(Options{Config: cfg, ConfigPath: path, Engine: eng, NewTarget: targets.new})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the first profile", func() bool {
+		st := d.Status()
+		return len(st.Profiles) == 1 && st.Profiles[0].State == state.OK
+	})
+	events, unsubscribe := d.Subscribe()
+	defer unsubscribe()
+
+	// An invalid edit: the last good config stays, the error is reported.
+	if err := os.WriteFile(path, []byte(profileConf("data", dir)+"\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the config error in status", func() bool { return d.Status().ConfigError != "" })
+	st := d.Status()
+	if !strings.Contains(st.ConfigError, path) || len(st.Profiles) != 1 || st.Profiles[0].State != state.OK {
+		t.Fatalf("status after a bad edit: %+v", st)
+	}
+	select {
+	case <-events:
+	default:
+		t.Error("no change event for the config error")
+	}
+
+	// A good edit adds a profile, and the error goes away.
+	good := profileConf("data", dir) + profileConf("extra", dir)
+	if err := os.WriteFile(path+".tmp", []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil { // as editors save
+		t.Fatal(err)
+	}
+	eventually(t, "the second profile", func() bool {
+		st := d.Status()
+		return st.ConfigError == "" && len(st.Profiles) == 2 && st.Profiles[1].Name == "extra" && st.Profiles[1].State == state.OK
+	})
+	if c := targets.get("extra/").current(); c.Value.Reveal() != "tok-1" {
+		t.Errorf("new profile's target holds %q", c.Value.Reveal())
+	}
+}
