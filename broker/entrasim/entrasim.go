@@ -18,6 +18,13 @@
 // Options.StrictRotation an old refresh token is refused after its first
 // use, so tests can prove that a client persisted the rotated one.
 //
+// Expiry with MSAL: MSAL treats a cached access token with 5 minutes or
+// less left as expired and does not even cache one that arrives with 300 s
+// or less. A lifetime of 5m+N s (303 s in the tests) gives a token MSAL
+// caches and that becomes due N seconds later, so a silent call then
+// redeems the refresh token. A forced refresh is a silent call with a
+// claims challenge; the simulator always answers it with new tokens.
+//
 // Every method of Server is safe for concurrent use.
 package entrasim
 
@@ -271,7 +278,8 @@ func (s *Server) Throttle(n int, retryAfter time.Duration) {
 }
 
 // SetDelay slows every request to the authority endpoints (discovery,
-// devicecode, token) by d; 0 turns it off.
+// keys, authorize, devicecode, token) by d; 0 turns it off. A client that
+// gives up early sees its own timeout.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,8 @@
 package entrasim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +31,16 @@ type MCPCall struct {
 	ExpiresAt time.Time
 	SessionID string
 	SSE       bool // the answer was a text/event-stream
+	// Token is Fingerprint of the bearer token ("" when none was sent), so a
+	// test can tell which token the endpoint saw.
+	Token string
+}
+
+// Fingerprint identifies a token without revealing it: the first 16 hex
+// digits of its SHA-256.
+func Fingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
 }
 
 // MCPCalls returns the log of requests to the MCP endpoint, oldest first.
@@ -137,6 +149,7 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(sw, false)
 		return
 	}
+	call.Token = Fingerprint(raw)
 	tc := s.checkToken(raw)
 	call.Audience, call.Username, call.ExpiresAt, call.Reason = tc.Audience, tc.Username, tc.Expires, tc.Reason
 	if tc.Reason != "" {

@@ -151,7 +151,7 @@ func TestMCPSession(t *testing.T) {
 	calls := s.MCPCalls()
 	var accepted int
 	for _, c := range calls {
-		if c.Authorized && c.Audience == s.APIAudience() && !c.ExpiresAt.IsZero() {
+		if c.Authorized && c.Audience == s.APIAudience() && !c.ExpiresAt.IsZero() && c.Token == Fingerprint(tok) {
 			accepted++
 		}
 	}

@@ -419,6 +419,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case f.Get("resource") != "":
 		newAADError(901002, "invalid_request").write(w, corr)
 		return
+	case f.Get("claims") != "" && !json.Valid([]byte(f.Get("claims"))):
+		e := newAADError(9002313, "invalid_request")
+		e.Message = "Invalid request. The claims parameter is not valid JSON."
+		e.write(w, corr)
+		return
 	}
 	var nonce string
 	switch gt := f.Get("grant_type"); gt {
