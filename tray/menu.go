@@ -218,6 +218,7 @@ var severity = map[string]int{
 
 // worstIcon is the icon for the worst profile. Signed-out profiles count only
 // when every profile is signed out (signing out is a choice, not a problem).
+// A target that failed to take its token is a warning.
 func worstIcon(ps []state.Profile, now time.Time) string {
 	icon := assets.SignedOut
 	for _, p := range ps {
@@ -238,6 +239,11 @@ func worstIcon(ps []state.Profile, now time.Time) string {
 			i = assets.SignInRequired
 		default:
 			i = assets.Warning
+		}
+		for _, t := range p.Targets {
+			if t.State == state.TargetError && severity[assets.Warning] > severity[i] {
+				i = assets.Warning // a client is not getting its token
+			}
 		}
 		if severity[i] > severity[icon] {
 			icon = i

@@ -60,6 +60,7 @@ func TestWorstIcon(t *testing.T) {
 		{"expiring soon warns", []state.Profile{p(state.OK, 3 * time.Minute)}, assets.Warning},
 		{"refreshing", []state.Profile{p(state.OK, time.Hour), p(state.Refreshing, time.Hour)}, assets.Refreshing},
 		{"degraded", []state.Profile{p(state.Refreshing, time.Hour), p(state.Degraded, time.Hour)}, assets.Warning},
+		{"failing target warns", []state.Profile{{State: state.OK, ExpiresOn: at(time.Hour), Targets: []state.Target{{State: state.TargetError}}}}, assets.Warning},
 		{"sign-in required is worst", []state.Profile{p(state.Degraded, time.Hour), p(state.SignInRequired, 0), p(state.OK, time.Hour)}, assets.SignInRequired},
 	} {
 		if got := worstIcon(tc.ps, t0); got != tc.want {

@@ -33,7 +33,7 @@ func StartTrayHost(t testing.TB, busAddr, display string) *TrayHost {
 	t.Helper()
 	bin := lookTool(t, "gtk-sni-tray-standalone", "haskell-gtk-sni-tray-utils")
 	home := t.TempDir()
-	cmd := exec.Command(bin, "--watcher", "--top", "--end", "--size", "34", "--no-strut")
+	cmd := exec.Command(bin, "--watcher", "--top", "--end", "--size", "30", "--color", "#1e2329")
 	cmd.Env = append(withoutVars(os.Environ(), "DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "WAYLAND_DISPLAY",
 		"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"),
 		"DISPLAY="+display,
