@@ -57,7 +57,7 @@ func TestWorstIcon(t *testing.T) {
 		{"no profiles", nil, assets.SignedOut},
 		{"all signed out", []state.Profile{p(state.SignedOut, 0), p(state.SignedOut, 0)}, assets.SignedOut},
 		{"ok beats signed out", []state.Profile{p(state.SignedOut, 0), p(state.OK, time.Hour)}, assets.OK},
-		{"expiring soon warns", []state.Profile{p(state.OK, 3 * time.Minute)}, assets.Warning},
+		{"expiring soon warns", []state.Profile{p(state.OK, 3*time.Minute)}, assets.Warning},
 		{"refreshing", []state.Profile{p(state.OK, time.Hour), p(state.Refreshing, time.Hour)}, assets.Refreshing},
 		{"degraded", []state.Profile{p(state.Refreshing, time.Hour), p(state.Degraded, time.Hour)}, assets.Warning},
 		{"failing target warns", []state.Profile{{State: state.OK, ExpiresOn: at(time.Hour), Targets: []state.Target{{State: state.TargetError}}}}, assets.Warning},
