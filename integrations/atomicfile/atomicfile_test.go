@@ -11,7 +11,9 @@ import (
 	"time"
 )
 
-func upper(old []byte, _ bool) ([]byte, error) { return []byte(strings.ToUpper(string(old)) + "!"), nil }
+func upper(old []byte, _ bool) ([]byte, error) {
+	return []byte(strings.ToUpper(string(old)) + "!"), nil
+}
 
 func TestNewFileIs0600InPrivateFolders(t *testing.T) {
 	t.Parallel()

@@ -43,6 +43,9 @@ type Op struct {
 	Kind  Kind
 	Path  []string
 	Value []byte
+	// Match, for OpDelete, limits the deletion to values (raw JSON) it
+	// accepts.
+	Match func(raw []byte) bool
 }
 
 // Set is an Op that sets path to the JSON value.
@@ -55,6 +58,11 @@ func SetDefault(path []string, value []byte) Op {
 
 // Delete is an Op that removes path.
 func Delete(path []string) Op { return Op{Kind: OpDelete, Path: path} }
+
+// DeleteIf is an Op that removes path when match accepts its raw value.
+func DeleteIf(path []string, match func(raw []byte) bool) Op {
+	return Op{Kind: OpDelete, Path: path, Match: match}
+}
 
 // Require is an Op that fails when path is missing.
 func Require(path []string) Op { return Op{Kind: OpRequire, Path: path} }
@@ -143,7 +151,7 @@ func Edit(src []byte, ops ...Op) ([]byte, error) {
 	cur := sub
 	for _, op := range ops {
 		rel := op.Path[depth:]
-		next, err := ed.apply(cur, op.Kind, rel, op.Value)
+		next, err := ed.apply(cur, op, rel)
 		if err != nil {
 			var se *SyntaxError
 			if errors.As(err, &se) {
@@ -183,8 +191,8 @@ func detectStyle(b []byte) style {
 	}
 	st := style{unit: "  ", nl: "\n"}
 	i := bytes.IndexByte(head, '\n')
-	if i < 0 {
-		return st
+	if i < 0 || len(bytes.TrimSpace(head[i:])) == 0 {
+		return st // one line (perhaps with a final newline)
 	}
 	st.multiline = true
 	if i > 0 && head[i-1] == '\r' {
@@ -248,7 +256,8 @@ type editor struct {
 }
 
 // apply runs one op on the (valid) document b.
-func (e *editor) apply(b []byte, kind Kind, path []string, value []byte) ([]byte, error) {
+func (e *editor) apply(b []byte, op Op, path []string) ([]byte, error) {
+	kind, value := op.Kind, op.Value
 	s, err := scan(b, path)
 	if err != nil {
 		return nil, err
@@ -260,7 +269,7 @@ func (e *editor) apply(b []byte, kind Kind, path []string, value []byte) ([]byte
 		}
 		return b, nil
 	case OpDelete:
-		if !s.hasLeaf {
+		if !s.hasLeaf || (op.Match != nil && !op.Match(b[s.leafStart:s.leafEnd])) {
 			return b, nil
 		}
 		return e.remove(b, &s.objs[len(path)-1]), nil
@@ -308,6 +317,41 @@ func (e *editor) format(v []byte, ind string) []byte {
 	return r
 }
 
+// inline writes a JSON value on one line with the given separators after
+// keys (colon, e.g. ": ") and between members (comma, e.g. ", ").
+func inline(v []byte, colon, comma string) []byte {
+	var c bytes.Buffer
+	if json.Compact(&c, v) != nil {
+		return v
+	}
+	var out bytes.Buffer
+	in := false
+	esc := false
+	for _, ch := range c.Bytes() {
+		switch {
+		case in:
+			out.WriteByte(ch)
+			if esc {
+				esc = false
+			} else if ch == '\\' {
+				esc = true
+			} else if ch == '"' {
+				in = false
+			}
+		case ch == '"':
+			in = true
+			out.WriteByte(ch)
+		case ch == ':':
+			out.WriteString(colon)
+		case ch == ',':
+			out.WriteString(comma)
+		default:
+			out.WriteByte(ch)
+		}
+	}
+	return out.Bytes()
+}
+
 // insert adds "key": v as the last member of o.
 func (e *editor) insert(b []byte, o *object, key string, v []byte) []byte {
 	sep := ": "
@@ -349,7 +393,7 @@ func (e *editor) insert(b []byte, o *object, key string, v []byte) []byte {
 		if strings.ContainsAny(gap, "/") {
 			gap = " "
 		}
-		m := quote(key) + sep + string(e.format(v, ""))
+		m := quote(key) + sep + string(inline(v, sep, ","+strings.TrimLeft(gap, ",")))
 		if last.comma >= 0 {
 			return splice(b, last.comma+1, last.comma+1, []byte(gap+m+","))
 		}

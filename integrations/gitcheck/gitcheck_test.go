@@ -1,0 +1,56 @@
+package gitcheck
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestTracked(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is missing")
+		}
+		t.Skip("git is missing")
+	}
+	repo := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	write := func(name, s string) string {
+		p := filepath.Join(repo, name)
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	write(".gitignore", "*.env\nsecret/\n")
+	committed := write(".mcp.json", "{}")
+	git("add", ".gitignore", ".mcp.json")
+	git("commit", "-q", "-m", "x")
+	outside := t.TempDir()
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{committed, true},
+		{write("new.json", "{}"), true},                  // would be committed
+		{filepath.Join(repo, "missing", "x.json"), true}, // not yet written, not ignored
+		{write("token.env", "x"), false},
+		{filepath.Join(repo, "secret", "t"), false},
+		{filepath.Join(outside, "f.json"), false},
+	} {
+		got, err := Tracked(context.Background(), tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("Tracked(%s) = %v, %v; want %v", tc.path, got, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package integrations
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+)
+
+// jsonServers is the shared behaviour of the clients whose file is JSON
+// (or JSONC) with one object of server entries: claude, vscode, copilot,
+// gemini, cursor, windsurf and claude-desktop. Each client's own file
+// fills in where the entries live and what a new entry looks like.
+type jsonServers struct {
+	// servers is the path of the object that holds the entries.
+	servers func(t *Target) []string
+	// newEntry is the entry created (with url) when it is missing,
+	// before the header or helper is added.
+	newEntry func(t *Target) []byte
+	// bridgeEntry is the stdio entry that runs `broker bridge`.
+	bridgeEntry func(t *Target) []byte
+	// urlKeys are the entry's keys that hold a remote URL (removed when
+	// the entry becomes a bridge).
+	urlKeys []string
+	// stdioType is the entry's "type" for a stdio server ("" when the
+	// client's entries have none).
+	stdioType string
+}
+
+// emptyFile is what a file created by the broker starts from.
+var emptyFile = []byte("{\n}\n")
+
+func (j jsonServers) entry(t *Target) []string {
+	return append(append([]string{}, j.servers(t)...), t.cfg.Server)
+}
+
+func (j jsonServers) under(t *Target, keys ...string) []string {
+	return append(j.entry(t), keys...)
+}
+
+// isBrokerBearer reports whether a raw header value is a bearer token
+// (one the broker wrote), not a ${VAR} reference the user wrote.
+func isBrokerBearer(raw []byte) bool {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return strings.HasPrefix(s, "Bearer ") && !strings.Contains(s, "${")
+}
+
+func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
+	if !exists || len(bytes.TrimSpace(old)) == 0 {
+		old = emptyFile
+	}
+	var ops []jsonedit.Op
+	if t.mode == ModeBridge {
+		ops = append(ops,
+			jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)),
+			jsonedit.Set(j.under(t, "command"), jsonedit.String(t.env.BrokerPath)),
+			jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))),
+		)
+		if j.stdioType != "" {
+			ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String(j.stdioType)))
+		}
+		for _, k := range j.urlKeys {
+			ops = append(ops, jsonedit.Delete(j.under(t, k)))
+		}
+		ops = append(ops, jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
+		return jsonedit.Edit(old, ops...)
+	}
+	if t.cfg.URL != "" {
+		ops = append(ops, jsonedit.SetDefault(j.entry(t), j.newEntry(t)))
+	} else {
+		ops = append(ops, jsonedit.Require(j.entry(t)))
+	}
+	switch t.mode {
+	case ModeHelper:
+		ops = append(ops,
+			jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))),
+			jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
+	default:
+		ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(bearer(tok))))
+	}
+	return jsonedit.Edit(old, ops...)
+}
+
+func (j jsonServers) remove(t *Target, old []byte, _ bool) ([]byte, error) {
+	return jsonedit.Edit(old, jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
+}
+
+func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {
+	_, ok, err := jsonedit.Get(data, j.entry(t))
+	return ok, err
+}
+
+// helperCommand is the headersHelper line: the broker's absolute path,
+// quoted for the shell when needed, and `headers --profile P`.
+func helperCommand(t *Target) string {
+	cmd := shellQuote(t.env.BrokerPath) + " headers"
+	if t.cfg.Profile != "" {
+		cmd += " --profile " + shellQuote(t.cfg.Profile)
+	}
+	return cmd
+}
+
+func bridgeArgs(t *Target) []string {
+	args := []string{"bridge", t.cfg.Server}
+	if t.cfg.Profile != "" {
+		args = append(args, "--profile", t.cfg.Profile)
+	}
+	return args
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:@%=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// kv is one member of an ordered JSON object.
+type kv struct {
+	k string
+	v any
+}
+
+// object encodes members in order (encoding/json sorts map keys).
+func object(members ...kv) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(jsonedit.String(m.k))
+		b.WriteByte(':')
+		if raw, ok := m.v.([]byte); ok {
+			b.Write(raw)
+		} else {
+			b.Write(mustJSON(m.v))
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func mustJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// stdioEntry is the usual bridge entry: {"command": broker, "args": [...]}.
+func stdioEntry(t *Target, before ...kv) []byte {
+	return object(append(before, kv{"command", t.env.BrokerPath}, kv{"args", bridgeArgs(t)})...)
+}
+
+// jsonServerClient is a client over jsonServers.
+type jsonServerClient struct {
+	jsonServers
+	path     func(t *Target) (string, error)
+	modeList []string
+}
+
+func (c jsonServerClient) defaultPath(t *Target) (string, error) { return c.path(t) }
+func (c jsonServerClient) modes() []string                       { return c.modeList }
+func (c jsonServerClient) entry(t *Target, data []byte) (bool, error) {
+	return c.entryIn(t, data)
+}
+
+// userConfigDir is the OS's per-user config folder (Linux honours
+// XDG_CONFIG_HOME; macOS Library/Application Support; Windows %APPDATA%).
+func userConfigDir(env Env) string {
+	switch env.GOOS {
+	case "darwin":
+		return filepath.Join(env.Home, "Library", "Application Support")
+	case "windows":
+		if d := env.getenv("APPDATA"); d != "" {
+			return d
+		}
+		return filepath.Join(env.Home, "AppData", "Roaming")
+	}
+	if d := env.getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	return filepath.Join(env.Home, ".config")
+}
+
+// inHome is a default path under the home folder.
+func inHome(parts ...string) func(t *Target) (string, error) {
+	return func(t *Target) (string, error) {
+		return filepath.Join(append([]string{t.env.Home}, parts...)...), nil
+	}
+}

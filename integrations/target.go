@@ -1,0 +1,440 @@
+// Package integrations delivers the token to the MCP clients: one small
+// file per client says where its configuration lives and which value the
+// broker manages there; the shared machinery edits that one value
+// (jsonedit for JSON and JSONC, a line edit for Codex's TOML), replaces the
+// file atomically (atomicfile), refuses to put a secret in a file that git
+// would commit (gitcheck), and scrubs it again at logout.
+//
+// Rules for files that are not the broker's own (DESIGN.md): every byte but
+// the managed value stays; a second run with the same token does not write;
+// a file that does not parse is left untouched with an error naming line
+// and column; another program's concurrent change is never lost.
+package integrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/gitcheck"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+)
+
+// Modes of delivery.
+const (
+	// ModeHelper makes the client run `broker headers` (no secret in the file).
+	ModeHelper = "helper"
+	// ModeHeader writes the Authorization header's value into the file.
+	ModeHeader = "header"
+	// ModeBridge makes the client start `broker bridge NAME` over stdio.
+	ModeBridge = "bridge"
+)
+
+// Env is what the integrations need from the machine. Tests pass their own.
+type Env struct {
+	// Home is the user's home folder.
+	Home string
+	// Getenv reads an environment variable (CLAUDE_CONFIG_DIR, APPDATA…).
+	Getenv func(string) string
+	// GOOS picks the per-OS default paths.
+	GOOS string
+	// BrokerPath is the absolute path of the broker binary, written into
+	// helper and bridge entries.
+	BrokerPath string
+	// Written, when set, is told every file content the broker wrote (the
+	// watcher uses it to ignore the broker's own writes).
+	Written func(path string, data []byte)
+}
+
+// DefaultEnv describes this process's machine.
+func DefaultEnv() (Env, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return Env{}, fmt.Errorf("finding the home folder: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return Env{}, fmt.Errorf("finding the broker binary: %w", err)
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return Env{Home: home, Getenv: os.Getenv, GOOS: goos(), BrokerPath: exe}, nil
+}
+
+func (e Env) getenv(k string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(k)
+}
+
+// client is what one client's file knows: where the file is and how to
+// change the managed value in its content.
+type client interface {
+	// defaultPath is the client's file when the target names none.
+	defaultPath(t *Target) (string, error)
+	// modes are the allowed modes, the default first.
+	modes() []string
+	// apply returns the content with tok delivered (tok is empty in
+	// helper and bridge modes).
+	apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error)
+	// remove returns the content without the token the broker wrote.
+	remove(t *Target, old []byte, exists bool) ([]byte, error)
+	// entry reports whether the server's entry is in the content.
+	entry(t *Target, data []byte) (bool, error)
+}
+
+var clients = map[string]client{
+	"claude":         claude(),
+	"claude-desktop": claudeDesktop(),
+	"vscode":         vscode(),
+	"copilot":        copilot(),
+	"gemini":         gemini(),
+	"cursor":         cursor(),
+	"windsurf":       windsurf(),
+	"codex":          codexClient{},
+	"json":           jsonClient{},
+	"envfile":        envfileClient{},
+	"file":           fileClient{},
+}
+
+// Clients returns the known client names, sorted.
+func Clients() []string {
+	names := make([]string, 0, len(clients))
+	for n := range clients {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Target is one configured delivery target, ready to write. Its methods are
+// safe for concurrent use; writes to the same file are serialised.
+type Target struct {
+	cfg    config.Target
+	env    Env
+	client client
+	mode   string
+	path   string
+}
+
+// New validates t and resolves its file. Errors are *config.Error, naming
+// the target ("target claude/api: ...").
+func New(t config.Target, env Env) (*Target, error) {
+	c, ok := clients[t.Client]
+	if !ok {
+		return nil, targetError(t, "unknown client %q", "clients: "+strings.Join(Clients(), ", "), t.Client)
+	}
+	tg := &Target{cfg: t, env: env, client: c}
+	modes := c.modes()
+	tg.mode = t.Mode
+	if tg.mode == "" && len(modes) > 0 {
+		tg.mode = modes[0]
+	}
+	if len(modes) == 0 && t.Mode != "" {
+		return nil, targetError(t, "mode does not apply to client %s", "remove the mode key", t.Client)
+	}
+	if len(modes) > 0 && !contains(modes, tg.mode) {
+		return nil, targetError(t, "mode %q is not supported by client %s", "modes: "+strings.Join(modes, ", "), tg.mode, t.Client)
+	}
+	needsServer := t.Client != "json" && t.Client != "envfile" && t.Client != "file"
+	if needsServer && t.Server == "" {
+		return nil, targetError(t, "server is required", "set server to the MCP server's name in the client")
+	}
+	if (tg.mode == ModeHelper || tg.mode == ModeBridge) && !filepath.IsAbs(env.BrokerPath) {
+		return nil, targetError(t, "the broker's own path is unknown (needed for mode %s)", "", tg.mode)
+	}
+	if t.Project != "" {
+		if t.Client != "claude" {
+			return nil, targetError(t, "project only applies to client claude", "remove the project key")
+		}
+		if !filepath.IsAbs(t.Project) {
+			return nil, targetError(t, "project %q is not an absolute path", "write the project folder's absolute path", t.Project)
+		}
+	}
+	if t.Path != "" {
+		p := expandHome(t.Path, env.Home)
+		if !filepath.IsAbs(p) {
+			return nil, targetError(t, "path %q is not absolute", "write an absolute path (~/ is allowed)", t.Path)
+		}
+		tg.path = filepath.Clean(p)
+	} else {
+		p, err := c.defaultPath(tg)
+		if err != nil {
+			return nil, err
+		}
+		tg.path = p
+	}
+	if v, ok := c.(interface{ validate(*Target) error }); ok {
+		if err := v.validate(tg); err != nil {
+			return nil, err
+		}
+	}
+	return tg, nil
+}
+
+func targetName(t config.Target) string {
+	name := t.Server
+	if name == "" {
+		name = t.Path
+	}
+	return "target " + t.Client + "/" + name
+}
+
+func goos() string { return runtime.GOOS }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func expandHome(p, home string) string {
+	if p == "~" {
+		return home
+	}
+	if strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[2:])
+	}
+	return p
+}
+
+func targetError(t config.Target, format, hint string, args ...any) *config.Error {
+	return &config.Error{Message: targetName(t) + ": " + fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// Config returns the target's configuration.
+func (t *Target) Config() config.Target { return t.cfg }
+
+// Mode returns the effective mode ("" for json, envfile and file).
+func (t *Target) Mode() string { return t.mode }
+
+// Path returns the file the target writes.
+func (t *Target) Path() string { return t.path }
+
+// WatchPaths returns the files to watch for changes made by others.
+func (t *Target) WatchPaths() []string { return []string{t.path} }
+
+// String names the target for messages: "claude/api".
+func (t *Target) String() string { return targetName(t.cfg) }
+
+// writesSecret reports whether the target puts the token in its file.
+func (t *Target) writesSecret() bool { return t.mode != ModeHelper && t.mode != ModeBridge }
+
+// locks serialises writes to one file within this process.
+var locks sync.Map // path -> *sync.Mutex
+
+func lockFile(path string) func() {
+	m, _ := locks.LoadOrStore(path, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Apply writes tok (or, in helper and bridge modes, the entry that fetches
+// it) to the file. Nothing is written when the file already holds it. It
+// blocks on file I/O and on git.
+func (t *Target) Apply(ctx context.Context, tok token.Token) error {
+	if t.writesSecret() {
+		if tok.Value == "" {
+			return fmt.Errorf("%s: no token to write", t)
+		}
+		tracked, err := gitcheck.Tracked(ctx, t.path)
+		if err != nil {
+			return fmt.Errorf("%s: checking git for %s: %w", t, t.path, err)
+		}
+		if tracked {
+			return &HintError{
+				Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, t.path),
+				Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
+			}
+		}
+	}
+	return t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
+		return t.client.apply(t, old, exists, tok)
+	})
+}
+
+// Remove scrubs every token the broker wrote into the file (helper and
+// bridge entries, which hold none, may stay).
+func (t *Target) Remove(ctx context.Context) error {
+	if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, errNothing
+		}
+		return t.client.remove(t, old, exists)
+	})
+}
+
+var errNothing = errors.New("nothing to do")
+
+func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) error {
+	unlock := lockFile(t.path)
+	defer unlock()
+	res, err := atomicfile.Update(ctx, t.path, edit)
+	if errors.Is(err, errNothing) {
+		return nil
+	}
+	if err != nil {
+		return t.fileError(err)
+	}
+	if res.Changed && t.env.Written != nil {
+		t.env.Written(res.Path, res.Data)
+	}
+	return nil
+}
+
+// fileError turns a syntax error into "PATH:LINE:COL: message".
+func (t *Target) fileError(err error) error {
+	var se *jsonedit.SyntaxError
+	if errors.As(err, &se) {
+		return &FileError{Path: t.path, Line: se.Line, Col: se.Col, Msg: se.Msg}
+	}
+	var fe *FileError
+	if errors.As(err, &fe) {
+		if fe.Path == "" {
+			c := *fe
+			c.Path = t.path
+			return &c
+		}
+		return err
+	}
+	var nf *jsonedit.NotFoundError
+	if errors.As(err, &nf) {
+		return &HintError{
+			Err:  fmt.Errorf("%s: server %q not found in %s", t, t.cfg.Server, t.path),
+			Hint: "add url = \"https://…\" to the target so that broker creates the entry, or add the server in the client first",
+		}
+	}
+	return fmt.Errorf("%s: %w", t, err)
+}
+
+// FileError is a problem at a place in a client's file. It prints as
+// "PATH:LINE:COL: message".
+type FileError struct {
+	Path      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+// HintText says what to do about a file that does not parse.
+func (e *FileError) HintText() string {
+	return "fix the file by hand; broker leaves a file it cannot parse untouched"
+}
+
+// HintError is an error with a "hint:" line for the command line.
+type HintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintError) Error() string    { return e.Err.Error() }
+func (e *HintError) Unwrap() error    { return e.Err }
+func (e *HintError) HintText() string { return e.Hint }
+
+// Check is what `broker doctor` reports about a target.
+type Check struct {
+	Path    string
+	Exists  bool
+	Parses  bool
+	Entry   bool // the server's entry is present
+	Current bool // the managed value is what Apply would write
+	// Tracked: git tracks the file or would commit it.
+	Tracked bool
+	// TooOpen: other users can read the file (a secret in it leaks).
+	TooOpen bool
+	// Err is the first problem found (a *FileError when it does not parse).
+	Err error
+}
+
+// Check inspects the target's file without writing it.
+func (t *Target) Check(tok token.Token) Check {
+	c := Check{Path: t.path}
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.Err = err
+		}
+		return c
+	}
+	c.Exists = true
+	c.TooOpen = fi.Mode().Perm()&0o044 != 0 && t.writesSecret()
+	if tr, err := gitcheck.Tracked(context.Background(), t.path); err == nil {
+		c.Tracked = tr
+	}
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		c.Err = err
+		return c
+	}
+	entry, err := t.client.entry(t, data)
+	if err != nil {
+		c.Err = t.fileError(err)
+		return c
+	}
+	c.Parses, c.Entry = true, entry
+	if t.writesSecret() && tok.Value == "" {
+		return c
+	}
+	next, err := t.client.apply(t, data, true, tok)
+	if err != nil {
+		c.Err = t.fileError(err)
+		return c
+	}
+	c.Current = string(next) == string(data)
+	return c
+}
+
+// ApplyAll writes tok to every target, concurrently; targets that share a
+// file are written one after the other. The result has one error (or nil)
+// per target, in order.
+func ApplyAll(ctx context.Context, targets []*Target, tok token.Token) []error {
+	errs := make([]error, len(targets))
+	byPath := map[string][]int{}
+	var order []string
+	for i, t := range targets {
+		if _, ok := byPath[t.path]; !ok {
+			order = append(order, t.path)
+		}
+		byPath[t.path] = append(byPath[t.path], i)
+	}
+	var wg sync.WaitGroup
+	for _, p := range order {
+		wg.Add(1)
+		go func(idx []int) {
+			defer wg.Done()
+			for _, i := range idx {
+				errs[i] = targets[i].Apply(ctx, tok)
+			}
+		}(byPath[p])
+	}
+	wg.Wait()
+	return errs
+}
+
+// bearer is the header value for tok.
+func bearer(tok token.Token) string { return "Bearer " + tok.Value.Reveal() }

@@ -1,0 +1,2 @@
+$env:OTHER = "1"
+$env:API_TOKEN = 'eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJhcGk6Ly9kYXRhIn0.c2ln'
