@@ -3,6 +3,9 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	gokeyring "github.com/zalando/go-keyring"
@@ -41,15 +44,43 @@ func SystemKeyring(timeout time.Duration) Keyring {
 type systemKeyring struct{}
 
 func (systemKeyring) Get(service, user string) (string, error) {
+	if err := sessionBusKnown(); err != nil {
+		return "", err
+	}
 	return gokeyring.Get(service, user)
 }
 
 func (systemKeyring) Set(service, user, secret string) error {
+	if err := sessionBusKnown(); err != nil {
+		return err
+	}
 	return gokeyring.Set(service, user, secret)
 }
 
 func (systemKeyring) Delete(service, user string) error {
+	if err := sessionBusKnown(); err != nil {
+		return err
+	}
 	return gokeyring.Delete(service, user)
+}
+
+// sessionBusKnown fails when the Secret Service would be reached through a
+// session bus that nobody started: with no DBUS_SESSION_BUS_ADDRESS and no
+// /run/user/<uid>/bus, godbus runs dbus-launch, which starts a new
+// dbus-daemon that outlives the process (one leaked daemon per `broker
+// token` on a headless machine).
+func sessionBusKnown() error {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" || os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
+		return nil
+	}
+	// godbus itself looks at /run/user/<uid>/bus and dbus-session only.
+	dir := fmt.Sprintf("/run/user/%d", os.Getuid())
+	for _, name := range []string{"bus", "dbus-session"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil
+		}
+	}
+	return errors.New("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
 }
 
 // BoundedKeyring returns a Keyring whose calls give up after timeout with an
