@@ -112,6 +112,8 @@ type Server struct {
 	oid  string
 	ln   net.Listener
 	srv  *http.Server
+	// transport is shared by the clients HTTPClient returns.
+	transport *http.Transport
 
 	otherKeyOnce sync.Once
 	otherKeyVal  *rsa.PrivateKey
@@ -156,6 +158,7 @@ func Start(opts Options) (*Server, error) {
 		pki:       p,
 		url:       "https://" + ln.Addr().String(),
 		oid:       nameUUID(opts.Username),
+		transport: transportForCA(p.caPool),
 		ln:        ln,
 		lifetime:  opts.Lifetime,
 		strict:    opts.StrictRotation,
@@ -242,7 +245,10 @@ func (s *Server) Scope() string { return s.opts.APIAudience + "/.default" }
 func (s *Server) MCPURL() string { return s.url + "/mcp" }
 
 // Close stops the server at once, dropping open connections.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	s.transport.CloseIdleConnections()
+	return s.srv.Close()
+}
 
 // SetLifetime sets the lifetime of access tokens issued from now on; 0
 // means random 60–90 minutes.

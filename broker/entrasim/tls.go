@@ -122,20 +122,25 @@ func (s *Server) WriteCA(path string) error {
 	return nil
 }
 
-// HTTPClient returns a client that trusts the simulator's CA and no other,
-// and uses no proxy. It has no overall timeout: callers bound requests
-// with their context.
-func (s *Server) HTTPClient() *http.Client { return ClientForCA(s.pki.caPool) }
+// HTTPClient returns a new client that trusts the simulator's CA and no
+// other, and uses no proxy. Clients share one transport (closed with the
+// server); changing the returned client does not change the others. It has
+// no overall timeout: callers bound requests with their context.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.transport} }
 
 // ClientForCA returns an HTTP client that trusts only the CAs in pool (the
 // system roots when pool is nil) and uses no proxy.
 func ClientForCA(pool *x509.CertPool) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: transportForCA(pool)}
+}
+
+func transportForCA(pool *x509.CertPool) *http.Transport {
+	return &http.Transport{
 		Proxy:               nil,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
-	}}
+	}
 }
