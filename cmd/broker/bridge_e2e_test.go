@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+)
+
+// bridgeEnv is a temporary HOME with the simulator as the authority and a
+// target "demo" bridged to its MCP endpoint.
+type bridgeEnv struct {
+	bin  string
+	sim  *entrasim.Server
+	home string
+	ca   string
+	env  []string
+}
+
+func newBridgeEnv(t *testing.T) *bridgeEnv {
+	t.Helper()
+	bin := buildBroker(t)
+	sim, err := entrasim.Start(entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	work := t.TempDir()
+	home := filepath.Join(work, "home")
+	ca := filepath.Join(work, "sim-ca.pem")
+	if err := sim.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSimConfig(sim, home, "data"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, ".config", "mcp-token-broker", "config.toml")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "[[profiles.data.targets]]\nclient = \"claude-desktop\"\nserver = \"demo\"\nurl = %q\nmode = \"bridge\"\n", sim.MCPURL())
+	f.Close()
+	e := &bridgeEnv{bin: bin, sim: sim, home: home, ca: ca}
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "BROKER_CONFIG", "SSL_CERT_FILE", "BROWSER", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY":
+			continue
+		}
+		e.env = append(e.env, kv)
+	}
+	e.env = append(e.env,
+		"HOME="+home,
+		"XDG_RUNTIME_DIR="+filepath.Join(work, "run"),
+		"SSL_CERT_FILE="+ca,
+		"BROKER_ADMIN_CONFIG="+filepath.Join(work, "no-admin.toml"),
+		"DBUS_SESSION_BUS_ADDRESS=",
+	)
+	return e
+}
+
+// login signs in with the device code, which the simulator approves.
+func (e *bridgeEnv) login(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(e.bin, "login", "--device-code", "--profile", "data")
+	cmd.Env = e.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("broker login: %v\n%s", err, out)
+	}
+}
+
+// bridgeProc is a running `broker bridge`.
+type bridgeProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan []byte
+	stdout bytes.Buffer // every byte written to stdout
+	stderr bytes.Buffer
+	done   chan struct{}
+}
+
+func (e *bridgeEnv) start(t *testing.T, args ...string) *bridgeProc {
+	t.Helper()
+	cmd := exec.Command(e.bin, append([]string{"bridge"}, args...)...)
+	cmd.Env = e.env
+	p := &bridgeProc{t: t, cmd: cmd, lines: make(chan []byte, 16), done: make(chan struct{})}
+	cmd.Stderr = &p.stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		r := bufio.NewReader(out)
+		for {
+			line, err := r.ReadBytes('\n')
+			p.stdout.Write(line)
+			if len(line) > 0 {
+				p.lines <- line
+			}
+			if err != nil {
+				close(p.lines)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return p
+}
+
+func (p *bridgeProc) send(line string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+type answer struct {
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (p *bridgeProc) recv() answer {
+	p.t.Helper()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("the bridge closed stdout; stderr:\n%s", p.stderr.String())
+		}
+		var a answer
+		if err := json.Unmarshal(line, &a); err != nil {
+			p.t.Fatalf("stdout line %q: %v", line, err)
+		}
+		return a
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("no answer from the bridge; stderr:\n%s", p.stderr.String())
+	}
+	return answer{}
+}
+
+// finish closes stdin and returns the exit code.
+func (p *bridgeProc) finish() int {
+	p.t.Helper()
+	p.stdin.Close()
+	for range p.lines {
+	}
+	<-p.done
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(10 * time.Second):
+		p.t.Fatal("the bridge did not exit after stdin closed")
+		return -1
+	}
+}
+
+// memKB reads the process's memory figures (kB) from /proc: VmRSS,
+// RssAnon, RssFile from status and Pss from smaps_rollup.
+func memKB(pid int) (map[string]int, error) {
+	m := map[string]int{}
+	for _, f := range []string{"status", "smaps_rollup"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok || !strings.HasSuffix(v, " kB") {
+				continue
+			}
+			if n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(v, " kB"))); err == nil {
+				m[k] = n
+			}
+		}
+	}
+	if m["VmRSS"] == 0 {
+		return nil, errors.New("no VmRSS in /proc")
+	}
+	return m, nil
+}
+
+// checkProtocolOnly parses every line the bridge wrote to stdout.
+func checkProtocolOnly(t *testing.T, out string) {
+	t.Helper()
+	if out == "" || !strings.HasSuffix(out, "\n") {
+		t.Fatalf("stdout = %q", out)
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(line), &m); err != nil || string(m["jsonrpc"]) != `"2.0"` {
+			t.Errorf("stdout line %d is not a JSON-RPC message: %q", i+1, line)
+		}
+		for k := range m {
+			switch k {
+			case "jsonrpc", "id", "method", "params", "result", "error":
+			default:
+				t.Errorf("stdout line %d has a member %q: %q", i+1, k, line)
+			}
+		}
+	}
+}
+
+const e2eInit = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
+
+// TestBridgeBinary runs the real binary over real stdin/stdout, with the
+// token from the cache that `broker login` filled.
+func TestBridgeBinary(t *testing.T) {
+	e := newBridgeEnv(t)
+
+	t.Run("sign-in required", func(t *testing.T) {
+		p := e.start(t, "demo")
+		p.send(e2eInit)
+		a := p.recv()
+		if a.Error == nil || a.Error.Code != -32001 || !strings.Contains(a.Error.Message, "broker login --profile data") {
+			t.Fatalf("initialize before sign-in: %+v", a.Error)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d after stdin closed, want 0; stderr:\n%s", code, p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+	})
+
+	e.login(t)
+	t.Run("session", func(t *testing.T) {
+		e.sim.ResetLog()
+		p := e.start(t, "demo")
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte("entrasim-mcp")) {
+			t.Fatalf("initialize: %+v %s", a.Error, a.Result)
+		}
+		p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte(`"whoami"`)) {
+			t.Fatalf("tools/list: %+v %s", a.Error, a.Result)
+		}
+		p.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`)
+		a := p.recv()
+		if a.Error != nil || !bytes.Contains(a.Result, []byte(e.sim.Username())) {
+			t.Fatalf("tools/call: %+v %s", a.Error, a.Result)
+		}
+		mem, err := memKB(p.cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("bridge memory during the session: VmRSS %d kB (RssAnon %d kB, RssFile %d kB), Pss %d kB", mem["VmRSS"], mem["RssAnon"], mem["RssFile"], mem["Pss"])
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d after stdin closed, want 0; stderr:\n%s", code, p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+		if !strings.Contains(p.stderr.String(), "bridge started") {
+			t.Errorf("stderr has no log: %q", p.stderr.String())
+		}
+		var methods []string
+		for _, c := range e.sim.MCPCalls() {
+			if !c.Authorized {
+				t.Errorf("refused: %+v", c)
+			}
+			methods = append(methods, c.HTTPMethod+" "+c.Method)
+		}
+		if got := methods[len(methods)-1]; got != "DELETE " {
+			t.Errorf("last request %q, want the session's DELETE (all: %q)", got, methods)
+		}
+		log, err := os.ReadFile(filepath.Join(e.home, ".local", "state", "mcp-token-broker", "broker.log"))
+		if err != nil || !bytes.Contains(log, []byte("component=bridge")) {
+			t.Errorf("broker log: %v %q", err, log)
+		}
+	})
+
+	t.Run("unknown server", func(t *testing.T) {
+		cmd := exec.Command(e.bin, "bridge", "nope")
+		cmd.Env = e.env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("exit: %v, want code 2", err)
+		}
+		if stdout.Len() != 0 || !strings.Contains(stderr.String(), `no target has the server name "nope"`) || !strings.Contains(stderr.String(), "hint: known servers: demo") {
+			t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+	})
+
+	t.Run("claude code lists it connected", func(t *testing.T) {
+		// Claude Code 2.1.x ships a native executable; older ones cli.js.
+		pkg, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "npm", "node_modules", "@anthropic-ai", "claude-code"))
+		var argv []string
+		if _, err := os.Stat(filepath.Join(pkg, "bin", "claude.exe")); err == nil {
+			argv = []string{filepath.Join(pkg, "bin", "claude.exe")}
+		} else if _, err := os.Stat(filepath.Join(pkg, "cli.js")); err == nil {
+			node, err := exec.LookPath("node")
+			if err != nil {
+				t.Fatal(err)
+			}
+			argv = []string{node, filepath.Join(pkg, "cli.js")}
+		} else {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("Claude Code is not installed in %s (scripts/test-deps)", pkg)
+			}
+			t.Skipf("Claude Code is not installed in %s (scripts/test-deps)", pkg)
+		}
+		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{"demo": map[string]any{
+			"type": "stdio", "command": e.bin, "args": []string{"bridge", "demo"},
+		}}})
+		if err := os.WriteFile(filepath.Join(e.home, ".claude.json"), cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.sim.ResetLog()
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], "mcp", "list")...)
+		cmd.Env = append(e.env, "NODE_EXTRA_CA_CERTS="+e.ca, "CLAUDE_CONFIG_DIR=", "DISABLE_AUTOUPDATER=1")
+		cmd.Dir = e.home
+		out, err := cmd.CombinedOutput()
+		t.Logf("claude mcp list:\n%s", out)
+		if err != nil {
+			t.Fatalf("claude mcp list: %v", err)
+		}
+		if !regexpConnected(string(out), "demo") {
+			t.Errorf("claude mcp list does not say demo is connected")
+		}
+		var sawInit bool
+		for _, c := range e.sim.MCPCalls() {
+			sawInit = sawInit || (c.Method == "initialize" && c.Authorized)
+		}
+		if !sawInit {
+			t.Error("the MCP server saw no authorized initialize from Claude Code's bridge")
+		}
+	})
+}
+
+func regexpConnected(out, name string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, name+":") && strings.Contains(line, "Connected") {
+			return true
+		}
+	}
+	return false
+}
