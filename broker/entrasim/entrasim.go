@@ -337,10 +337,24 @@ func (s *Server) RevokeRefreshTokens() {
 // and a claims challenge for MFA and Conditional Access codes. Several
 // queued errors are answered in order.
 func (s *Server) QueueError(aadsts int, oauthError, suberror string) {
-	e := newAADError(aadsts, oauthError)
-	if strings.Contains(e.Message, "%") {
-		e.Message = strings.NewReplacer("%s", "entrasim", "%!s(MISSING)", "entrasim").Replace(e.Message)
+	var args []any
+	switch aadsts {
+	case 700016:
+		args = []any{s.opts.ClientID, s.opts.TenantDomain}
+	case 90002:
+		args = []any{s.opts.TenantDomain}
+	case 500011:
+		args = []any{s.opts.APIAudience, s.opts.TenantDomain}
+	case 650053:
+		args = []any{"access_as_user", s.opts.APIAudience}
+	case 28000:
+		args = []any{s.Scope()}
+	case 50011:
+		args = []any{"http://localhost", s.opts.ClientID}
+	case 900144:
+		args = []any{"scope"}
 	}
+	e := newAADError(aadsts, oauthError, args...)
 	e.Suberror = suberror
 	if needsClaims(aadsts, oauthError) {
 		e.Claims = interactionClaims

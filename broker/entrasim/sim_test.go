@@ -301,3 +301,30 @@ func TestWriteCA(t *testing.T) {
 		t.Error("CACertPEM is not PEM")
 	}
 }
+
+func TestQueueErrorWording(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, Options{})
+	s.QueueError(700016, "unauthorized_client", "")
+	s.QueueError(503, "temporarily_unavailable", "")
+	s.QueueError(7000218, "invalid_client", "")
+	tokenURL := s.Authority() + "/oauth2/v2.0/token"
+	form := url.Values{"client_id": {s.ClientID()}, "grant_type": {"refresh_token"}, "refresh_token": {"x"}, "scope": {s.Scope()}}
+	for _, want := range []struct {
+		status int
+		text   string
+	}{
+		{400, "AADSTS700016: Application with identifier '" + s.ClientID() + "' was not found in the directory '" + s.TenantDomain() + "'"},
+		{503, `"error_codes":[503]`},
+		{401, "AADSTS7000218: The request body must contain"},
+		{400, "AADSTS9002313"}, // the queue is empty: the bogus refresh token itself
+	} {
+		st, body := postForm(t, s, tokenURL, form)
+		if st != want.status || !strings.Contains(body, want.text) || strings.Contains(body, "%!") {
+			t.Errorf("got %d %s, want %d with %q", st, body, want.status, want.text)
+		}
+	}
+	if n := s.TokenRequests(); n != 4 {
+		t.Errorf("TokenRequests = %d, want 4", n)
+	}
+}
