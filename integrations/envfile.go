@@ -20,7 +20,7 @@ func (envfileClient) defaultPath(t *Target) (string, error) {
 	return "", targetError(t.cfg, "path is required", "set path to the env file to write, e.g. ~/.config/mcp-token.env")
 }
 
-func (envfileClient) modes() []string { return nil }
+func (envfileClient) modes() []string { return []string{ModeHeader} }
 
 func (envfileClient) validate(t *Target) error {
 	if v := t.cfg.Var; v != "" && !varName.MatchString(v) {

@@ -10,7 +10,7 @@ func (fileClient) defaultPath(t *Target) (string, error) {
 	return "", targetError(t.cfg, "path is required", "set path to the token file to write")
 }
 
-func (fileClient) modes() []string { return nil }
+func (fileClient) modes() []string { return []string{ModeHeader} }
 
 func (fileClient) apply(_ *Target, _ []byte, _ bool, tok token.Token) ([]byte, error) {
 	return []byte(tok.Value.Reveal()), nil

@@ -19,7 +19,7 @@ func (jsonClient) defaultPath(t *Target) (string, error) {
 	return "", targetError(t.cfg, "path is required", "set path to the JSON file to write")
 }
 
-func (jsonClient) modes() []string { return nil }
+func (jsonClient) modes() []string { return []string{ModeHeader} }
 
 func (jsonClient) validate(t *Target) error {
 	if _, err := parsePointer(t.cfg.Pointer); err != nil {

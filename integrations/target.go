@@ -249,16 +249,26 @@ func lockFile(path string) func() {
 // it) to the file. Nothing is written when the file already holds it. It
 // blocks on file I/O and on git.
 func (t *Target) Apply(ctx context.Context, tok token.Token) error {
+	_, err := t.Sync(ctx, tok)
+	return err
+}
+
+// NeedsToken reports whether Apply writes the token itself (header mode,
+// json, envfile, file) rather than an entry that fetches it.
+func (t *Target) NeedsToken() bool { return t.writesSecret() }
+
+// Sync is Apply that also reports whether the file was written.
+func (t *Target) Sync(ctx context.Context, tok token.Token) (changed bool, err error) {
 	if t.writesSecret() {
 		if tok.Value == "" {
-			return fmt.Errorf("%s: no token to write", t)
+			return false, &HintError{Err: fmt.Errorf("%s: no token to write", t), Hint: "run `broker login`"}
 		}
 		tracked, err := gitcheck.Tracked(ctx, t.path)
 		if err != nil {
-			return fmt.Errorf("%s: checking git for %s: %w", t, t.path, err)
+			return false, fmt.Errorf("%s: checking git for %s: %w", t, t.path, err)
 		}
 		if tracked {
-			return &HintError{
+			return false, &HintError{
 				Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, t.path),
 				Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
 			}
@@ -275,30 +285,31 @@ func (t *Target) Remove(ctx context.Context) error {
 	if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
+	_, err := t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
 		if !exists {
 			return nil, errNothing
 		}
 		return t.client.remove(t, old, exists)
 	})
+	return err
 }
 
 var errNothing = errors.New("nothing to do")
 
-func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) error {
+func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) (bool, error) {
 	unlock := lockFile(t.path)
 	defer unlock()
 	res, err := atomicfile.Update(ctx, t.path, edit)
 	if errors.Is(err, errNothing) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return t.fileError(err)
+		return false, t.fileError(err)
 	}
 	if res.Changed && t.env.Written != nil {
 		t.env.Written(res.Path, res.Data)
 	}
-	return nil
+	return res.Changed, nil
 }
 
 // fileError turns a syntax error into "PATH:LINE:COL: message".

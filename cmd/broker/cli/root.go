@@ -89,6 +89,8 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newHeadersCmd(app),
 		newStatusCmd(app),
 		newBridgeCmd(app),
+		newSyncCmd(app),
+		newConnectCmd(app),
 	)
 	return root
 }

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations"
+)
+
+type connectOptions struct {
+	Client  string
+	Server  string
+	URL     string
+	Mode    string
+	Profile string
+	Path    string
+	Project string
+}
+
+func newConnectCmd(app *App) *cobra.Command {
+	opts := connectOptions{}
+	cmd := &cobra.Command{
+		Use:   "connect CLIENT --server NAME [--url URL]",
+		Short: "Add a target to the config and wire the client now",
+		Long: `Add a target to your config.toml (the rest of the file is kept byte for
+byte; the same client, server and profile update one target, never two) and
+write the client's file at once. Clients: ` + strings.Join(integrations.Clients(), ", ") + `.
+
+With --url, broker creates the server's entry when the client has none.
+Claude Code and Codex default to --mode helper (the client runs
+` + "`broker headers`" + `, no token in the file, no sign-in needed now); header mode
+writes the token and needs a signed-in profile; bridge makes the client
+start ` + "`broker bridge NAME`" + `.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Client = args[0]
+			return connectRun(cmd.Context(), app, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Server, "server", "", "the MCP server's name in the client (required)")
+	f.StringVar(&opts.URL, "url", "", "the MCP server's URL, to create the entry when it is missing")
+	f.StringVar(&opts.Mode, "mode", "", "helper, header or bridge (default: the client's best)")
+	f.StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
+	f.StringVar(&opts.Path, "path", "", "the client's file, when not its default")
+	f.StringVar(&opts.Project, "project", "", "Claude Code local scope: the project folder")
+	return cmd
+}
+
+func connectRun(ctx context.Context, app *App, opts connectOptions) error {
+	if opts.Server == "" && opts.Client != "json" && opts.Client != "envfile" && opts.Client != "file" {
+		return UsageErrorf("--server is required")
+	}
+	cfg, err := app.LoadConfig()
+	if err != nil {
+		return err
+	}
+	p, err := engine.SelectProfile(cfg, opts.Profile)
+	if err != nil {
+		return err
+	}
+	t := config.Target{Client: opts.Client, Server: opts.Server, URL: opts.URL, Mode: opts.Mode, Profile: p.Name}
+	if t.Path, err = absPath(opts.Path); err != nil {
+		return err
+	}
+	if t.Project, err = absPath(opts.Project); err != nil {
+		return err
+	}
+	env, err := integrations.DefaultEnv()
+	if err != nil {
+		return err
+	}
+	tg, err := integrations.New(t, env)
+	if err != nil {
+		return err
+	}
+	file, err := app.ConfigFile()
+	if err != nil {
+		return err
+	}
+	updated, err := config.AddTarget(ctx, file, t)
+	if err != nil {
+		return err
+	}
+	verb := "added"
+	if updated {
+		verb = "updated"
+	}
+	fmt.Fprintf(app.Stdout, "%s target %s/%s in %s\n", verb, t.Client, t.Server, file)
+
+	var tok token.Token
+	if tg.NeedsToken() {
+		tok, err = app.fetchToken(ctx, p.Name, defaultMinValidity)
+		if err != nil {
+			return WithHint(fmt.Errorf("%s needs a token and profile %s has none: %w", tg, p.Name, err),
+				"run `broker login"+profileFlag(cfg, p.Name)+"`; it writes every target")
+		}
+	}
+	changed, err := tg.Sync(ctx, tok)
+	if err != nil {
+		return err
+	}
+	state := "already wired"
+	if changed {
+		state = "wired"
+	}
+	mode := tg.Mode()
+	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, tg.Path(), mode)
+	return nil
+}
+
+// profileFlag is " --profile P" when there is more than one profile.
+func profileFlag(cfg *config.Config, name string) string {
+	if len(cfg.ProfileNames()) > 1 {
+		return " --profile " + name
+	}
+	return ""
+}
+
+func absPath(p string) (string, error) {
+	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "~") {
+		return p, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(wd, p), nil
+}
