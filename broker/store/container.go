@@ -146,25 +146,31 @@ func encodePlain(c *container) ([]byte, error) {
 }
 
 func decodePlain(b []byte) (*container, error) {
-	var head struct {
-		Format  string `json:"format"`
-		Version int    `json:"version"`
+	c := newContainer()
+	c.Format, c.Version = "", 0
+	if err := json.Unmarshal(b, c); err != nil {
+		// A newer format may not fit this one's shape: look at the header
+		// alone before calling the file damaged.
+		var head struct {
+			Format  string `json:"format"`
+			Version int    `json:"version"`
+		}
+		if json.Unmarshal(b, &head) != nil {
+			return nil, unreadable("it is not valid JSON")
+		}
+		c.Format, c.Version = head.Format, head.Version
+		if c.Format == formatName && c.Version <= formatVersion {
+			return nil, unreadable("it is damaged")
+		}
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, unreadable("it is not valid JSON")
-	}
-	if head.Format != formatName {
+	if c.Format != formatName {
 		return nil, unreadable("it is not an mcp-token-broker cache file")
 	}
-	if head.Version > formatVersion {
-		return nil, &errNewer{version: head.Version}
+	if c.Version > formatVersion {
+		return nil, &errNewer{version: c.Version}
 	}
-	if head.Version < 1 {
-		return nil, unreadable("it has an invalid format version %d", head.Version)
-	}
-	c := newContainer()
-	if err := json.Unmarshal(b, c); err != nil {
-		return nil, unreadable("it is damaged")
+	if c.Version < 1 {
+		return nil, unreadable("it has an invalid format version %d", c.Version)
 	}
 	if c.Profiles == nil {
 		c.Profiles = map[string]entry{}

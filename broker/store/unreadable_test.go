@@ -195,7 +195,7 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, store.PlainFile)
-		b := []byte(`{"format":"mcp-token-broker/msal-cache","version":2,"profiles":{},"new":"stuff"}`)
+		b := []byte(`{"format":"mcp-token-broker/msal-cache","version":2,"profiles":[{"name":"p","shape":"new"}]}`)
 		os.WriteFile(path, b, 0o600)
 		checkRefused(t, store.Options{Dir: dir, Storage: "file"}, path, b)
 	})
