@@ -97,7 +97,8 @@ func TestSignInScripts(t *testing.T) {
 			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
 			env.Setenv("SSL_CERT_FILE", ca)
 			env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
-			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+			// A bus that does not exist: no keyring, and never an autolaunched one.
+			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(work, "no-bus"))
 			env.Setenv("BROWSER", "browse")
 			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 			env.Setenv("STATE", filepath.Join(home, ".local", "state", "mcp-token-broker"))
@@ -159,6 +160,7 @@ func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
 //	sim revoke                revoke every refresh token
 //	sim outage on|off         503 on every authority endpoint
 //	sim lifetime DUR          access-token lifetime
+//	sim delay DUR             slow every authority answer
 //	sim queue CODE OAUTHERR   queue an AADSTS error
 //	sim stop                  close the simulator (authority unreachable)
 //	sim config NAME...        rewrite the config with these profiles
@@ -193,6 +195,10 @@ func cmdSim(ts *testscript.TestScript, neg bool, args []string) {
 		s.RevokeRefreshTokens()
 	case "outage":
 		s.SetOutage(args[1] == "on", http.StatusServiceUnavailable)
+	case "delay":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		s.SetDelay(d)
 	case "lifetime":
 		d, err := time.ParseDuration(args[1])
 		ts.Check(err)

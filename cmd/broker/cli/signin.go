@@ -20,6 +20,10 @@ import (
 // waits included: Claude Code kills a headersHelper at 10 s.
 const quickTimeout = 8 * time.Second
 
+// innerMargin is how much earlier than the hard limit the work itself is
+// told to stop.
+const innerMargin = 500 * time.Millisecond
+
 // loginTimeout bounds an interactive sign-in.
 const loginTimeout = 10 * time.Minute
 
@@ -104,6 +108,36 @@ func (h *stderrHandler) WithGroup(string) slog.Handler { return h }
 // left, from the persistent cache or by a silent refresh; never
 // interactive. (The daemon's local API, when running, is asked first.)
 func (a *App) fetchToken(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
+	// Whatever blocks without honouring ctx (a keyring call that hangs),
+	// the answer comes by the deadline: the process exits right after, and
+	// the stuck goroutine with it.
+	type result struct {
+		tok token.Token
+		err error
+	}
+	// The work gets a little less time than the caller, so that its own
+	// (better) error usually arrives first.
+	inner := ctx
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		inner, cancel = context.WithDeadline(ctx, d.Add(-innerMargin))
+		defer cancel()
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := a.fetchTokenSync(inner, profile, minValidity)
+		done <- result{tok, err}
+	}()
+	select {
+	case r := <-done:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return token.Token{}, &auth.Error{Class: auth.ClassTemporary, Message: "no token within the time limit",
+			Hint: "the keyring, the token cache lock or the authority did not answer; try again, or run `broker status`", Err: ctx.Err()}
+	}
+}
+
+func (a *App) fetchTokenSync(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
 	eng, err := a.openEngine(ctx, false)
 	if err != nil {
 		return token.Token{}, err
