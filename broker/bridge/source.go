@@ -50,3 +50,52 @@ func (l *lazy) Refresh(ctx context.Context) (token.Token, error) {
 	}
 	return s.Refresh(ctx)
 }
+
+// Daemon is what the bridge asks of the running daemon (a
+// localapi.Client): the profile's token, and a refresh after the server
+// refused one.
+type Daemon interface {
+	Token(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error)
+	RefreshNow(ctx context.Context, profile string) error
+	Close() error
+}
+
+// DaemonFirst returns a TokenSource that asks the running daemon (dial
+// fails fast when none runs) and, when no daemon runs, cache: the same
+// token the daemon delivers everywhere else, and sign-in required shown
+// where the daemon shows it (its tray). The daemon is dialled per call, so
+// a daemon started or stopped during the session is noticed; the bridge
+// asks for a token about once a minute.
+func DaemonFirst(dial func(context.Context) (Daemon, error), profile string, cache TokenSource) TokenSource {
+	return &daemonFirst{dial: dial, profile: profile, cache: cache}
+}
+
+type daemonFirst struct {
+	dial    func(context.Context) (Daemon, error)
+	profile string
+	cache   TokenSource
+}
+
+func (d *daemonFirst) Token(ctx context.Context, minValidity time.Duration) (token.Token, error) {
+	c, err := d.dial(ctx)
+	if err != nil {
+		return d.cache.Token(ctx, minValidity)
+	}
+	defer c.Close()
+	return c.Token(ctx, d.profile, minValidity)
+}
+
+// refreshedValidity is what Refresh asks of the daemon's new token.
+const refreshedValidity = time.Minute
+
+func (d *daemonFirst) Refresh(ctx context.Context) (token.Token, error) {
+	c, err := d.dial(ctx)
+	if err != nil {
+		return d.cache.Refresh(ctx)
+	}
+	defer c.Close()
+	if err := c.RefreshNow(ctx, d.profile); err != nil {
+		return token.Token{}, err
+	}
+	return c.Token(ctx, d.profile, refreshedValidity)
+}
