@@ -186,7 +186,20 @@ func TestAutoWithoutSecretService(t *testing.T) {
 			t.Setenv("DBUS_SESSION_BUS_ADDRESS", desktoptest.SessionBus(t))
 			t.Setenv("DISPLAY", "")
 		}},
+		{"locked keyring", func(t *testing.T) {
+			addr := desktoptest.SessionBus(t)
+			desktoptest.LockedKeyring(t, addr)
+			t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+			t.Setenv("DISPLAY", "")
+		}},
 		{"no bus", withoutBus},
+		{"no bus address", func(t *testing.T) {
+			// go-keyring then looks for $XDG_RUNTIME_DIR/bus and tries
+			// dbus-launch --autolaunch, which needs an X display.
+			t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+			t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+			t.Setenv("DISPLAY", "")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.setup(t)

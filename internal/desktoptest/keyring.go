@@ -32,6 +32,19 @@ const KeyringPassword = "desktoptest"
 // gnome-keyring-daemon missing: t.Fatal when $CI is set, t.Skip otherwise.
 func Keyring(t testing.TB, busAddr string) {
 	t.Helper()
+	startKeyring(t, busAddr, true)
+}
+
+// LockedKeyring is Keyring without the unlock: the Secret Service answers,
+// but the login keyring is locked and (with no DISPLAY) every request to use
+// it fails, like a desktop whose keyring was never unlocked.
+func LockedKeyring(t testing.TB, busAddr string) {
+	t.Helper()
+	startKeyring(t, busAddr, false)
+}
+
+func startKeyring(t testing.TB, busAddr string, unlock bool) {
+	t.Helper()
 	bin := lookTool(t, "gnome-keyring-daemon", "gnome-keyring")
 
 	home, err := os.MkdirTemp("", "desktoptest-keyring-")
@@ -47,7 +60,11 @@ func Keyring(t testing.TB, busAddr string) {
 		}
 	}
 
-	cmd := exec.Command(bin, "--foreground", "--unlock", "--components=secrets")
+	args := []string{"--foreground", "--components=secrets"}
+	if unlock {
+		args = append(args, "--unlock")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(withoutVars(os.Environ(),
 		"HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
 		"DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "GNOME_KEYRING_CONTROL"),
@@ -58,7 +75,9 @@ func Keyring(t testing.TB, busAddr string) {
 		"XDG_RUNTIME_DIR="+runtime,
 		"DBUS_SESSION_BUS_ADDRESS="+busAddr,
 	)
-	cmd.Stdin = strings.NewReader(KeyringPassword)
+	if unlock {
+		cmd.Stdin = strings.NewReader(KeyringPassword)
+	}
 	cmd.Stdout = &prefixWriter{t: t, prefix: "gnome-keyring-daemon: "}
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

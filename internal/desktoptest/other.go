@@ -14,3 +14,8 @@ func SessionBus(t testing.TB) string {
 func Keyring(t testing.TB, busAddr string) {
 	t.Skip("gnome-keyring needs Linux")
 }
+
+// LockedKeyring needs gnome-keyring-daemon, which only Linux desktops have.
+func LockedKeyring(t testing.TB, busAddr string) {
+	t.Skip("gnome-keyring needs Linux")
+}
