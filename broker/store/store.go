@@ -166,6 +166,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
+// String describes the store without its key, so that printing a Store
+// (even with %+v) never shows the key.
+func (s *Store) String() string { return fmt.Sprintf("token store (%s, %s)", s.mode, s.path()) }
+
+// GoString is String, for %#v.
+func (s *Store) GoString() string { return s.String() }
+
+// LogValue logs the mode and path, never the key.
+func (s *Store) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("mode", s.mode), slog.String("path", s.path()))
+}
+
 // Mode reports where the cache is kept: ModeKeyring or ModeFile.
 func (s *Store) Mode() string { return s.mode }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,4 +279,18 @@ func fmtErr(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+func TestPrintingTheStoreHidesTheKey(t *testing.T) {
+	kr := &memKeyring{}
+	s := open(t, store.Options{Dir: t.TempDir(), Keyring: kr})
+	encKey := kr.m[store.KeyringService+"/"+store.KeyringUser]
+	key, _ := base64.StdEncoding.DecodeString(encKey)
+	var logs syncBuffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("store", "s", s)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", s, s, s, s), logs.String()} {
+		if strings.Contains(out, encKey) || strings.Contains(out, fmt.Sprint(key)) || strings.Contains(out, fmt.Sprintf("%x", key)) || strings.Contains(out, string(key)) {
+			t.Errorf("printing the store shows the key: %s", out)
+		}
+	}
 }
