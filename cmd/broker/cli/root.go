@@ -80,6 +80,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	root.AddCommand(
 		newVersionCmd(app),
 		newDiscoverCmd(app),
+		newDoctorCmd(app),
 		newInstallCmd(app),
 		newUninstallCmd(app),
 		newGenDocsCmd(app),

@@ -1,0 +1,322 @@
+// Package doctor checks a broker setup end to end and says what to fix:
+// the config, the token storage, the tray host, start at login, each
+// profile's sign-in and token claims, the clock, each target's file, and
+// (with probing) each MCP server's answer to the token.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// Levels of a check.
+const (
+	OK   = "ok"
+	Warn = "warn"
+	Fail = "fail"
+)
+
+// Check is one line of the report.
+type Check struct {
+	Name    string `json:"name"`
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	Target  string `json:"target,omitempty"`
+}
+
+// Report is every check, in order.
+type Report struct {
+	Checks []Check `json:"checks"`
+}
+
+// Failed reports whether any check failed.
+func (r Report) Failed() bool {
+	for _, c := range r.Checks {
+		if c.Level == Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenSource gives a profile's current token without user interaction.
+type TokenSource interface {
+	Token(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error)
+}
+
+// Target is what doctor needs of a delivery target.
+type Target interface {
+	// Check inspects the target's file against tok (zero when signed out).
+	Check(ctx context.Context, tok token.Token) []Finding
+}
+
+// Finding is one observation about a target.
+type Finding struct {
+	Level   string
+	Message string
+	Hint    string
+}
+
+// Options are doctor's inputs; every seam is a function so that each
+// check can be tested on its own.
+type Options struct {
+	// Config is the loaded configuration, or nil with ConfigErr set.
+	Config    *config.Config
+	ConfigErr error
+	// Storage and StorageWarning describe the token store ("" = unknown).
+	Storage        string
+	StorageWarning string
+	StorageErr     error
+	// Tray reports whether a tray host is present and why not.
+	Tray func(ctx context.Context) (bool, string)
+	// StartAtLogin reports the start-at-login entry.
+	StartAtLogin func(ctx context.Context) (*state.StartAtLogin, error)
+	// Tokens gives tokens; nil when the store could not be opened.
+	Tokens TokenSource
+	// Target builds a target's checker.
+	Target func(t config.Target) (Target, error)
+	// HTTPClient talks to the authority and the MCP servers.
+	HTTPClient *http.Client
+	// Probe calls each target's MCP server with the token.
+	Probe bool
+	Now   func() time.Time
+}
+
+// Run performs every check. It blocks for the network calls (bounded).
+func Run(ctx context.Context, o Options) Report {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var r Report
+	add := func(c Check) { r.Checks = append(r.Checks, c) }
+
+	// Config.
+	switch {
+	case o.ConfigErr != nil:
+		add(Check{Name: "config", Level: Fail, Message: o.ConfigErr.Error(), Hint: HintOf(o.ConfigErr)})
+		return r
+	case o.Config == nil:
+		add(Check{Name: "config", Level: Fail, Message: "no configuration"})
+		return r
+	case len(o.Config.Profiles) == 0:
+		add(Check{Name: "config", Level: Fail, Message: "no profile is configured in " + o.Config.Path,
+			Hint: "run `broker discover URL` with your MCP server's URL, or see `broker help config`"})
+	default:
+		files := strings.Join(o.Config.Files, ", ")
+		add(Check{Name: "config", Level: OK, Message: fmt.Sprintf("%d profile(s) from %s", len(o.Config.Profiles), files)})
+	}
+
+	// Storage.
+	switch {
+	case o.StorageErr != nil:
+		add(Check{Name: "storage", Level: Fail, Message: o.StorageErr.Error(), Hint: HintOf(o.StorageErr)})
+	case o.StorageWarning != "":
+		add(Check{Name: "storage", Level: Warn, Message: "tokens are kept in a plain file: " + o.StorageWarning,
+			Hint: "start a Secret Service (gnome-keyring, KWallet) in your session to encrypt the cache, or set storage = \"file\" to accept it"})
+	default:
+		add(Check{Name: "storage", Level: OK, Message: "token cache: " + o.Storage})
+	}
+
+	// Tray host.
+	if o.Tray != nil {
+		if ok, why := o.Tray(ctx); ok {
+			add(Check{Name: "tray", Level: OK, Message: "a tray host is present"})
+		} else {
+			add(Check{Name: "tray", Level: Warn, Message: "no tray host: " + why,
+				Hint: "`broker run` works headless; install a tray (e.g. the AppIndicator extension on GNOME) to see the icon"})
+		}
+	}
+
+	// Start at login.
+	if o.StartAtLogin != nil {
+		e, err := o.StartAtLogin(ctx)
+		switch {
+		case err != nil:
+			add(Check{Name: "start-at-login", Level: Warn, Message: err.Error()})
+		case e == nil || !e.Installed:
+			add(Check{Name: "start-at-login", Level: Warn, Message: "the broker does not start at login", Hint: "run `broker install`"})
+		case !e.Current:
+			add(Check{Name: "start-at-login", Level: Warn, Message: fmt.Sprintf("%s at %s does not start this binary: %s", e.Kind, e.Path, e.Problem),
+				Hint: "run `broker install` again to point it here"})
+		default:
+			add(Check{Name: "start-at-login", Level: OK, Message: fmt.Sprintf("%s at %s", e.Kind, e.Path)})
+		}
+	}
+
+	skewChecked := map[string]bool{}
+	for _, name := range o.Config.ProfileNames() {
+		p := o.Config.Profiles[name]
+		tok, ok := checkProfile(ctx, o, p, add)
+		if key := p.Authority + "/" + p.Tenant; !skewChecked[key] {
+			skewChecked[key] = true
+			add(checkClock(ctx, o, p))
+		}
+		for _, t := range p.Targets {
+			label := targetLabel(t)
+			if o.Target == nil {
+				continue
+			}
+			tc, err := o.Target(t)
+			if err != nil {
+				add(Check{Name: "target", Profile: name, Target: label, Level: Fail, Message: err.Error(), Hint: HintOf(err)})
+				continue
+			}
+			var cur token.Token
+			if ok {
+				cur = tok
+			}
+			findings := tc.Check(ctx, cur)
+			for _, f := range findings {
+				add(Check{Name: "target", Profile: name, Target: label, Level: f.Level, Message: f.Message, Hint: f.Hint})
+			}
+			if o.Probe && t.URL != "" {
+				add(probeCheck(ctx, o, p, t, label, tok, ok))
+			}
+		}
+	}
+	return r
+}
+
+// checkProfile reports sign-in and token claims; it returns the token when
+// one is usable.
+func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Check)) (token.Token, bool) {
+	if o.Tokens == nil {
+		return token.Token{}, false
+	}
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tok, err := o.Tokens.Token(tctx, p.Name, time.Minute)
+	if err != nil {
+		lvl := Fail
+		add(Check{Name: "sign-in", Profile: p.Name, Level: lvl, Message: err.Error(), Hint: HintOf(err)})
+		return token.Token{}, false
+	}
+	add(Check{Name: "sign-in", Profile: p.Name, Level: OK, Message: "signed in as " + tok.Account})
+	now := o.Now()
+	want := p.APIResource()
+	msg := fmt.Sprintf("aud %s, scp %s, tid %s, upn %s, expires %s (in %s)",
+		tok.Audience, strings.Join(tok.Scopes, " "), tok.Tenant, tok.Account,
+		tok.ExpiresOn.Local().Format("15:04:05"), tok.ExpiresOn.Sub(now).Round(time.Minute))
+	switch {
+	case isGraph(tok.Audience):
+		add(Check{Name: "token", Profile: p.Name, Level: Fail, Message: "the token is for Microsoft Graph, not your API: " + msg,
+			Hint: "Entra falls back to Graph when the API scope is missing: set scopes = [\"" + want + "/.default\"] and run `broker login`"})
+		return tok, false
+	case !tok.ExpiresOn.After(now):
+		add(Check{Name: "token", Profile: p.Name, Level: Fail, Message: "the token has expired: " + msg, Hint: "run `broker login`"})
+		return tok, false
+	case want != "" && !audienceMatches(tok.Audience, want):
+		add(Check{Name: "token", Profile: p.Name, Level: Warn, Message: "the token's audience is not the scope's API " + want + ": " + msg,
+			Hint: "this is normal for an API whose tokens carry its application ID; check that the API accepts it (`broker doctor --probe`)"})
+	default:
+		add(Check{Name: "token", Profile: p.Name, Level: OK, Message: msg})
+	}
+	if guidLike(p.Tenant) && tok.Tenant != "" && !strings.EqualFold(tok.Tenant, p.Tenant) {
+		add(Check{Name: "token", Profile: p.Name, Level: Warn, Message: fmt.Sprintf("the token's tenant %s is not the profile's %s", tok.Tenant, p.Tenant),
+			Hint: "sign in with an account of the profile's tenant"})
+	}
+	return tok, true
+}
+
+// checkClock compares the local clock with the authority's Date header.
+func checkClock(ctx context.Context, o Options, p *config.Profile) Check {
+	client := o.HTTPClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	url := p.Authority + "/" + p.Tenant + "/v2.0/.well-known/openid-configuration"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	before := o.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return Check{Name: "clock", Profile: p.Name, Level: Warn, Message: "cannot reach the authority to compare clocks: " + err.Error(),
+			Hint: "check the network and the profile's authority"}
+	}
+	resp.Body.Close()
+	after := o.Now()
+	d, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return Check{Name: "clock", Profile: p.Name, Level: Warn, Message: "the authority sent no Date header"}
+	}
+	local := before.Add(after.Sub(before) / 2)
+	skew := local.Sub(d)
+	abs := skew
+	if abs < 0 {
+		abs = -abs
+	}
+	msg := fmt.Sprintf("clock skew against %s: %s", p.Authority, skew.Round(time.Second))
+	switch {
+	case abs > 5*time.Minute:
+		return Check{Name: "clock", Profile: p.Name, Level: Fail, Message: msg,
+			Hint: "set the system clock right (enable NTP: `timedatectl set-ntp true`); tokens look expired or not yet valid otherwise"}
+	case abs > time.Minute:
+		return Check{Name: "clock", Profile: p.Name, Level: Warn, Message: msg, Hint: "enable time synchronisation (NTP)"}
+	}
+	return Check{Name: "clock", Profile: p.Name, Level: OK, Message: msg}
+}
+
+func probeCheck(ctx context.Context, o Options, p *config.Profile, t config.Target, label string, tok token.Token, ok bool) Check {
+	c := Check{Name: "probe", Profile: p.Name, Target: label}
+	if !ok {
+		c.Level, c.Message = Warn, "not probed: no usable token"
+		return c
+	}
+	res := Probe(ctx, o.HTTPClient, t.URL, tok.Value)
+	switch {
+	case res.Err == nil:
+		c.Level = OK
+		c.Message = fmt.Sprintf("%s answered HTTP %d: server %q, %d tools", t.URL, res.Status, res.ServerName, res.Tools)
+	case res.Status == http.StatusUnauthorized:
+		msg, hint := explain401(res, tok, p.APIResource(), o.Now())
+		c.Level, c.Message, c.Hint = Fail, fmt.Sprintf("%s answered HTTP 401: %s", t.URL, msg), hint
+	case res.Status == http.StatusForbidden:
+		c.Level = Fail
+		c.Message = fmt.Sprintf("%s answered HTTP 403: the token is valid but lacks a permission (%s)", t.URL, oneLine(res.Body))
+		c.Hint = "ask the API owner which scope or app role the API requires, and grant it to your app registration"
+	case res.Status >= 400:
+		c.Level, c.Message = Fail, fmt.Sprintf("%s answered HTTP %d: %s", t.URL, res.Status, oneLine(res.Body))
+	default:
+		c.Level, c.Message = Fail, fmt.Sprintf("%s: %v", t.URL, res.Err)
+		c.Hint = "check the URL and the network; the URL is the MCP endpoint itself"
+	}
+	return c
+}
+
+func targetLabel(t config.Target) string {
+	switch {
+	case t.Server != "":
+		return t.Client + "/" + t.Server
+	default:
+		return t.Client + ":" + t.Path
+	}
+}
+
+func isGraph(aud string) bool { return aud != "" && auth.IsGraphAudience(aud) }
+
+func audienceMatches(aud, want string) bool {
+	return strings.EqualFold(strings.TrimSuffix(aud, "/"), strings.TrimSuffix(want, "/"))
+}
+
+func guidLike(s string) bool { return len(s) == 36 && strings.Count(s, "-") == 4 }
+
+// HintOf returns the hint an error carries (HintText), or "".
+func HintOf(err error) string {
+	var h interface{ HintText() string }
+	if errors.As(err, &h) {
+		return h.HintText()
+	}
+	return ""
+}
