@@ -19,6 +19,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/mcp-token-broker/mcp-token-broker/assets"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/internal/desktoptest"
 )
@@ -56,7 +57,7 @@ func startHelper(t *testing.T, d *desktop, env ...string) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), helperEnv+"=1",
-		"DBUS_SESSION_BUS_ADDRESS="+d.bus, "DISPLAY="+d.display), env...)
+		"DBUS_SESSION_BUS_ADDRESS="+d.bus, "DISPLAY="+d.display), env...) // later values win
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -552,5 +553,42 @@ func (s *noteServer) invoke(t *testing.T, id uint32, action string) {
 	t.Helper()
 	if err := s.conn.Emit(notifyPath, notifyIface+".ActionInvoked", id, action); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrayWithDaemon drives the real daemon from the tray: sign in from the
+// menu (real MSAL against the simulator), then the simulator revokes the
+// refresh token and Refresh now turns icon and header to sign-in required;
+// signing in again from the menu recovers.
+func TestTrayWithDaemon(t *testing.T) {
+	d := newDesktop(t)
+	desktoptest.StartTrayHost(t, d.bus, d.display)
+	h := startHelper(t, d, helperEnv+"=daemon")
+
+	s := d.waitItem(t)
+	s.waitIcon(t, assets.SignedOut)
+	s.waitEntry(t, "data — signed out")
+
+	s.click(t, "Sign in…")
+	s.waitIcon(t, assets.OK)
+	s.waitEntry(t, entrasim.DefaultUsername+" — token valid until ")
+	s.waitEntry(t, "    ✓ file — /tmp/data.token")
+
+	if _, err := io.WriteString(h.stdin, "revoke\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.click(t, "Refresh now")
+	s.waitIcon(t, assets.SignInRequired)
+	s.waitEntry(t, entrasim.DefaultUsername+" — sign-in required")
+
+	s.click(t, "Sign in…")
+	s.waitIcon(t, assets.OK)
+	s.waitEntry(t, entrasim.DefaultUsername+" — token valid until ")
+
+	s.click(t, "Quit")
+	h.expect(t, "quit")
+	h.expect(t, "exited")
+	if code := h.exitCode(t); code != 0 {
+		t.Errorf("exit code %d", code)
 	}
 }

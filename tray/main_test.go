@@ -20,8 +20,11 @@ import (
 const helperEnv = "TRAY_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
+	switch os.Getenv(helperEnv) {
+	case "1":
 		os.Exit(helperMain())
+	case "daemon":
+		os.Exit(helperDaemonMain())
 	}
 	os.Exit(m.Run())
 }

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -186,7 +187,13 @@ func (t *tray) loop(ctx context.Context, u ui) {
 			defer wg.Done()
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("tray command failed", "command", name, "err", err)
-				nt.notify(ctx, notice{Summary: name + " failed", Body: err.Error()})
+				// A sign-in-required failure already has its own
+				// notification (a state change): do not say it twice.
+				if !errors.Is(err, auth.ErrSignInRequired) {
+					if err := nt.notify(ctx, notice{Summary: name + " failed", Body: err.Error()}); err != nil {
+						log.Info("notification failed", "err", err)
+					}
+				}
 			}
 			select {
 			case redraw <- struct{}{}:
