@@ -105,6 +105,7 @@ func TestSignInScripts(t *testing.T) {
 			env.Setenv("SIM_URL", s.URL())
 			env.Setenv("SIM_USER", s.Username())
 			env.Setenv("SIM_TENANT", s.TenantID())
+			env.Setenv("SIM_CLIENT", s.ClientID())
 			return writeSimConfig(s, home, "data")
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -164,6 +165,7 @@ func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
 //	sim queue CODE OAUTHERR   queue an AADSTS error
 //	sim stop                  close the simulator (authority unreachable)
 //	sim config NAME...        rewrite the config with these profiles
+//	sim append-config FILE    append FILE to the config
 func cmdSim(ts *testscript.TestScript, neg bool, args []string) {
 	s := ts.Value(simKey{}).(*entrasim.Server)
 	if len(args) == 0 {
@@ -211,6 +213,13 @@ func cmdSim(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(s.Close())
 	case "config":
 		ts.Check(writeSimConfig(s, ts.Getenv("HOME"), args[1:]...))
+	case "append-config":
+		cfg := filepath.Join(ts.Getenv("HOME"), ".config", "mcp-token-broker", "config.toml")
+		f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+		ts.Check(err)
+		_, err = f.WriteString("\n" + ts.ReadFile(args[1]))
+		ts.Check(err)
+		ts.Check(f.Close())
 	default:
 		ts.Fatalf("sim: unknown verb %q", args[0])
 	}

@@ -50,6 +50,6 @@ func loginRun(ctx context.Context, app *App, opts loginOptions) error {
 	}
 	fmt.Fprintf(app.Stdout, "signed in to profile %s as %s; token valid until %s\n",
 		p.Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime))
-	app.deliver(ctx, eng, p, tok)
+	app.deliver(ctx, p, tok)
 	return nil
 }

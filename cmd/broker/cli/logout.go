@@ -47,7 +47,7 @@ func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
 		if err := eng.Logout(ctx, p.Name); err != nil {
 			return fmt.Errorf("signing out of profile %s: %w", p.Name, err)
 		}
-		app.scrub(ctx, eng, p)
+		app.scrub(ctx, p)
 		fmt.Fprintf(app.Stdout, "signed out of profile %s\n", p.Name)
 	}
 	return nil

@@ -38,6 +38,7 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 		return err
 	}
 	st := eng.Status(ctx)
+	targetPaths(eng.Config(), &st)
 	if opts.JSON {
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
