@@ -171,7 +171,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 func newHarness(t *testing.T, sim *entrasim.Server, src *source, o bridge.Options) *harness {
 	t.Helper()
 	h := &harness{t: t, sim: sim, src: src, written: &syncBuffer{}, done: make(chan error, 1)}
-	h.rec = &recorder{base: sim.HTTPClient().Transport}
+	base := o.HTTPTransport
+	if base == nil {
+		base = sim.HTTPClient().Transport
+	}
+	h.rec = &recorder{base: base}
 	if o.URL == "" {
 		o.URL = sim.MCPURL()
 	}
@@ -233,6 +237,7 @@ func checkStdout(t *testing.T, out string) {
 			JSONRPC string          `json:"jsonrpc"`
 			ID      json.RawMessage `json:"id"`
 			Method  string          `json:"method"`
+			Params  json.RawMessage `json:"params"`
 			Result  json.RawMessage `json:"result"`
 			Error   json.RawMessage `json:"error"`
 		}
@@ -445,6 +450,17 @@ type rpcAnswer struct {
 
 func (r *rawSession) recv() rpcAnswer {
 	r.h.t.Helper()
+	var a rpcAnswer
+	line := r.recvLine()
+	if err := json.Unmarshal(line, &a); err != nil {
+		r.h.t.Fatalf("stdout line %q: %v", line, err)
+	}
+	return a
+}
+
+// recvLine returns the next line of stdout.
+func (r *rawSession) recvLine() []byte {
+	r.h.t.Helper()
 	got := make(chan bool, 1)
 	go func() { got <- r.sc.Scan() }()
 	select {
@@ -455,11 +471,7 @@ func (r *rawSession) recv() rpcAnswer {
 	case <-time.After(10 * time.Second):
 		r.h.t.Fatal("no answer from the bridge")
 	}
-	var a rpcAnswer
-	if err := json.Unmarshal(r.sc.Bytes(), &a); err != nil {
-		r.h.t.Fatalf("stdout line %q: %v", r.sc.Text(), err)
-	}
-	return a
+	return append([]byte(nil), r.sc.Bytes()...)
 }
 
 func (r *rawSession) close() error {

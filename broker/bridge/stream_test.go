@@ -1,0 +1,124 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/bridge"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// TestServerToClient runs the bridge against a server built with the MCP
+// SDK, which (unlike the simulator) offers the standalone GET stream and
+// asks the client things: a notification sent outside any request must
+// come through the bridge's GET stream, and a server request (roots/list)
+// made while a tool runs must reach the client, and its answer the server.
+func TestServerToClient(t *testing.T) {
+	t.Parallel()
+	server := mcp.NewServer(&mcp.Implementation{Name: "sdk-server", Version: "1"}, nil)
+	server.AddTool(&mcp.Tool{Name: "roots", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.ListRoots(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(uris, ",")}}}, nil
+		})
+	var mu sync.Mutex
+	var gets, versions []string
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		if r.Method == http.MethodGet {
+			gets = append(gets, r.Header.Get("Accept"))
+		}
+		versions = append(versions, r.Header.Get("MCP-Protocol-Version"))
+		mu.Unlock()
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	src := &source{cur: token.Token{Value: "good", ExpiresOn: time.Now().Add(time.Hour)}}
+	h := newHarness(t, nil, src, bridge.Options{URL: srv.URL, HTTPTransport: http.DefaultTransport})
+	r := h.raw()
+	r.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if a := r.recv(); a.Error != nil {
+		t.Fatalf("initialize: %+v", a.Error)
+	}
+	r.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	// Wait for the bridge's GET stream, then change the tools: the server
+	// announces it on that stream.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(gets)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge opened no GET stream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the server registers the stream after its headers
+	server.AddTool(&mcp.Tool{Name: "later", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{}, nil
+		})
+	var note struct {
+		Method string `json:"method"`
+	}
+	line := r.recvLine()
+	if err := json.Unmarshal(line, &note); err != nil || note.Method != "notifications/tools/list_changed" {
+		t.Fatalf("after a tool was added, stdout has %s, want notifications/tools/list_changed", line)
+	}
+
+	// A tool that asks the client for its roots while it runs.
+	r.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"roots","arguments":{}}}`)
+	var ask struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	line = r.recvLine()
+	if err := json.Unmarshal(line, &ask); err != nil || ask.Method != "roots/list" {
+		t.Fatalf("stdout has %s, want the server's roots/list request", line)
+	}
+	r.send(`{"jsonrpc":"2.0","id":` + string(ask.ID) + `,"result":{"roots":[{"uri":"file:///work","name":"work"}]}}`)
+	a := r.recv()
+	if a.Error != nil || string(a.ID) != "7" || !strings.Contains(string(a.Result), "file:///work") {
+		t.Fatalf("tools/call answer: %s %s %+v", a.ID, a.Result, a.Error)
+	}
+	if err := r.close(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	checkStdout(t, h.written.String())
+	mu.Lock()
+	defer mu.Unlock()
+	if gets[0] != "text/event-stream" {
+		t.Errorf("GET Accept = %q", gets[0])
+	}
+	for i, v := range versions[1:] {
+		if v != "2025-06-18" {
+			t.Errorf("request %d after initialize has MCP-Protocol-Version %q", i+2, v)
+		}
+	}
+}
