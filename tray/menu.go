@@ -200,6 +200,15 @@ func home(p string) string {
 	return p
 }
 
+// shorten1 cuts s to at most n runes, keeping its lines.
+func shorten1(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// shorten puts s on one line of at most n runes.
 func shorten(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {

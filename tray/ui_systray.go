@@ -70,7 +70,7 @@ func (s *systrayUI) setIcon(name string) { systray.SetIcon(iconData(name)) }
 
 func (s *systrayUI) setTooltip(text string) {
 	if text != s.tooltip {
-		systray.SetTooltip(text)
+		systray.SetTooltip(fitTooltip(text))
 		s.tooltip = text
 	}
 }
