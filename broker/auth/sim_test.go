@@ -3,7 +3,9 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -507,5 +509,74 @@ func TestWrongTenantAndClient(t *testing.T) {
 		if e := auth.Classify(err); e == nil || e.Class != auth.ClassMisconfigured || e.Code != "700016" {
 			t.Errorf("wrong client id (device code %v): %+v", dc, e)
 		}
+	}
+}
+
+// refreshInTransport adds Entra's refresh_in to every token answer, as
+// Entra does for long-lived tokens, so that MSAL refreshes proactively.
+type refreshInTransport struct {
+	base      http.RoundTripper
+	refreshIn int
+}
+
+func (rt refreshInTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasSuffix(r.URL.Path, "/token") {
+		return resp, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	m["refresh_in"] = rt.refreshIn
+	b, _ = json.Marshal(m)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestProactiveRefreshFailureKeepsTheCachedToken: MSAL returns the cached
+// token AND an error when its proactive refresh fails. A token that still
+// meets minValidity is served; one that does not is an error.
+func TestProactiveRefreshFailureKeepsTheCachedToken(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{Lifetime: time.Hour})
+	hc := s.HTTPClient()
+	hc.Transport = refreshInTransport{base: hc.Transport, refreshIn: 1}
+	c, err := auth.New(simProfile(s), auth.Options{HTTPClient: hc, Cache: &memCache{},
+		OpenURL: func(u string) error { return entrasim.Browse(ctxT(t), hc, u) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Login(ctxT(t), false)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+
+	s.ResetLog()
+	s.FailNext(1, http.StatusServiceUnavailable)
+	tok, err := c.Token(ctxT(t), 5*time.Minute)
+	if err != nil {
+		t.Fatalf("Token with a failed proactive refresh: %v", err)
+	}
+	if tok.Value.Reveal() != first.Value.Reveal() {
+		t.Errorf("not the cached token")
+	}
+	if got := grants(s); got != "refresh_token" {
+		t.Errorf("grants = %q: MSAL did not try a proactive refresh", got)
+	}
+
+	// The same failure when the caller needs more than the cached token
+	// has: an error, not a short token.
+	s.FailNext(2, http.StatusServiceUnavailable)
+	if _, err := c.Token(ctxT(t), 2*time.Hour); auth.ClassOf(err) != auth.ClassTemporary {
+		t.Errorf("Token(2h) with failing refreshes: %v", err)
 	}
 }
