@@ -94,7 +94,12 @@ type bridgeProc struct {
 
 func (e *bridgeEnv) start(t *testing.T, args ...string) *bridgeProc {
 	t.Helper()
-	cmd := exec.Command(e.bin, append([]string{"bridge"}, args...)...)
+	return e.startArgv(t, e.bin, append([]string{"bridge"}, args...)...)
+}
+
+func (e *bridgeEnv) startArgv(t *testing.T, name string, args ...string) *bridgeProc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Env = e.env
 	p := &bridgeProc{t: t, cmd: cmd, lines: make(chan []byte, 16), done: make(chan struct{})}
 	cmd.Stderr = &p.stderr
@@ -314,6 +319,45 @@ func TestBridgeBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("connect --bridge wires claude-desktop", func(t *testing.T) {
+		cmd := exec.Command(e.bin, "connect", "claude-desktop", "--server", "demo", "--bridge")
+		cmd.Env = e.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("broker connect: %v\n%s", err, out)
+		}
+		data, err := os.ReadFile(filepath.Join(e.home, ".config", "Claude", "claude_desktop_config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var desktop struct {
+			MCPServers map[string]struct {
+				Command string   `json:"command"`
+				Args    []string `json:"args"`
+			} `json:"mcpServers"`
+		}
+		if err := json.Unmarshal(data, &desktop); err != nil {
+			t.Fatalf("%v: %s", err, data)
+		}
+		entry := desktop.MCPServers["demo"]
+		if entry.Command != e.bin || len(entry.Args) < 2 || entry.Args[0] != "bridge" || entry.Args[1] != "demo" {
+			t.Fatalf("claude_desktop_config.json entry = %+v, want %s bridge demo …", entry, e.bin)
+		}
+		// Start it the way Claude Desktop does: the entry's command and args.
+		p := e.startArgv(t, entry.Command, entry.Args...)
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil {
+			t.Fatalf("initialize through the wired entry: %+v", a.Error)
+		}
+		p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte(`"echo"`)) {
+			t.Fatalf("tools/list through the wired entry: %+v %s", a.Error, a.Result)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d; stderr:\n%s", code, p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+	})
+
 	t.Run("claude code lists it connected", func(t *testing.T) {
 		// Claude Code 2.1.x ships a native executable; older ones cli.js.
 		pkg, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "npm", "node_modules", "@anthropic-ai", "claude-code"))
@@ -332,11 +376,16 @@ func TestBridgeBinary(t *testing.T) {
 			}
 			t.Skipf("Claude Code is not installed in %s (scripts/test-deps)", pkg)
 		}
-		cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{"demo": map[string]any{
-			"type": "stdio", "command": e.bin, "args": []string{"bridge", "demo"},
-		}}})
-		if err := os.WriteFile(filepath.Join(e.home, ".claude.json"), cfg, 0o600); err != nil {
-			t.Fatal(err)
+		// The entry as `broker connect claude --server demo --bridge`
+		// writes it: {"type": "stdio", "command": broker, "args": [...]}.
+		connect := exec.Command(e.bin, "connect", "claude", "--server", "demo", "--bridge")
+		connect.Env = e.env
+		if out, err := connect.CombinedOutput(); err != nil {
+			t.Fatalf("broker connect: %v\n%s", err, out)
+		}
+		written, err := os.ReadFile(filepath.Join(e.home, ".claude.json"))
+		if err != nil || !bytes.Contains(written, []byte(`"stdio"`)) || !bytes.Contains(written, []byte(`"bridge"`)) {
+			t.Fatalf("~/.claude.json after connect --bridge: %v %s", err, written)
 		}
 		e.sim.ResetLog()
 		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)

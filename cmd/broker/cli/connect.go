@@ -27,6 +27,7 @@ type connectOptions struct {
 
 func newConnectCmd(app *App) *cobra.Command {
 	opts := connectOptions{}
+	var bridge bool
 	cmd := &cobra.Command{
 		Use:   "connect CLIENT --server NAME [--url URL]",
 		Short: "Add a target to the config and wire the client now",
@@ -42,6 +43,12 @@ start ` + "`broker bridge NAME`" + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Client = args[0]
+			if bridge {
+				if opts.Mode != "" && opts.Mode != "bridge" {
+					return UsageErrorf("--bridge and --mode %s contradict each other", opts.Mode)
+				}
+				opts.Mode = "bridge"
+			}
 			return connectRun(cmd.Context(), app, opts)
 		},
 	}
@@ -49,6 +56,7 @@ start ` + "`broker bridge NAME`" + `.`,
 	f.StringVar(&opts.Server, "server", "", "the MCP server's name in the client (required)")
 	f.StringVar(&opts.URL, "url", "", "the MCP server's URL, to create the entry when it is missing")
 	f.StringVar(&opts.Mode, "mode", "", "helper, header or bridge (default: the client's best)")
+	f.BoolVar(&bridge, "bridge", false, "same as --mode bridge: the client starts `broker bridge NAME` over stdio")
 	f.StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
 	f.StringVar(&opts.Path, "path", "", "the client's file, when not its default")
 	f.StringVar(&opts.Project, "project", "", "Claude Code local scope: the project folder")
