@@ -299,7 +299,10 @@ var errNothing = errors.New("nothing to do")
 func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) (bool, error) {
 	unlock := lockFile(t.path)
 	defer unlock()
-	res, err := atomicfile.Update(ctx, t.path, edit)
+	// Claude Code locks its ~/.claude.json with a PATH.lock directory
+	// (proper-lockfile); taking the same lock means never racing with it.
+	opts := atomicfile.Options{LockDir: t.cfg.Client == "claude" && filepath.Base(t.path) == ".claude.json"}
+	res, err := atomicfile.UpdateWith(ctx, t.path, edit, opts)
 	if errors.Is(err, errNothing) {
 		return false, nil
 	}

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // maxAttempts bounds the retries when another program keeps writing.
@@ -47,9 +48,30 @@ var ErrConflict = errors.New("the file kept changing while it was being written"
 // When the result equals the current content the file is not written at
 // all. It blocks for the file system calls; ctx stops the retries.
 func Update(ctx context.Context, path string, edit EditFunc) (Result, error) {
+	return UpdateWith(ctx, path, edit, Options{})
+}
+
+// Options tune UpdateWith.
+type Options struct {
+	// LockDir takes the lock that Claude Code (through the npm package
+	// proper-lockfile) takes on its config: a directory named PATH.lock,
+	// stale after 10 s. Programs that honour it never race with the
+	// broker at all.
+	LockDir bool
+}
+
+// UpdateWith is Update with options.
+func UpdateWith(ctx context.Context, path string, edit EditFunc, o Options) (Result, error) {
 	real, err := resolve(path)
 	if err != nil {
 		return Result{}, err
+	}
+	if o.LockDir {
+		unlock, err := lockDir(ctx, real+".lock")
+		if err != nil {
+			return Result{}, err
+		}
+		defer unlock()
 	}
 	res := Result{Path: real}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
@@ -90,6 +112,40 @@ func Update(ctx context.Context, path string, edit EditFunc) (Result, error) {
 // is already data.
 func WriteFile(ctx context.Context, path string, data []byte) (Result, error) {
 	return Update(ctx, path, func([]byte, bool) ([]byte, error) { return data, nil })
+}
+
+// staleLock is when proper-lockfile considers a lock abandoned (its
+// holder touches it every 5 s).
+const staleLock = 10 * time.Second
+
+// lockDir takes a proper-lockfile style lock: mkdir of dir, waiting while
+// another process holds it, breaking it when it is stale.
+func lockDir(ctx context.Context, dir string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, err
+	}
+	wait := 5 * time.Millisecond
+	for {
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			return func() { os.Remove(dir) }, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("locking %s: %w", dir, err)
+		}
+		if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > staleLock {
+			os.Remove(dir)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the lock %s: %w", dir, ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
 }
 
 // resolve follows symbolic links (also a dangling one, whose target will be
@@ -186,8 +242,9 @@ func replace(path string, data []byte, mode fs.FileMode, base []byte, existed bo
 	if exists != existed || !bytes.Equal(now, base) {
 		return false, nil
 	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return false, fmt.Errorf("replacing %s: %w", path, err)
+	ok, err := commit(tmpName, path, base, existed)
+	if err != nil || !ok {
+		return false, err
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync() // best effort: make the rename durable

@@ -174,3 +174,37 @@ func assertMode(t *testing.T, p string, want os.FileMode) {
 		t.Errorf("%s mode = %v, want %v", p, got, want)
 	}
 }
+
+func TestLockDir(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(p, []byte("a"), 0o600)
+	lock := p + ".lock"
+	os.Mkdir(lock, 0o700)
+	done := make(chan error)
+	go func() {
+		_, err := UpdateWith(context.Background(), p, upper, Options{LockDir: true})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("wrote while the lock was held: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	os.Remove(lock)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Error("lock left behind")
+	}
+	// A stale lock is broken.
+	os.Mkdir(lock, 0o700)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(lock, old, old)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := UpdateWith(ctx, p, upper, Options{LockDir: true}); err != nil {
+		t.Fatal(err)
+	}
+}
