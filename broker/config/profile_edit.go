@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
-
 	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
 )
 
@@ -20,8 +18,16 @@ func ProfileTOML(p Profile) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[profiles.%s]\n", p.Name)
 	kv := func(k string, v any) {
-		out, _ := toml.Marshal(map[string]any{k: v})
-		b.Write(out)
+		switch v := v.(type) {
+		case string:
+			fmt.Fprintf(&b, "%s = %s\n", k, tomlString(v))
+		case []string:
+			q := make([]string, len(v))
+			for i, s := range v {
+				q[i] = tomlString(s)
+			}
+			fmt.Fprintf(&b, "%s = [%s]\n", k, strings.Join(q, ", "))
+		}
 	}
 	kv("tenant", p.Tenant)
 	if p.ClientID != "" {
@@ -85,3 +91,4 @@ func AppendProfile(ctx context.Context, path string, p Profile) error {
 	}
 	return err
 }
+

@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) Report {
 	case o.StorageErr != nil:
 		add(Check{Name: "storage", Level: Fail, Message: o.StorageErr.Error(), Hint: HintOf(o.StorageErr)})
 	case o.StorageWarning != "":
-		add(Check{Name: "storage", Level: Warn, Message: "tokens are kept in a plain file: " + o.StorageWarning,
+		add(Check{Name: "storage", Level: Warn, Message: o.StorageWarning,
 			Hint: "start a Secret Service (gnome-keyring, KWallet) in your session to encrypt the cache, or set storage = \"file\" to accept it"})
 	default:
 		add(Check{Name: "storage", Level: OK, Message: "token cache: " + o.Storage})
