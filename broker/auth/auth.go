@@ -186,7 +186,12 @@ func (c *Client) loginBrowser(ctx context.Context) (public.AuthResult, error) {
 		public.WithOpenURL(func(u string) error {
 			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n", c.profile.Name, u)
 			if err := c.open(u); err != nil {
-				return fmt.Errorf("opening the browser: %w", err)
+				if aadstsRE.MatchString(err.Error()) { // the browser saw the authority's error page
+					return err
+				}
+				return &Error{Class: ClassUnknown, Message: "cannot open a browser: " + err.Error(),
+					Hint: "set $BROWSER to a command that opens a URL, or sign in with a code: `" + c.loginCommand() + " --device-code`",
+					Err:  err}
 			}
 			return nil
 		}),

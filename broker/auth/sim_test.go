@@ -580,3 +580,18 @@ func TestProactiveRefreshFailureKeepsTheCachedToken(t *testing.T) {
 		t.Errorf("Token(2h) with failing refreshes: %v", err)
 	}
 }
+
+func TestBrowserThatCannotStart(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{})
+	c, err := auth.New(simProfile(s), auth.Options{HTTPClient: s.HTTPClient(),
+		OpenURL: auth.BrowserOpener(filepath.Join(t.TempDir(), "no-such-browser"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Login(ctxT(t), false)
+	e := auth.Classify(err)
+	if e == nil || !strings.Contains(e.Message, "cannot open a browser") || !strings.Contains(e.Hint, "--device-code") {
+		t.Fatalf("Login with a missing browser: %+v", e)
+	}
+}
