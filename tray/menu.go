@@ -58,8 +58,16 @@ type startAtLogin struct {
 	Known, Installed bool
 }
 
+// local is what the menu shows besides the daemon's status.
+type local struct {
+	StartAtLogin startAtLogin
+	// ConfigPath and LogPath enable Open config and Open log.
+	ConfigPath, LogPath string
+}
+
 // render draws the view of st at now, with times in loc.
-func render(st state.Status, now time.Time, loc *time.Location, sal startAtLogin) view {
+func render(st state.Status, now time.Time, loc *time.Location, lc local) view {
+	sal := lc.StartAtLogin
 	var v view
 	v.Icon = worstIcon(st.Profiles, now)
 
@@ -110,8 +118,8 @@ func render(st state.Status, now time.Time, loc *time.Location, sal startAtLogin
 		}
 	}
 	v.Items = append(v.Items, item{Separator: true},
-		item{Label: "Open config", Action: actOpenConfig},
-		item{Label: "Open log", Action: actOpenLog})
+		item{Label: "Open config", Action: actOpenConfig, Disabled: lc.ConfigPath == "", Tooltip: lc.ConfigPath},
+		item{Label: "Open log", Action: actOpenLog, Disabled: lc.LogPath == "", Tooltip: lc.LogPath})
 	if sal.Known {
 		v.Items = append(v.Items, item{Label: "Start at login", Action: actStartAtLogin, Checkable: true, Checked: sal.Installed})
 	}

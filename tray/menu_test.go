@@ -100,7 +100,7 @@ func TestRenderOneProfile(t *testing.T) {
 			{Client: "copilot", Path: "/x/mcp-config.json", State: state.TargetPending},
 		},
 	}}}
-	v := render(st, t0, utc, startAtLogin{Known: true, Installed: true})
+	v := render(st, t0, utc, local{StartAtLogin: startAtLogin{Known: true, Installed: true}, ConfigPath: "/c", LogPath: "/l"})
 	want := []string{
 		"(alice@contoso.com — token valid until 14:32 (in 47 min))",
 		"Sign out",
@@ -136,7 +136,7 @@ func TestRenderProblems(t *testing.T) {
 			{Name: "ops", State: state.SignedOut},
 		},
 	}
-	v := render(st, t0, utc, startAtLogin{})
+	v := render(st, t0, utc, local{ConfigPath: "/c", LogPath: "/l"})
 	want := []string{
 		"(⚠ Config error: config.toml:3:1: unknown key \"scops\")",
 		"(data: alice@contoso.com — sign-in required)",
@@ -170,8 +170,8 @@ func TestRenderProblems(t *testing.T) {
 
 func TestRenderNoProfiles(t *testing.T) {
 	t.Parallel()
-	v := render(state.Status{}, t0, utc, startAtLogin{})
-	want := []string{"(No profiles configured)", "-", "Open config", "Open log", "-", "Quit"}
+	v := render(state.Status{}, t0, utc, local{ConfigPath: "/c"})
+	want := []string{"(No profiles configured)", "-", "Open config", "(Open log)", "-", "Quit"}
 	if diff := cmp.Diff(want, labels(v.Items)); diff != "" {
 		t.Errorf("menu (-want +got):\n%s", diff)
 	}

@@ -64,7 +64,7 @@ func (n *dbusNotifier) actions(sigs <-chan *dbus.Signal) {
 		profile, ok := n.signIns[id]
 		delete(n.signIns, id)
 		n.mu.Unlock()
-		if ok && (key == signInAction || key == "default") {
+		if ok && key == signInAction {
 			n.log.Info("sign in chosen in a notification", "profile", profile)
 			n.onSignIn(profile)
 		}
@@ -80,7 +80,7 @@ func (n *dbusNotifier) notify(ctx context.Context, nt notice) error {
 	actions := []string{}
 	urgency := byte(1) // normal
 	if nt.SignIn {
-		actions = []string{"default", "Sign in", signInAction, "Sign in"}
+		actions = []string{signInAction, "Sign in"}
 		urgency = 2 // critical: stays until the user acts
 	}
 	hints := map[string]dbus.Variant{

@@ -169,13 +169,13 @@ func (t *tray) loop(ctx context.Context, u ui) {
 	defer nt.close()
 
 	var (
-		wg      sync.WaitGroup
-		clicks  = make(chan item, 8)
-		redraw  = make(chan struct{}, 1)
-		tick    = time.NewTicker(recheckEvery)
-		policy  noticePolicy
-		lastKey string
-		sal     = t.startAtLogin(ctx)
+		wg       sync.WaitGroup
+		clicks   = make(chan item, 8)
+		redraw   = make(chan struct{}, 1)
+		tick     = time.NewTicker(recheckEvery)
+		policy   noticePolicy
+		lastIcon string
+		sal      = t.startAtLogin(ctx)
 	)
 	defer tick.Stop()
 	defer wg.Wait()
@@ -204,11 +204,11 @@ func (t *tray) loop(ctx context.Context, u ui) {
 	for {
 		st := t.m.Status()
 		now := t.o.Now()
-		v := render(st, now, t.o.Location, sal)
-		if v.Icon != lastKey {
+		v := render(st, now, t.o.Location, local{StartAtLogin: sal, ConfigPath: t.o.ConfigPath, LogPath: t.o.LogPath})
+		if v.Icon != lastIcon {
 			log.Info("tray icon", "state", v.Icon)
 			u.setIcon(v.Icon)
-			lastKey = v.Icon
+			lastIcon = v.Icon
 		}
 		u.setTooltip(v.Tooltip)
 		u.setMenu(v.Items, clicks)
