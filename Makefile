@@ -1,15 +1,18 @@
-# mcp-token-broker: `make build`, `make test`, `make lint`.
+# mcp-token-broker: `make build`, `make test`, `make lint`, `make install`,
+# `make uninstall`, `make dist`, `make deb`.
 GO      ?= go
 PREFIX  ?= $(HOME)/.local
 PKG     := github.com/mcp-token-broker/mcp-token-broker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# BIN and GEN can be moved (tests build into a temporary folder).
+BIN     ?= bin/broker
 LDFLAGS := -s -w -X $(PKG)/cmd/broker/cli.version=$(VERSION) -X $(PKG)/cmd/broker/cli.commit=$(COMMIT) -X $(PKG)/cmd/broker/cli.date=$(DATE)
 
-.PHONY: build test test-deps lint
+.PHONY: build test test-deps lint gen install uninstall dist deb
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/broker ./cmd/broker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/broker
 
 # Installs what the tests need (Debian packages, npm CLIs) when missing, then
 # runs every test. The tests start their own session bus, keyring, Xvfb and
@@ -25,3 +28,84 @@ lint:
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
+
+# --- installation and release (installer/, packaging/) ---------------------
+# make install [PREFIX=~/.local] [DESTDIR=staging]: the binary, man pages and
+# bash, zsh and fish completions. make uninstall removes exactly those (and
+# the folders they leave empty). `broker install` then sets up start at login.
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MAN1DIR     ?= $(DATADIR)/man/man1
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+GEN         ?= build/gen
+# Release builds: darwin is not here because its tray needs cgo (build it on
+# a Mac with CGO_ENABLED=1).
+DIST_TARGETS := linux/amd64 linux/arm64 windows/amd64
+DEB_ARCHES   := amd64 arm64
+NFPM         := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+# Debian versions start with a digit: v1.2.3-4-gabc -> 1.2.3+4+gabc; an
+# untagged tree (a bare commit hash) -> 0.0.0~git<hash>.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\./!s/^/0.0.0~git/; s/^v//; s/-/+/g')
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+
+# Man pages, completions and the autostart template, written by the binary.
+gen: build
+	rm -rf $(GEN)
+	$(BIN) gen-docs $(GEN)
+
+install: gen
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/broker
+	install -m 0644 $(GEN)/man/man1/*.1 $(DESTDIR)$(MAN1DIR)/
+	install -m 0644 $(GEN)/completions/broker.bash $(DESTDIR)$(BASHCOMPDIR)/broker
+	install -m 0644 $(GEN)/completions/_broker $(DESTDIR)$(ZSHCOMPDIR)/_broker
+	install -m 0644 $(GEN)/completions/broker.fish $(DESTDIR)$(FISHCOMPDIR)/broker.fish
+	@echo "installed $(BINDIR)/broker; run \`$(BINDIR)/broker install\` to start it at login"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/broker $(DESTDIR)$(BASHCOMPDIR)/broker $(DESTDIR)$(ZSHCOMPDIR)/_broker $(DESTDIR)$(FISHCOMPDIR)/broker.fish
+	rm -f $(DESTDIR)$(MAN1DIR)/broker.1 $(DESTDIR)$(MAN1DIR)/broker-*.1
+	@for d in $(MAN1DIR) $(DATADIR)/man $(BASHCOMPDIR) $(DATADIR)/bash-completion $(ZSHCOMPDIR) \
+		$(DATADIR)/zsh $(FISHCOMPDIR) $(DATADIR)/fish $(DATADIR) $(BINDIR); do \
+		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	@echo "start at login is not touched: \`broker uninstall\` removes it"
+
+# dist/: linux/amd64, linux/arm64 (.tar.gz) and windows/amd64 (.zip), the
+# .debs, and SHA256SUMS.
+dist: gen
+	rm -rf dist build/dist
+	mkdir -p dist build/dist
+	set -e; for t in $(DIST_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		name=broker_$(VERSION)_$${os}_$${arch}; dir=build/dist/$$name; mkdir -p $$dir; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$dir/broker$$ext ./cmd/broker; \
+		if [ $$os = windows ]; then \
+			(cd build/dist && rm -f ../../dist/$$name.zip && zip -qrX ../../dist/$$name.zip $$name); \
+		else \
+			cp -R $(GEN)/man $(GEN)/completions $$dir/; \
+			tar -C build/dist --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
+				-cf - $$name | gzip -9n > dist/$$name.tar.gz; \
+		fi; \
+	done
+	$(MAKE) --no-print-directory deb-only DEB_OUT=dist
+	cd dist && sha256sum *.tar.gz *.zip *.deb > SHA256SUMS
+
+# .deb with nfpm from the Go module proxy (not a dependency of the binary).
+DEB_OUT   ?= dist
+DEB_STAGE ?= build/deb
+deb: gen
+	$(MAKE) --no-print-directory deb-only
+
+.PHONY: deb-only
+deb-only:
+	mkdir -p $(DEB_OUT) $(GEN)/man-gz
+	set -e; for f in $(GEN)/man/man1/*.1; do gzip -9n < $$f > $(GEN)/man-gz/$${f##*/}.gz; done
+	set -e; for arch in $(DEB_ARCHES); do \
+		mkdir -p $(DEB_STAGE)/$$arch; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEB_STAGE)/$$arch/broker ./cmd/broker; \
+		DEB_ARCH=$$arch DEB_VERSION='$(DEB_VERSION)' GEN=$(GEN) DEB_STAGE=$(DEB_STAGE) \
+			$(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB_OUT)/; \
+	done
