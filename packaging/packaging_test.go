@@ -131,10 +131,46 @@ func TestMakeInstallUninstall(t *testing.T) {
 			}
 		}
 
+		if pre == prefix {
+			brokerInstall(t, filepath.Join(pre, "bin", "broker"))
+		}
+
 		run(t, root, nil, "make", append([]string{"--no-print-directory", "uninstall"}, vars...)...)
 		if d := cmp.Diff(before, snapshot(t, pre)); d != "" {
 			t.Errorf("PREFIX after make install, make uninstall (-before +after):\n%s", d)
 		}
+	}
+}
+
+// brokerInstall is the user's next step after make install: `broker install`
+// in a desktop session (a temporary HOME) writes an autostart entry that
+// starts exactly this binary with `run`; running it twice changes nothing;
+// `broker uninstall` twice leaves HOME empty again.
+func brokerInstall(t *testing.T, broker string) {
+	t.Helper()
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=", "DISPLAY=:99", "XDG_CURRENT_DESKTOP=GNOME"}
+	out := run(t, home, env, broker, "install")
+	entry := filepath.Join(home, ".config", "autostart", "mcp-token-broker.desktop")
+	if !strings.Contains(out, entry) {
+		t.Errorf("broker install said %q", out)
+	}
+	b, err := os.ReadFile(entry)
+	if err != nil || !bytes.Contains(b, []byte("\nExec="+broker+" run\n")) {
+		t.Errorf("the entry does not start %s run: %v\n%s", broker, err, b)
+	}
+	if validate, err := exec.LookPath("desktop-file-validate"); err == nil {
+		run(t, home, nil, validate, entry)
+	}
+	if out := run(t, home, env, broker, "install"); !strings.Contains(out, "already installed") {
+		t.Errorf("second broker install said %q", out)
+	}
+	run(t, home, env, broker, "uninstall")
+	if out := run(t, home, env, broker, "uninstall"); !strings.Contains(out, "not installed") {
+		t.Errorf("second broker uninstall said %q", out)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("HOME is not empty after broker install, uninstall: %v", entries)
 	}
 }
 
