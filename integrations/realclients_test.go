@@ -1,0 +1,198 @@
+package integrations
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// nodeModules returns the npm packages that scripts/test-deps installs
+// (.cache/npm/node_modules at the module root). A missing tool fails the
+// test under CI and skips it elsewhere.
+func nodeModules(t *testing.T, pkg string) string {
+	t.Helper()
+	missing := func(what string) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: run scripts/test-deps", what)
+		}
+		t.Skipf("%s is missing: run scripts/test-deps", what)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing("node")
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("module root not found")
+		}
+		dir = parent
+	}
+	nm := filepath.Join(dir, ".cache", "npm", "node_modules")
+	if _, err := os.Stat(filepath.Join(nm, pkg, "package.json")); err != nil {
+		missing("npm package " + pkg)
+	}
+	return nm
+}
+
+// isolated returns the environment of a client run with its own HOME.
+func isolated(home string, extra ...string) []string {
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "NO_COLOR=1",
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "DISABLE_AUTOUPDATER=1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"}
+	return append(env, extra...)
+}
+
+// TestJSONCParserReadsRewrite: VS Code's own parser (jsonc-parser) reads
+// every JSON file the broker rewrote, with no error, and finds the token.
+func TestJSONCParserReadsRewrite(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "jsonc-parser")
+	var files []string
+	for _, gc := range goldenCases {
+		if gc.ext == ".json" {
+			files = append(files, filepath.Join("testdata", "golden", gc.name, "want.json"))
+		}
+	}
+	script := `
+const jsonc = require('jsonc-parser');
+const fs = require('fs');
+let bad = 0;
+for (const f of process.argv.slice(1)) {
+  let text = fs.readFileSync(f, 'utf8');
+  if (text.charCodeAt(0) === 0xFEFF) text = text.slice(1);
+  const errors = [];
+  jsonc.parse(text, errors, {allowTrailingComma: true, disallowComments: false});
+  if (errors.length) { bad++; console.log(f + ': ' + JSON.stringify(errors.map(e => jsonc.printParseErrorCode(e.error) + '@' + e.offset))); }
+}
+process.exit(bad ? 1 : 0);
+`
+	cmd := exec.Command("node", append([]string{"-e", script}, files...)...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("jsonc-parser rejected a rewritten file: %v\n%s", err, out)
+	}
+	if len(files) < 10 {
+		t.Fatalf("only %d files checked", len(files))
+	}
+}
+
+// TestCopilotShowsHeader: the real Copilot CLI reads the header the broker
+// wrote into a JSONC mcp-config.json (comments, trailing commas).
+func TestCopilotShowsHeader(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@github/copilot")
+	env := testEnv(t, nil)
+	dir := filepath.Join(env.Home, ".copilot")
+	os.MkdirAll(dir, 0o700)
+	in := "{\n  // mine\n  \"mcpServers\": {\n    \"other\": {\"type\": \"http\", \"url\": \"https://other.example/mcp\", \"tools\": [\"*\"],},\n  },\n}\n"
+	os.WriteFile(filepath.Join(dir, "mcp-config.json"), []byte(in), 0o600)
+	tg, err := New(config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Apply(context.Background(), testToken); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(nm, ".bin", "copilot"), "mcp", "get", "api", "--json", "--show-secrets")
+	cmd.Env = isolated(env.Home)
+	cmd.Dir = env.Home
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("copilot mcp get: %v\n%s", err, out)
+	}
+	var got map[string]struct {
+		Type    string            `json:"type"`
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("copilot output: %v\n%s", err, out)
+	}
+	api := got["api"]
+	if api.URL != "https://apim.contoso.com/mcp" || api.Headers["Authorization"] != bearer(testToken) {
+		t.Fatalf("copilot sees %+v, want the url and the written header\n%s", api, out)
+	}
+}
+
+// TestClaudeConnectsThroughHelper: the real Claude Code CLI, with an
+// isolated HOME, connects to the simulator's protected MCP endpoint through
+// the headersHelper the broker wrote. The helper here is a stand-in script
+// printing a token minted by the simulator (`broker headers` itself is
+// tested by the CLI's end-to-end tests).
+func TestClaudeConnectsThroughHelper(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@anthropic-ai/claude-code")
+	sim, err := entrasim.Start(entrasim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	env := testEnv(t, nil)
+	ca := filepath.Join(env.Home, "ca.pem")
+	os.WriteFile(ca, sim.CACertPEM(), 0o600)
+	jwt := sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: time.Hour})
+	helper := filepath.Join(env.Home, "bin dir", "broker")
+	os.MkdirAll(filepath.Dir(helper), 0o700)
+	hdr, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + jwt})
+	script := "#!/bin/sh\n[ \"$1 $2 $3\" = \"headers --profile data\" ] || exit 9\ncat <<'EOF'\n" + string(hdr) + "\nEOF\n"
+	if err := os.WriteFile(helper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env.BrokerPath = helper // with a space: the helper line must quote it
+	tg, err := New(config.Target{Client: "claude", Server: "api", URL: sim.MCPURL(), Profile: "data"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Apply(context.Background(), token.Token{}); err != nil {
+		t.Fatal(err)
+	}
+	run := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(nm, ".bin", "claude"), "mcp", "list")
+		cmd.Env = isolated(env.Home, "NODE_EXTRA_CA_CERTS="+ca, "SSL_CERT_FILE="+ca)
+		cmd.Dir = env.Home
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("claude mcp list: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	t.Logf("claude mcp list:\n%s", out)
+	if !strings.Contains(out, "api") || !strings.Contains(out, "Connected") {
+		t.Fatalf("claude mcp list does not show api connected:\n%s", out)
+	}
+	// Without the helper (a dead token in a static header) it must fail:
+	// the test would otherwise pass for an unprotected endpoint.
+	tg2, _ := New(config.Target{Client: "claude", Server: "api", Mode: "header"}, env)
+	if err := tg2.Apply(context.Background(), token.Token{Value: "not-a-token"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(tg.Path())
+	b = []byte(strings.Replace(string(b), "\"headersHelper\"", "\"x-disabled\"", 1))
+	os.WriteFile(tg.Path(), b, 0o600)
+	out = run()
+	t.Logf("with a bad static token:\n%s", out)
+	if strings.Contains(out, "Connected") && !strings.Contains(out, "Failed") && !strings.Contains(out, "Needs authentication") {
+		t.Fatalf("claude connected with a bad token:\n%s", out)
+	}
+}
