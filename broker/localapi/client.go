@@ -1,0 +1,236 @@
+package localapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// ErrNoDaemon is returned by Dial when no daemon answers.
+var ErrNoDaemon = errors.New("the broker daemon is not running")
+
+// dialTimeout bounds connecting: a socket with nobody behind it fails at
+// once; this only matters for a daemon too busy to accept.
+const dialTimeout = 200 * time.Millisecond
+
+// Client talks to the daemon. It is safe for concurrent use.
+type Client struct {
+	hc   *http.Client
+	addr string
+}
+
+// Dial connects to the running daemon at Address(). It fails fast (no
+// retries, no waiting) with an error matching ErrNoDaemon when none runs.
+func Dial(ctx context.Context) (*Client, error) {
+	addr, err := Address()
+	if err != nil {
+		return nil, err
+	}
+	return DialAddress(ctx, addr)
+}
+
+// DialAddress is Dial for a given socket path (or pipe name).
+func DialAddress(ctx context.Context, addr string) (*Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := dial(dctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s): %w", ErrNoDaemon, addr, err)
+	}
+	// The first request reuses the connection that proved the daemon is
+	// there; later ones dial again.
+	var once sync.Once
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var c net.Conn
+			once.Do(func() { c = conn })
+			if c != nil {
+				return c, nil
+			}
+			return dial(ctx, addr)
+		},
+		MaxIdleConns:      2,
+		IdleConnTimeout:   30 * time.Second,
+		DisableKeepAlives: false,
+	}
+	return &Client{hc: &http.Client{Transport: tr}, addr: addr}, nil
+}
+
+// Close closes idle connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// do sends a request and returns the body of a 2xx answer, or the
+// daemon's error (classified).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values) ([]byte, error) {
+	u := "http://broker/v1/" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asking the daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, decodeError(resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+func query(profile string, minValidity time.Duration) url.Values {
+	q := url.Values{}
+	if profile != "" {
+		q.Set("profile", profile)
+	}
+	if minValidity >= 0 {
+		q.Set("min_validity", minValidity.String())
+	}
+	return q
+}
+
+// Token returns the profile's token ("" = the only profile) with at least
+// minValidity left.
+func (c *Client) Token(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
+	body, err := c.do(ctx, http.MethodGet, "token", query(profile, minValidity))
+	if err != nil {
+		return token.Token{}, err
+	}
+	var t tokenJSON
+	if err := json.Unmarshal(body, &t); err != nil {
+		return token.Token{}, fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	return token.Token{
+		Value:     token.Secret(t.AccessToken),
+		ExpiresOn: time.Unix(t.ExpiresOn, 0),
+		Account:   t.Account,
+		Tenant:    t.Tenant,
+		Audience:  t.Audience,
+		Scopes:    t.Scopes,
+	}, nil
+}
+
+// Headers returns the JSON object {"Authorization": "Bearer …"} as the
+// daemon wrote it, ready to print (it holds the token: handle with care).
+func (c *Client) Headers(ctx context.Context, profile string, minValidity time.Duration) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, "headers", query(profile, minValidity))
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (state.Status, error) {
+	var st state.Status
+	body, err := c.do(ctx, http.MethodGet, "status", nil)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("reading the daemon's status: %w", err)
+	}
+	return st, nil
+}
+
+// SignIn asks the daemon to sign the profile in (it opens the browser;
+// concurrent requests share one sign-in). It blocks until done.
+func (c *Client) SignIn(ctx context.Context, profile string) error {
+	_, err := c.do(ctx, http.MethodPost, "sign-in", query(profile, -1))
+	return err
+}
+
+// SignOut asks the daemon to sign the profile out and scrub its targets.
+func (c *Client) SignOut(ctx context.Context, profile string) error {
+	_, err := c.do(ctx, http.MethodPost, "sign-out", query(profile, -1))
+	return err
+}
+
+// RefreshNow asks the daemon to redeem the refresh token now.
+func (c *Client) RefreshNow(ctx context.Context, profile string) error {
+	_, err := c.do(ctx, http.MethodPost, "refresh", query(profile, -1))
+	return err
+}
+
+// Sync asks the daemon to write every target of the profile ("" = all)
+// now; the error names the targets that failed.
+func (c *Client) Sync(ctx context.Context, profile string) error {
+	_, err := c.do(ctx, http.MethodPost, "sync", query(profile, -1))
+	return err
+}
+
+// CacheChanged tells the daemon that this process changed the token cache
+// (a `broker login` done without the daemon).
+func (c *Client) CacheChanged(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodPost, "cache-changed", nil)
+	return err
+}
+
+// Events streams the daemon's status: the current one first, then one
+// after every change. The channel closes when ctx ends or the daemon goes
+// away.
+func (c *Client) Events(ctx context.Context) (<-chan state.Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://broker/v1/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asking the daemon: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		return nil, decodeError(resp.StatusCode, body)
+	}
+	ch := make(chan state.Status, 1)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		var data bytes.Buffer
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "data:"):
+				data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+			case line == "" && data.Len() > 0:
+				var st state.Status
+				if err := json.Unmarshal(data.Bytes(), &st); err == nil {
+					// Keep only the latest when the reader is slow.
+					select {
+					case <-ch:
+					default:
+					}
+					select {
+					case ch <- st:
+					case <-ctx.Done():
+						return
+					}
+				}
+				data.Reset()
+			}
+		}
+	}()
+	return ch, nil
+}

@@ -1,0 +1,47 @@
+package localapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/Microsoft/go-winio"
+	"golang.org/x/sys/windows"
+)
+
+// Address returns the daemon's named pipe, one per user:
+// \\.\pipe\mcp-token-broker-<user SID>.
+func Address() (string, error) {
+	sid, err := userSID()
+	if err != nil {
+		return "", err
+	}
+	return `\\.\pipe\mcp-token-broker-` + sid, nil
+}
+
+func userSID() (string, error) {
+	tok := windows.GetCurrentProcessToken()
+	u, err := tok.GetTokenUser()
+	if err != nil {
+		return "", fmt.Errorf("reading the current user: %w", err)
+	}
+	return u.User.Sid.String(), nil
+}
+
+// Listen listens on the named pipe at path, open only to the current user
+// (a protected DACL granting access to the user's SID alone).
+func Listen(path string, log *slog.Logger) (net.Listener, error) {
+	sid, err := userSID()
+	if err != nil {
+		return nil, err
+	}
+	return winio.ListenPipe(path, &winio.PipeConfig{
+		SecurityDescriptor: "D:P(A;;GA;;;" + sid + ")",
+		MessageMode:        false,
+	})
+}
+
+func dial(ctx context.Context, addr string) (net.Conn, error) {
+	return winio.DialPipeContext(ctx, addr)
+}
