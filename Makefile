@@ -30,8 +30,8 @@ lint:
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
 
 # --- installation and release (installer/, packaging/) ---------------------
-# make install [PREFIX=~/.local] [DESTDIR=staging]: the binary, man pages and
-# bash, zsh and fish completions. make uninstall removes exactly those (and
+# make install [PREFIX=~/.local] [DESTDIR=staging]: the binary, man pages,
+# bash, zsh and fish completions and the icon the autostart entry names. make uninstall removes exactly those (and
 # the folders they leave empty). `broker install` then sets up start at login.
 BINDIR      ?= $(PREFIX)/bin
 DATADIR     ?= $(PREFIX)/share
@@ -39,6 +39,7 @@ MAN1DIR     ?= $(DATADIR)/man/man1
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+ICONDIR     ?= $(DATADIR)/icons/hicolor/32x32/apps
 GEN         ?= build/gen
 # Release builds: darwin is not here because its tray needs cgo (build it on
 # a Mac with CGO_ENABLED=1).
@@ -57,19 +58,21 @@ gen: build
 	$(BIN) gen-docs $(GEN)
 
 install: gen
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(ICONDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/broker
 	install -m 0644 $(GEN)/man/man1/*.1 $(DESTDIR)$(MAN1DIR)/
 	install -m 0644 $(GEN)/completions/broker.bash $(DESTDIR)$(BASHCOMPDIR)/broker
 	install -m 0644 $(GEN)/completions/_broker $(DESTDIR)$(ZSHCOMPDIR)/_broker
 	install -m 0644 $(GEN)/completions/broker.fish $(DESTDIR)$(FISHCOMPDIR)/broker.fish
+	install -m 0644 assets/icons/ok.png $(DESTDIR)$(ICONDIR)/mcp-token-broker.png
 	@echo "installed $(BINDIR)/broker; run \`$(BINDIR)/broker install\` to start it at login"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/broker $(DESTDIR)$(BASHCOMPDIR)/broker $(DESTDIR)$(ZSHCOMPDIR)/_broker $(DESTDIR)$(FISHCOMPDIR)/broker.fish
-	rm -f $(DESTDIR)$(MAN1DIR)/broker.1 $(DESTDIR)$(MAN1DIR)/broker-*.1
+	rm -f $(DESTDIR)$(MAN1DIR)/broker.1 $(DESTDIR)$(MAN1DIR)/broker-*.1 $(DESTDIR)$(ICONDIR)/mcp-token-broker.png
 	@for d in $(MAN1DIR) $(DATADIR)/man $(BASHCOMPDIR) $(DATADIR)/bash-completion $(ZSHCOMPDIR) \
-		$(DATADIR)/zsh $(FISHCOMPDIR) $(DATADIR)/fish $(DATADIR) $(BINDIR); do \
+		$(DATADIR)/zsh $(FISHCOMPDIR) $(DATADIR)/fish $(ICONDIR) $(DATADIR)/icons/hicolor/32x32 \
+		$(DATADIR)/icons/hicolor $(DATADIR)/icons $(DATADIR) $(BINDIR); do \
 		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	@echo "start at login is not touched: \`broker uninstall\` removes it"
 

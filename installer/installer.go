@@ -62,7 +62,8 @@ type Env struct {
 }
 
 // OSEnv returns the Env of the running process: its OS, home, environment
-// and the absolute path of its own binary (symlinks resolved).
+// and the absolute path of its own binary as os.Executable gives it (Linux
+// resolves symlinks; macOS keeps a stable symlink such as Homebrew's).
 func OSEnv() (Env, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -71,9 +72,6 @@ func OSEnv() (Env, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return Env{}, fmt.Errorf("finding the broker binary: %w", err)
-	}
-	if p, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = p
 	}
 	return Env{GOOS: runtime.GOOS, Home: home, Getenv: os.Getenv, Executable: exe}, nil
 }

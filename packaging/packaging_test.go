@@ -112,7 +112,8 @@ func TestMakeInstallUninstall(t *testing.T) {
 		run(t, root, nil, "make", append([]string{"--no-print-directory", "install"}, vars...)...)
 
 		for _, f := range []string{"bin/broker", "share/man/man1/broker.1", "share/man/man1/broker-install.1",
-			"share/bash-completion/completions/broker", "share/zsh/site-functions/_broker", "share/fish/vendor_completions.d/broker.fish"} {
+			"share/bash-completion/completions/broker", "share/zsh/site-functions/_broker", "share/fish/vendor_completions.d/broker.fish",
+			"share/icons/hicolor/32x32/apps/mcp-token-broker.png"} {
 			if _, err := os.Stat(filepath.Join(pre, f)); err != nil {
 				t.Errorf("make install did not install %s: %v", f, err)
 			}
@@ -202,7 +203,8 @@ func TestDeb(t *testing.T) {
 	list := run(t, root, nil, dpkgDeb, "--contents", deb)
 	for _, want := range []string{"./usr/bin/broker", "./usr/share/mcp-token-broker/mcp-token-broker.desktop",
 		"./usr/share/man/man1/broker.1.gz", "./usr/share/bash-completion/completions/broker",
-		"./usr/share/zsh/vendor-completions/_broker", "./usr/share/fish/vendor_completions.d/broker.fish"} {
+		"./usr/share/zsh/vendor-completions/_broker", "./usr/share/fish/vendor_completions.d/broker.fish",
+		"./usr/share/icons/hicolor/32x32/apps/mcp-token-broker.png"} {
 		if !strings.Contains(list, want+"\n") && !strings.Contains(list, want+" ") {
 			t.Errorf("the .deb lacks %s:\n%s", want, list)
 		}
