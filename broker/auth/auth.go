@@ -57,17 +57,25 @@ type Options struct {
 type Client struct {
 	profile *config.Profile
 	pca     public.Client
-	cache   cache.ExportReplace
-	out     io.Writer
-	open    func(string) error
-	log     *slog.Logger
-	now     func() time.Time
+	// cachedPCA answers from the cache only (nil when pca needs no
+	// network to read its cache).
+	cachedPCA *public.Client
+	cache     cache.ExportReplace
+	out       io.Writer
+	open      func(string) error
+	log       *slog.Logger
+	now       func() time.Time
 
 	mu sync.Mutex // serialises silent calls: one refresh at a time
 }
 
 // New builds the client of profile p. It makes no network call.
 func New(p *config.Profile, o Options) (*Client, error) {
+	return newClient(p, o, isMicrosoftHost)
+}
+
+// newClient is New with the choice of instance discovery passed in.
+func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool) (*Client, error) {
 	if p == nil {
 		return nil, errors.New("auth: no profile")
 	}
@@ -75,10 +83,11 @@ func New(p *config.Profile, o Options) (*Client, error) {
 		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no scopes", p.Name),
 			Hint: "set `scopes = [\"api://<api-app>/.default\"]` in the profile"}
 	}
-	authority, discovery, err := authorityURL(p)
+	authority, host, err := authorityURL(p)
 	if err != nil {
 		return nil, err
 	}
+	discovery := discoveryFor(host)
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
@@ -96,7 +105,21 @@ func New(p *config.Profile, o Options) (*Client, error) {
 		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q: %s", p.Name, lowerFirst(err.Error())),
 			Hint: "check `authority`, `tenant` and `client_id` in the profile", Err: err}
 	}
-	c := &Client{profile: p, pca: pca, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
+	var cached *public.Client
+	if discovery && o.Cache != nil {
+		// With instance discovery on, every new process asks the
+		// authority for instance metadata before MSAL even reads its
+		// cache. A second client, offline and without discovery, reads
+		// the same cache: a valid cached token costs no request (and
+		// works offline). Entries are keyed by the authority's host
+		// either way.
+		cp, err := public.New(p.ClientID, public.WithAuthority(authority), public.WithCache(o.Cache),
+			public.WithInstanceDiscovery(false), public.WithHTTPClient(&http.Client{Transport: offline{}}))
+		if err == nil {
+			cached = &cp
+		}
+	}
+	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -115,6 +138,15 @@ func New(p *config.Profile, o Options) (*Client, error) {
 // Profile returns the client's profile.
 func (c *Client) Profile() *config.Profile { return c.profile }
 
+// offline is the transport of the cache-only client: it never connects.
+type offline struct{}
+
+func (offline) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errOffline
+}
+
+var errOffline = errors.New("cache-only client: no network")
+
 // microsoftHosts are the authority hosts of Microsoft's clouds, for which
 // MSAL's instance discovery stays on.
 var microsoftHosts = map[string]bool{
@@ -129,24 +161,27 @@ var microsoftHosts = map[string]bool{
 	"login.microsoftonline.de":         true,
 }
 
-// authorityURL returns <authority>/<tenant> and whether instance discovery
-// stays on (only for Microsoft's own hosts).
-func authorityURL(p *config.Profile) (string, bool, error) {
+// isMicrosoftHost reports whether host is one of Microsoft's authority
+// hosts, for which instance discovery stays on.
+func isMicrosoftHost(host string) bool { return microsoftHosts[strings.ToLower(host)] }
+
+// authorityURL returns <authority>/<tenant> and the authority's host.
+func authorityURL(p *config.Profile) (string, string, error) {
 	base := strings.TrimRight(p.Authority, "/")
 	if base == "" {
 		base = DefaultAuthority
 	}
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return "", false, &Error{Class: ClassMisconfigured,
+		return "", "", &Error{Class: ClassMisconfigured,
 			Message: fmt.Sprintf("profile %q: authority %q is not an https URL", p.Name, p.Authority),
 			Hint:    "set `authority` to https://login.microsoftonline.com (or your cloud's authority) or leave it out"}
 	}
 	if p.Tenant == "" {
-		return "", false, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no tenant", p.Name),
+		return "", "", &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no tenant", p.Name),
 			Hint: "set `tenant` in the profile to your tenant ID or domain"}
 	}
-	return base + "/" + p.Tenant, microsoftHosts[strings.ToLower(u.Hostname())], nil
+	return base + "/" + p.Tenant, u.Hostname(), nil
 }
 
 // Login signs the user in interactively: in the browser (PKCE, loopback
@@ -271,6 +306,14 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 	acct, err := c.account(ctx)
 	if err != nil {
 		return token.Token{}, err
+	}
+	if c.cachedPCA != nil {
+		res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+		if err == nil {
+			if tok, err := c.check(res); err == nil && tok.ValidFor(c.now(), minValidity) {
+				return tok, nil
+			}
+		}
 	}
 	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
 	if err != nil {

@@ -178,7 +178,8 @@ func TestAuthorityAndDiscovery(t *testing.T) {
 		{"https://login.example.com", "t", "https://login.example.com/t", false},
 	}
 	for _, tc := range cases {
-		got, disc, err := authorityURL(&config.Profile{Name: "p", Authority: tc.authority, Tenant: tc.tenant})
+		got, host, err := authorityURL(&config.Profile{Name: "p", Authority: tc.authority, Tenant: tc.tenant})
+		disc := isMicrosoftHost(host)
 		if err != nil || got != tc.want || disc != tc.discovery {
 			t.Errorf("%q: %q %v %v, want %q %v", tc.authority, got, disc, err, tc.want, tc.discovery)
 		}
