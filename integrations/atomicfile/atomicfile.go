@@ -78,7 +78,7 @@ func UpdateWith(ctx context.Context, path string, edit EditFunc, o Options) (Res
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		old, mode, exists, err := read(real)
+		old, mode, id, exists, err := read(real)
 		if err != nil {
 			return res, err
 		}
@@ -93,7 +93,7 @@ func UpdateWith(ctx context.Context, path string, edit EditFunc, o Options) (Res
 		if exists && mode&0o200 == 0 {
 			return res, fmt.Errorf("%s is read-only", real)
 		}
-		ok, err := replace(real, next, mode, old, exists)
+		ok, err := replace(real, next, mode, id, exists)
 		if err != nil {
 			return res, err
 		}
@@ -179,33 +179,62 @@ func resolve(path string) (string, error) {
 	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
-func read(path string) (data []byte, mode fs.FileMode, exists bool, err error) {
-	f, err := os.Open(path)
+// fileID tells whether a file is still the one that was read: another
+// program's rename gives another inode, a write in place another size or
+// modification time.
+type fileID struct {
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+func idOf(fi fs.FileInfo) fileID {
+	return fileID{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}
+}
+
+func statID(path string) (fileID, bool, error) {
+	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0o600, false, nil
+		return fileID{}, false, nil
 	}
 	if err != nil {
-		return nil, 0, false, err
+		return fileID{}, false, err
+	}
+	return idOf(fi), true, nil
+}
+
+func read(path string) (data []byte, mode fs.FileMode, id fileID, exists bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0o600, id, false, nil
+	}
+	if err != nil {
+		return nil, 0, id, false, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, id, false, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, false, fmt.Errorf("%s is not a regular file", path)
+		return nil, 0, id, false, fmt.Errorf("%s is not a regular file", path)
 	}
 	data = make([]byte, 0, fi.Size()+512)
 	buf := bytes.NewBuffer(data)
 	if _, err := buf.ReadFrom(f); err != nil {
-		return nil, 0, false, fmt.Errorf("reading %s: %w", path, err)
+		return nil, 0, id, false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return buf.Bytes(), fi.Mode().Perm(), true, nil
+	// The identity after the read: a write during the read changes it.
+	if fi, err = f.Stat(); err != nil {
+		return nil, 0, id, false, err
+	}
+	return buf.Bytes(), fi.Mode().Perm(), idOf(fi), true, nil
 }
 
 // replace writes data to a temporary file beside path and renames it over
-// path, unless path no longer holds base (then it reports false).
-func replace(path string, data []byte, mode fs.FileMode, base []byte, existed bool) (bool, error) {
+// path, unless path is no longer the file that was read (then it reports
+// false).
+func replace(path string, data []byte, mode fs.FileMode, base fileID, existed bool) (bool, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("creating folder %s: %w", dir, err)
@@ -235,11 +264,11 @@ func replace(path string, data []byte, mode fs.FileMode, base []byte, existed bo
 		return false, err
 	}
 	// The last look before the rename: did someone else write?
-	now, _, exists, err := read(path)
+	now, exists, err := statID(path)
 	if err != nil {
 		return false, err
 	}
-	if exists != existed || !bytes.Equal(now, base) {
+	if exists != existed || now != base {
 		return false, nil
 	}
 	ok, err := commit(tmpName, path, base, existed)

@@ -1,7 +1,6 @@
 package atomicfile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,7 @@ import (
 // a plain rename would silently drop a write that landed in between. A
 // new file is created with RENAME_NOREPLACE for the same reason. File
 // systems without renameat2 get a plain rename.
-func commit(tmp, path string, base []byte, existed bool) (bool, error) {
+func commit(tmp, path string, base fileID, existed bool) (bool, error) {
 	if !existed {
 		err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
 		switch {
@@ -29,7 +28,7 @@ func commit(tmp, path string, base []byte, existed bool) (bool, error) {
 		}
 		return false, fmt.Errorf("replacing %s: %w", path, err)
 	}
-	ours, err := os.ReadFile(tmp)
+	ours, _, err := statID(tmp)
 	if err != nil {
 		return false, err
 	}
@@ -43,18 +42,18 @@ func commit(tmp, path string, base []byte, existed bool) (bool, error) {
 		return false, fmt.Errorf("replacing %s: %w", path, err)
 	}
 	// tmp now holds what path held an instant ago.
-	prev, err := os.ReadFile(tmp)
+	prev, _, err := statID(tmp)
 	if err != nil {
 		return false, err
 	}
-	if bytes.Equal(prev, base) {
+	if prev == base {
 		return true, nil // nobody wrote in between
 	}
 	// Another program wrote in between: put its content back.
 	if err := exchange(tmp, path); err != nil {
 		return false, fmt.Errorf("restoring %s: %w", path, err)
 	}
-	if now, err := os.ReadFile(tmp); err == nil && !bytes.Equal(now, ours) {
+	if now, _, err := statID(tmp); err == nil && now.ino != ours.ino {
 		// It wrote yet again while ours was in place: that newest
 		// content is in tmp now; put it in place instead.
 		if err := exchange(tmp, path); err != nil {

@@ -9,7 +9,7 @@ import (
 
 // commit renames tmp over path. Between the last look and the rename
 // another program's write can still slip in; Linux closes that gap.
-func commit(tmp, path string, _ []byte, _ bool) (bool, error) {
+func commit(tmp, path string, _ fileID, _ bool) (bool, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return false, fmt.Errorf("replacing %s: %w", path, err)
 	}
