@@ -42,6 +42,9 @@ func Tracked(ctx context.Context, path string) (bool, error) {
 		}
 		dir = parent
 	}
+	if !maybeInRepo(dir) {
+		return false, nil // no .git above: no need to start git
+	}
 	out, err := run(ctx, git, dir, "rev-parse", "--is-inside-work-tree")
 	if err != nil || strings.TrimSpace(out) != "true" {
 		return false, nil // not in a work tree (or inside .git)
@@ -69,4 +72,23 @@ func run(ctx context.Context, git, dir string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 	out, err := cmd.Output()
 	return string(out), err
+}
+
+// maybeInRepo reports whether dir or a parent holds .git (or git is told
+// where the repository is by the environment), so that the common case,
+// a file in no work tree, costs no process.
+func maybeInRepo(dir string) bool {
+	if os.Getenv("GIT_DIR") != "" || os.Getenv("GIT_WORK_TREE") != "" {
+		return true
+	}
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }
