@@ -92,6 +92,8 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newBridgeCmd(app),
 		newSyncCmd(app),
 		newConnectCmd(app),
+		newDemoCmd(app),
+		newRunCmd(app),
 	)
 	return root
 }
