@@ -93,6 +93,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newSyncCmd(app),
 		newConnectCmd(app),
 		newDemoCmd(app),
+		newRunCmd(app),
 	)
 	return root
 }
