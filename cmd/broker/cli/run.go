@@ -195,4 +195,3 @@ type daemonAuth struct {
 }
 
 func (a daemonAuth) Logout(ctx context.Context) error { return a.e.Logout(ctx, a.profile) }
-
