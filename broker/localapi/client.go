@@ -19,7 +19,9 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
-// ErrNoDaemon is returned by Dial when no daemon answers.
+// ErrNoDaemon is matched (errors.Is) by Dial's error when no daemon
+// answers, and by a request's error when the daemon went away before it
+// answered; an error answer from the daemon never matches it.
 var ErrNoDaemon = errors.New("the broker daemon is not running")
 
 // dialTimeout bounds connecting: a socket with nobody behind it fails at
@@ -88,7 +90,8 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values) ([]b
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking the daemon: %w", err)
+		// The daemon went away (or hangs): callers fall back as if none ran.
+		return nil, fmt.Errorf("asking the daemon: %w (%w)", err, ErrNoDaemon)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -33,6 +33,15 @@ sign in (run ` + "`broker login`" + `).`,
 func headersRun(ctx context.Context, app *App, opts headersOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
 	defer cancel()
+	if c := app.daemon(ctx); c != nil {
+		if b, err := c.Headers(ctx, opts.Profile, defaultMinValidity); !noDaemon(err) {
+			if err != nil {
+				return err
+			}
+			_, err = app.Stdout.Write(b)
+			return err
+		}
+	}
 	tok, err := app.fetchToken(ctx, opts.Profile, defaultMinValidity)
 	if err != nil {
 		return err

@@ -35,6 +35,11 @@ write the token to every target of the profile; a failed target is a warning.`,
 func loginRun(ctx context.Context, app *App, opts loginOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
+	if c := app.daemon(ctx); c != nil {
+		if err := loginWithDaemon(ctx, app, c, opts); !noDaemon(err) {
+			return err
+		}
+	}
 	eng, err := app.openEngine(ctx, true)
 	if err != nil {
 		return err

@@ -31,6 +31,11 @@ func newLogoutCmd(app *App) *cobra.Command {
 }
 
 func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
+	if c := app.daemon(ctx); c != nil {
+		if err := app.logoutViaDaemon(ctx, c, opts.Profile, opts.All); !noDaemon(err) {
+			return err
+		}
+	}
 	eng, err := app.openEngine(ctx, false)
 	if err != nil {
 		return err
@@ -49,22 +54,6 @@ func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
 		}
 		app.scrub(ctx, p)
 		fmt.Fprintf(app.Stdout, "signed out of profile %s\n", p.Name)
-	}
-	if opts.All {
-		// Tokens of profiles that are no longer configured go too.
-		cached, err := eng.Store().Profiles(ctx)
-		if err != nil {
-			return fmt.Errorf("reading the token cache: %w", err)
-		}
-		for _, name := range cached {
-			if _, ok := eng.Config().Profiles[name]; ok {
-				continue
-			}
-			if err := eng.Store().Forget(ctx, name); err != nil {
-				return fmt.Errorf("forgetting the tokens of profile %s: %w", name, err)
-			}
-			fmt.Fprintf(app.Stdout, "forgot the tokens of profile %s (no longer configured)\n", name)
-		}
 	}
 	return nil
 }

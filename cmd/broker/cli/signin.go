@@ -108,6 +108,11 @@ func (h *stderrHandler) WithGroup(string) slog.Handler { return h }
 // left, from the persistent cache or by a silent refresh; never
 // interactive. (The daemon's local API, when running, is asked first.)
 func (a *App) fetchToken(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
+	if c := a.daemon(ctx); c != nil {
+		if tok, err := c.Token(ctx, profile, minValidity); !noDaemon(err) {
+			return tok, err
+		}
+	}
 	// Whatever blocks without honouring ctx (a keyring call that hangs),
 	// the answer comes by the deadline: the process exits right after, and
 	// the stuck goroutine with it.

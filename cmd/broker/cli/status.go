@@ -33,12 +33,18 @@ func newStatusCmd(app *App) *cobra.Command {
 func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
 	defer cancel()
-	eng, err := app.openEngine(ctx, false)
-	if err != nil {
-		return err
+	st, err := state.Status{}, error(nil)
+	if c := app.daemon(ctx); c != nil {
+		st, err = c.Status(ctx)
 	}
-	st := eng.Status(ctx)
-	targetPaths(eng.Config(), &st)
+	if !st.Daemon.Running || err != nil {
+		eng, err := app.openEngine(ctx, false)
+		if err != nil {
+			return err
+		}
+		st = eng.Status(ctx)
+		targetPaths(eng.Config(), &st)
+	}
 	if opts.JSON {
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {

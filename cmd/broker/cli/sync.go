@@ -46,6 +46,11 @@ type targetResult struct {
 }
 
 func syncRun(ctx context.Context, app *App, opts syncOptions) error {
+	if c := app.daemon(ctx); c != nil {
+		if err := app.syncViaDaemon(ctx, c, opts.Profile); !noDaemon(err) {
+			return err
+		}
+	}
 	eng, err := app.openEngine(ctx, false)
 	if err != nil {
 		return err

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+)
+
+// How the verbs use a running daemon (`broker run`): they ask it first and
+// fall back to the token cache when none runs. The daemon owns the
+// tokens while it runs, so that only one process refreshes, opens a
+// browser or writes the targets.
+
+// daemon returns a client of the running daemon, or nil when none runs
+// (found out at once: no daemon means no socket or a refused connect).
+// A --config other than the daemon's is answered without it, and so is
+// everything when BROKER_NO_DAEMON is set.
+func (a *App) daemon(ctx context.Context) *localapi.Client {
+	if a.ConfigPath != "" || os.Getenv("BROKER_NO_DAEMON") != "" {
+		return nil
+	}
+	c, err := localapi.Dial(ctx)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// noDaemon reports whether err says the daemon did not answer (so the
+// caller should do the work itself).
+func noDaemon(err error) bool { return errors.Is(err, localapi.ErrNoDaemon) }
+
+// findProfile returns the named profile of st ("" = the only one).
+func findProfile(st state.Status, name string) (state.Profile, bool) {
+	if name == "" && len(st.Profiles) == 1 {
+		return st.Profiles[0], true
+	}
+	for _, p := range st.Profiles {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return state.Profile{}, false
+}
+
+// loginViaDaemon has the daemon sign the profile in (it opens the browser;
+// concurrent logins share one sign-in) and reports like a local login.
+func (a *App) loginViaDaemon(ctx context.Context, c *localapi.Client, profile string) error {
+	if err := c.SignIn(ctx, profile); err != nil {
+		return err
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	p, ok := findProfile(st, profile)
+	if !ok {
+		return fmt.Errorf("the daemon does not know profile %q", profile)
+	}
+	until := "unknown"
+	if p.ExpiresOn != nil {
+		until = p.ExpiresOn.Local().Format(time.DateTime)
+	}
+	fmt.Fprintf(a.Stdout, "signed in to profile %s as %s; token valid until %s\n", p.Name, p.Account, until)
+	for _, t := range p.Targets {
+		what := t.Client
+		if t.Server != "" {
+			what += " " + t.Server
+		}
+		if t.State == state.TargetError {
+			fmt.Fprintf(a.Stderr, "broker: warning: %s (%s): %s\n", t.Path, what, t.Error)
+			continue
+		}
+		fmt.Fprintf(a.Stdout, "wrote %s (%s)\n", t.Path, what)
+	}
+	return nil
+}
+
+// syncViaDaemon has the daemon write every target now and prints the
+// result per target, as a local sync does.
+func (a *App) syncViaDaemon(ctx context.Context, c *localapi.Client, profile string) error {
+	serr := c.Sync(ctx, profile)
+	if serr != nil && noDaemon(serr) {
+		return serr
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	var results []targetResult
+	for _, p := range st.Profiles {
+		if profile != "" && p.Name != profile {
+			continue
+		}
+		for _, t := range p.Targets {
+			r := targetResult{target: config.Target{Client: t.Client, Server: t.Server, Profile: p.Name}, path: t.Path, changed: t.State == state.TargetOK}
+			if t.State == state.TargetError {
+				r.err = errors.New(t.Error)
+			}
+			results = append(results, r)
+		}
+	}
+	if len(results) == 0 {
+		if serr != nil {
+			return serr
+		}
+		fmt.Fprintln(a.Stdout, "no targets configured")
+		return nil
+	}
+	failed := printResults(a.Stdout, results)
+	if serr != nil {
+		return ExitCodeError(ExitError, serr)
+	}
+	if failed {
+		return ExitCodeError(ExitError, errSilent)
+	}
+	return nil
+}
+
+// loginWithDaemon signs in through the daemon. A device-code sign-in
+// prints its code on this terminal, so it runs here and then tells the
+// daemon that the token cache changed.
+func loginWithDaemon(ctx context.Context, app *App, c *localapi.Client, opts loginOptions) error {
+	deviceCode := opts.DeviceCode
+	if !deviceCode {
+		if cfg, err := app.LoadConfig(); err == nil {
+			if p, err := engine.SelectProfile(cfg, opts.Profile); err == nil && p.Login == "device-code" {
+				deviceCode = true
+			}
+		}
+	}
+	if !deviceCode {
+		return app.loginViaDaemon(ctx, c, opts.Profile)
+	}
+	eng, err := app.openEngine(ctx, true)
+	if err != nil {
+		return err
+	}
+	cl, err := eng.Client(opts.Profile)
+	if err != nil {
+		return err
+	}
+	tok, err := cl.Login(ctx, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(app.Stdout, "signed in to profile %s as %s; token valid until %s\n",
+		cl.Profile().Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime))
+	// The daemon picks the new sign-in up and writes the targets.
+	if err := c.CacheChanged(ctx); err != nil {
+		app.deliver(ctx, cl.Profile(), tok)
+	}
+	return nil
+}
+
+// logoutViaDaemon has the daemon sign the profile (or all) out and scrub
+// the targets, so that it does not keep delivering a token it holds.
+func (a *App) logoutViaDaemon(ctx context.Context, c *localapi.Client, profile string, all bool) error {
+	names := []string{profile}
+	if all {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		names = names[:0]
+		for _, p := range st.Profiles {
+			names = append(names, p.Name)
+		}
+	}
+	for _, name := range names {
+		if err := c.SignOut(ctx, name); err != nil {
+			return err
+		}
+		if name == "" {
+			if st, err := c.Status(ctx); err == nil && len(st.Profiles) == 1 {
+				name = st.Profiles[0].Name
+			}
+		}
+		fmt.Fprintf(a.Stdout, "signed out of profile %s\n", name)
+	}
+	return nil
+}
