@@ -55,5 +55,21 @@ func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
 		app.scrub(ctx, p)
 		fmt.Fprintf(app.Stdout, "signed out of profile %s\n", p.Name)
 	}
+	if opts.All {
+		// Tokens of profiles that are no longer configured go too.
+		cached, err := eng.Store().Profiles(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the token cache: %w", err)
+		}
+		for _, name := range cached {
+			if _, ok := eng.Config().Profiles[name]; ok {
+				continue
+			}
+			if err := eng.Store().Forget(ctx, name); err != nil {
+				return fmt.Errorf("forgetting the tokens of profile %s: %w", name, err)
+			}
+			fmt.Fprintf(app.Stdout, "forgot the tokens of profile %s (no longer configured)\n", name)
+		}
+	}
 	return nil
 }
