@@ -263,7 +263,7 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	where := "sandbox " + r.sb.root + " removed"
 	if r.sb.keep {
-		where = "sandbox kept in " + r.sb.root + " (HOME for the clients: " + r.sb.root + ")"
+		where = "sandbox kept in " + r.sb.root
 	}
 	r.p.event(time.Now(), "done", r.style(styleBold), "daemon stopped; "+where)
 	return runErr
