@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,6 +149,11 @@ type session struct {
 	listen  sync.Once
 
 	wg sync.WaitGroup // goroutines writing calls to the remote
+	// callCtx bounds the client's calls: cancelled at the end, after the
+	// drain time, so that a call the server never answers cannot hold the
+	// bridge open.
+	callCtx     context.Context
+	cancelCalls context.CancelFunc
 }
 
 // Run forwards messages between in/out (the client's stdin and stdout) and
@@ -173,6 +179,7 @@ func (b *Bridge) Run(ctx context.Context, in io.ReadCloser, out io.WriteCloser) 
 		return fmt.Errorf("bridge: connecting to %s: %w", b.url, err)
 	}
 	s := &session{b: b, stdio: stdio, remote: remote, pending: map[jsonrpc.ID]string{}}
+	s.callCtx, s.cancelCalls = context.WithCancel(ctx)
 	b.log.Info("bridge started", "url", b.url)
 
 	upDone := make(chan struct{})
@@ -187,6 +194,8 @@ func (b *Bridge) Run(ctx context.Context, in io.ReadCloser, out io.WriteCloser) 
 	} else if ctx.Err() != nil {
 		runErr = nil // stopped by a signal: a clean end
 	}
+	// Abandon the calls still in flight (their POSTs and event streams).
+	s.cancelCalls()
 	s.wg.Wait()
 	if err := s.brokenErr(); err != nil {
 		// The remote connection broke for good: a client cannot go on.
@@ -220,12 +229,20 @@ func (s *session) downstream(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.b.log.Error("bridge stopped reading stdin", "error", err)
+			if !brokenStream(err) {
+				// Valid JSON but no JSON-RPC message: skip it.
+				s.b.log.Warn("bridge ignored a message from the client", "error", err)
+				continue
+			}
+			s.b.log.Error("bridge stopped reading stdin: it is not newline-delimited JSON", "error", err)
 			return fmt.Errorf("reading stdin: %w", err)
 		}
 		switch m := msg.(type) {
 		case *jsonrpc.Request:
 			if !m.IsCall() {
+				if m.Method == "notifications/cancelled" {
+					s.cancelled(m)
+				}
 				s.forward(ctx, m)
 				continue
 			}
@@ -251,10 +268,38 @@ func (s *session) downstream(ctx context.Context) error {
 	}
 }
 
+// brokenStream reports whether a read error from the stdio connection
+// ends the stream (the SDK's decoder stops at invalid JSON), as opposed to
+// one message that was JSON but not JSON-RPC.
+func brokenStream(err error) bool {
+	var syntax *json.SyntaxError
+	msg := err.Error()
+	return errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(msg, "trailing data") || strings.Contains(msg, "maximum line length")
+}
+
+// cancelled forgets a call the client gave up on: the server need not
+// answer it, and the bridge must not wait for that answer at the end.
+func (s *session) cancelled(n *jsonrpc.Request) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(n.Params, &p) != nil {
+		return
+	}
+	id, err := jsonrpc.MakeID(p.RequestID)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+}
+
 // call posts a client request; a failure becomes the request's JSON-RPC
 // error answer. The answer itself comes through upstream.
 func (s *session) call(ctx context.Context, req *jsonrpc.Request) {
-	err := s.remote.Write(ctx, req)
+	err := s.remote.Write(s.callCtx, req)
 	if err == nil {
 		return
 	}
@@ -262,7 +307,7 @@ func (s *session) call(ctx context.Context, req *jsonrpc.Request) {
 	_, ok := s.pending[req.ID]
 	delete(s.pending, req.ID)
 	s.mu.Unlock()
-	if !ok || ctx.Err() != nil {
+	if !ok || s.callCtx.Err() != nil {
 		return
 	}
 	werr := s.b.rpcError(err)

@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,5 +122,54 @@ func TestServerToClient(t *testing.T) {
 		if v != "2025-06-18" {
 			t.Errorf("request %d after initialize has MCP-Protocol-Version %q", i+2, v)
 		}
+	}
+}
+
+// TestClientMistakesAndCancellation: a message that is JSON but not
+// JSON-RPC is skipped; a call the client cancelled is not waited for at the
+// end; a stream that is not JSON ends the bridge with an error.
+func TestClientMistakesAndCancellation(t *testing.T) {
+	t.Parallel()
+	server := mcp.NewServer(&mcp.Implementation{Name: "sdk-server", Version: "1"}, nil)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	// A tool that never answers, cancelled or not.
+	server.AddTool(&mcp.Tool{Name: "wait", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			started <- struct{}{}
+			<-release
+			return nil, errors.New("released")
+		})
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true, Stateless: true}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // before srv.Close
+	src := &source{cur: token.Token{Value: "any", ExpiresOn: time.Now().Add(time.Hour)}}
+	h := newHarness(t, nil, src, bridge.Options{URL: srv.URL, HTTPTransport: http.DefaultTransport, DrainTimeout: time.Hour})
+	r := h.raw()
+	r.send(`{"hello":"world"}`)
+	r.send(initLine)
+	if a := r.recv(); a.Error != nil || string(a.ID) != "1" {
+		t.Fatalf("initialize after a stray message: %s %+v", a.ID, a.Error)
+	}
+	r.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	r.send(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"wait","arguments":{}}}`)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tool did not start")
+	}
+	r.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5,"reason":"user"}}`)
+	// With a drain time of an hour, Run ends only because the cancelled
+	// call is no longer waited for.
+	if err := r.close(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	checkStdout(t, h.written.String())
+
+	h2 := newHarness(t, nil, src, bridge.Options{URL: srv.URL, HTTPTransport: http.DefaultTransport})
+	io.WriteString(h2.stdin, "this is not JSON\n")
+	go io.Copy(io.Discard, h2.stdout)
+	if err := h2.wait(); err == nil || !strings.Contains(err.Error(), "stdin") {
+		t.Errorf("Run with garbage on stdin = %v, want an error about stdin", err)
 	}
 }
