@@ -370,10 +370,11 @@ func TestTrayOnDesktop(t *testing.T) {
 	s.click(t, "Refresh now")
 	h.expect(t, "RefreshNow data")
 
+	xclip := desktoptest.Need(t, "xclip", "xclip")
 	s.click(t, "Copy Authorization header")
 	h.expect(t, "Token data 10m0s")
 	waitFor(t, "the clipboard to hold the header", func() bool {
-		out, _ := exec.Command("xclip", "-display", d.display, "-o", "-selection", "clipboard").Output()
+		out, _ := exec.Command(xclip, "-display", d.display, "-o", "-selection", "clipboard").Output()
 		return string(out) == "Authorization: Bearer "+fakeToken
 	})
 

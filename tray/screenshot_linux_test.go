@@ -23,15 +23,17 @@ var screenshotOut = flag.String("screenshot", "", "write the screenshot of the o
 // the host and the menu must open. With -screenshot=PATH the picture is
 // saved there (the README's docs/tray.png).
 func TestScreenshot(t *testing.T) {
+	convert := desktoptest.Need(t, "convert", "imagemagick")
+	display := desktoptest.Need(t, "display", "imagemagick")
 	d := newDesktop(t)
 	// A calm desktop background, so that the picture reads like a desktop.
 	bg := filepath.Join(t.TempDir(), "bg.png")
-	if out, err := exec.Command("convert", "-size", "800x500", "gradient:#5b7a99-#26364a", bg).CombinedOutput(); err != nil {
+	if out, err := exec.Command(convert, "-size", "800x500", "gradient:#5b7a99-#26364a", bg).CombinedOutput(); err != nil {
 		t.Fatalf("drawing a background: %v: %s", err, out)
 	}
 	// display sets the root window's background and exits 1 (it lost
 	// its window): the picture is there all the same.
-	setBG := exec.Command("display", "-window", "root", bg)
+	setBG := exec.Command(display, "-window", "root", bg)
 	setBG.Env = append(os.Environ(), "DISPLAY="+d.display)
 	setBG.Run()
 
@@ -64,7 +66,7 @@ func TestScreenshot(t *testing.T) {
 		return menuOpen(t, out)
 	})
 	if *screenshotOut != "" {
-		if b, err := exec.Command("convert", out, "-crop", "570x350+230+0", "+repage", *screenshotOut).CombinedOutput(); err != nil {
+		if b, err := exec.Command(convert, out, "-crop", "570x350+230+0", "+repage", *screenshotOut).CombinedOutput(); err != nil {
 			t.Fatalf("cropping: %v: %s", err, b)
 		}
 		t.Logf("screenshot written to %s", *screenshotOut)

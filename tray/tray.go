@@ -137,7 +137,17 @@ type ui interface {
 	setMenu(items []item, clicks chan<- item)
 	// quit closes the tray; Run returns.
 	quit()
+	// resync makes the next setIcon and setTooltip calls take effect even
+	// when nothing changed.
+	resync()
 }
+
+// resyncAfter are the times after start when the loop draws icon and
+// tooltip again: systray v1.12.2 loses a SetIcon or SetTooltip made while
+// it is still exporting its D-Bus objects (it stores the value, finds no
+// properties yet, and then exports the value it read a moment before), and
+// gives no signal when it is done.
+var resyncAfter = [...]time.Duration{300 * time.Millisecond, 1500 * time.Millisecond}
 
 // notifier shows desktop notifications.
 type notifier interface {
@@ -176,7 +186,12 @@ func (t *tray) loop(ctx context.Context, u ui) {
 		policy   noticePolicy
 		lastIcon string
 		sal      = t.startAtLogin(ctx)
+		resyncs  = make(chan struct{}, len(resyncAfter))
 	)
+	for _, d := range resyncAfter {
+		timer := time.AfterFunc(d, func() { resyncs <- struct{}{} })
+		defer timer.Stop()
+	}
 	defer tick.Stop()
 	defer wg.Wait()
 	// do runs a command off the loop, so that a slow sign-in never
@@ -226,6 +241,9 @@ func (t *tray) loop(ctx context.Context, u ui) {
 		case <-tick.C:
 		case <-redraw:
 			sal = t.startAtLogin(ctx)
+		case <-resyncs:
+			u.resync()
+			lastIcon = ""
 		case p := <-signIns:
 			do("Sign in", func(ctx context.Context) error { return t.m.SignIn(ctx, p) })
 		case it := <-clicks:

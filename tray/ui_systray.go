@@ -22,9 +22,10 @@ func runUI(ctx context.Context, log *slog.Logger, loop func(context.Context, ui)
 	done := make(chan struct{})
 	started := make(chan struct{})
 	stopWatch := make(chan struct{})
+	// Set before Run: systray exports what it holds when it starts.
+	systray.SetTitle("MCP token broker")
 	onReady := func() {
 		close(started)
-		systray.SetTitle("MCP token broker")
 		go func() {
 			defer close(done)
 			loop(ctx, s)
@@ -76,6 +77,8 @@ func (s *systrayUI) setTooltip(text string) {
 }
 
 func (s *systrayUI) quit() { systray.Quit() }
+
+func (s *systrayUI) resync() { s.tooltip = "" }
 
 // setMenu updates the items in place when only their words or states
 // changed (the menu stays open and stable), and rebuilds the menu when its

@@ -91,3 +91,11 @@ func X(t testing.TB, display, pkg, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// Need returns the path of a program a test runs itself; when it is missing
+// the test fails under CI and is skipped elsewhere. pkg is its Debian
+// package, for the message.
+func Need(t testing.TB, name, pkg string) string {
+	t.Helper()
+	return lookTool(t, name, pkg)
+}
