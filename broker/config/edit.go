@@ -16,7 +16,8 @@ import (
 
 // AddTarget adds t to profile t.Profile in the config file at path
 // (created 0600 when missing), for `broker connect`. A target with the
-// same client and server in that profile is updated in place (its keys
+// same client and server (for json, envfile and file: the same path) in
+// that profile is updated in place (its keys
 // that t sets are rewritten, the others kept), so running connect twice
 // gives one target. Every other byte of the file stays as it was. It
 // reports whether an existing target was updated.
@@ -111,8 +112,12 @@ func addTarget(old []byte, t Target) ([]byte, bool, error) {
 		if toml.Unmarshal(bytes.Join(lines[i+1:end], nil), &m) != nil {
 			continue
 		}
-		if m["client"] != t.Client || m["server"] != t.Server {
+		str := func(k string) string { v, _ := m[k].(string); return v }
+		if str("client") != t.Client || str("server") != t.Server {
 			continue
+		}
+		if t.Server == "" && str("path") != t.Path {
+			continue // json, envfile, file: one target per file
 		}
 		block := lines[i+1 : end]
 		for _, kv := range targetKeys(t) {

@@ -16,13 +16,17 @@ import (
 )
 
 type connectOptions struct {
-	Client  string
-	Server  string
-	URL     string
-	Mode    string
-	Profile string
-	Path    string
-	Project string
+	Client   string
+	Server   string
+	URL      string
+	Mode     string
+	Profile  string
+	Path     string
+	Project  string
+	Pointer  string
+	Template string
+	Var      string
+	Format   string
 }
 
 func newConnectCmd(app *App) *cobra.Command {
@@ -60,6 +64,10 @@ start ` + "`broker bridge NAME`" + `.`,
 	f.StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
 	f.StringVar(&opts.Path, "path", "", "the client's file, when not its default")
 	f.StringVar(&opts.Project, "project", "", "Claude Code local scope: the project folder")
+	f.StringVar(&opts.Pointer, "pointer", "", "client json: the RFC 6901 pointer of the value")
+	f.StringVar(&opts.Template, "template", "", `client json: the value, with {token} (default "Bearer {token}")`)
+	f.StringVar(&opts.Var, "var", "", "client envfile: the variable (default MCP_TOKEN)")
+	f.StringVar(&opts.Format, "format", "", "client envfile: sh, powershell or dotenv (default sh)")
 	return cmd
 }
 
@@ -75,7 +83,8 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if err != nil {
 		return err
 	}
-	t := config.Target{Client: opts.Client, Server: opts.Server, URL: opts.URL, Mode: opts.Mode, Profile: p.Name}
+	t := config.Target{Client: opts.Client, Server: opts.Server, URL: opts.URL, Mode: opts.Mode, Profile: p.Name,
+		Pointer: opts.Pointer, Template: opts.Template, Var: opts.Var, Format: opts.Format}
 	if t.Path, err = absPath(opts.Path); err != nil {
 		return err
 	}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+)
+
+// TestDeliveryScripts runs testdata/delivery/*.txtar: connect and sync
+// with the real binary, a simulator, and the real client CLIs from
+// scripts/test-deps (their node_modules/.bin is on PATH).
+func TestDeliveryScripts(t *testing.T) {
+	bin := buildBroker(t)
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	nmBin := filepath.Join(root, ".cache", "npm", "node_modules", ".bin")
+	if _, err := os.Stat(filepath.Join(nmBin, "claude")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the npm client CLIs are missing: run scripts/test-deps")
+		}
+		t.Skip("the npm client CLIs are missing: run scripts/test-deps")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/delivery",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			s, err := entrasim.Start(entrasim.Options{})
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { s.Close() })
+			env.Values[simKey{}] = s
+			work := env.WorkDir
+			home := filepath.Join(work, "home")
+			ca := filepath.Join(work, "sim-ca.pem")
+			if err := s.WriteCA(ca); err != nil {
+				return err
+			}
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
+			env.Setenv("SSL_CERT_FILE", ca)
+			env.Setenv("NODE_EXTRA_CA_CERTS", ca)
+			env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
+			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(work, "no-bus"))
+			env.Setenv("BROWSER", "browse")
+			env.Setenv("DISABLE_AUTOUPDATER", "1")
+			env.Setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+nmBin+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("SIM_URL", s.URL())
+			return writeSimConfig(s, home, "data")
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sim":      cmdSim,
+			"code":     cmdCode,
+			"cmptoken": cmdCmpToken,
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				time.Sleep(d)
+			},
+		},
+	})
+}
+
+var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)
+
+// cmdCmpToken compares a file with a wanted one where every JWT in the
+// file stands as TOKEN: cmptoken FILE WANT.
+func cmdCmpToken(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: cmptoken FILE WANT")
+	}
+	got := jwtRE.ReplaceAllString(ts.ReadFile(args[0]), "TOKEN")
+	want := ts.ReadFile(args[1])
+	if (got == want) == neg {
+		ts.Fatalf("%s differs from %s (tokens as TOKEN):\n%s", args[0], args[1], got)
+	}
+}
