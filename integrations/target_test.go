@@ -1,0 +1,161 @@
+package integrations
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, map[string]string{"CLAUDE_CONFIG_DIR": "/cfg/claude", "COPILOT_HOME": "/cfg/copilot", "CODEX_HOME": "/cfg/codex"})
+	for _, tc := range []struct {
+		t    config.Target
+		path string // "" means an error containing err
+		err  string
+	}{
+		{t: config.Target{Client: "claude", Server: "api"}, path: "/cfg/claude/.claude.json"},
+		{t: config.Target{Client: "copilot", Server: "api"}, path: "/cfg/copilot/mcp-config.json"},
+		{t: config.Target{Client: "codex", Server: "api"}, path: "/cfg/codex/config.toml"},
+		{t: config.Target{Client: "vscode", Server: "api"}, path: filepath.Join(env.Home, ".config/Code/User/mcp.json")},
+		{t: config.Target{Client: "gemini", Server: "api"}, path: filepath.Join(env.Home, ".gemini/settings.json")},
+		{t: config.Target{Client: "windsurf", Server: "api"}, path: filepath.Join(env.Home, ".codeium/windsurf/mcp_config.json")},
+		{t: config.Target{Client: "claude-desktop", Server: "api"}, path: filepath.Join(env.Home, ".config/Claude/claude_desktop_config.json")},
+		{t: config.Target{Client: "cursor", Server: "api", Path: "~/x/mcp.json"}, path: filepath.Join(env.Home, "x/mcp.json")},
+		{t: config.Target{Client: "nope", Server: "api"}, err: `target nope/api: unknown client "nope"`},
+		{t: config.Target{Client: "claude"}, err: "server is required"},
+		{t: config.Target{Client: "vscode", Server: "api", Mode: "helper"}, err: `mode "helper" is not supported by client vscode`},
+		{t: config.Target{Client: "claude", Server: "api", Project: "rel/dir"}, err: "not an absolute path"},
+		{t: config.Target{Client: "cursor", Server: "api", Path: "rel/mcp.json"}, err: "is not absolute"},
+		{t: config.Target{Client: "json", Path: "/x.json"}, err: "pointer"},
+		{t: config.Target{Client: "json", Path: "/x.json", Pointer: "/a", Template: "Bearer"}, err: "has no {token}"},
+		{t: config.Target{Client: "envfile"}, err: "path is required"},
+		{t: config.Target{Client: "envfile", Path: "/e", Var: "1X"}, err: "not a variable name"},
+		{t: config.Target{Client: "envfile", Path: "/e", Format: "fish"}, err: "format"},
+	} {
+		tg, err := New(tc.t, env)
+		switch {
+		case tc.err != "":
+			var ce *config.Error
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.As(err, &ce) {
+				t.Errorf("New(%+v) = %v, want a *config.Error with %q", tc.t, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("New(%+v): %v", tc.t, err)
+		case tg.Path() != tc.path:
+			t.Errorf("New(%+v).Path() = %s, want %s", tc.t, tg.Path(), tc.path)
+		}
+	}
+}
+
+func TestMissingEntryWithoutURL(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	tg, _ := New(config.Target{Client: "vscode", Server: "api"}, env)
+	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
+	os.WriteFile(tg.Path(), []byte(`{"servers": {"other": {}}}`), 0o600)
+	err := tg.Apply(context.Background(), testToken)
+	if err == nil || !strings.Contains(err.Error(), `server "api" not found in `+tg.Path()) {
+		t.Fatalf("err = %v", err)
+	}
+	var h interface{ HintText() string }
+	if !errors.As(err, &h) || !strings.Contains(h.HintText(), "url") {
+		t.Errorf("no hint about url: %v", err)
+	}
+}
+
+func TestBrokenFileIsUntouched(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	tg, _ := New(config.Target{Client: "gemini", Server: "api", URL: "https://x/mcp"}, env)
+	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
+	broken := "{\n  \"mcpServers\": {\n    \"api\": {,}\n  }\n}\n"
+	os.WriteFile(tg.Path(), []byte(broken), 0o644)
+	err := tg.Apply(context.Background(), testToken)
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Line != 3 || fe.Col != 13 || !strings.HasPrefix(err.Error(), tg.Path()+":3:13: ") {
+		t.Fatalf("err = %v, want PATH:3:13", err)
+	}
+	if b, _ := os.ReadFile(tg.Path()); string(b) != broken {
+		t.Error("a broken file was changed")
+	}
+	c := tg.Check(testToken)
+	if !c.Exists || c.Parses || c.Err == nil || !strings.Contains(c.Err.Error(), ":3:13:") {
+		t.Errorf("Check = %+v", c)
+	}
+	if !c.TooOpen {
+		t.Error("a 0644 file holding a token is not reported as readable by others")
+	}
+}
+
+// TestGitTrackedRefused: a token is never written into a file that git
+// tracks or would commit; helper mode (no secret) is allowed there.
+func TestGitTrackedRefused(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is missing")
+		}
+		t.Skip("git is missing")
+	}
+	env := testEnv(t, nil)
+	repo := filepath.Join(env.Home, "src", "app")
+	os.MkdirAll(repo, 0o700)
+	cmd := exec.Command("git", "init", "-q")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	mcp := filepath.Join(repo, ".mcp.json")
+	in := `{"mcpServers": {"api": {"type": "http", "url": "https://x/mcp"}}}`
+	os.WriteFile(mcp, []byte(in), 0o600)
+	ctx := context.Background()
+
+	header, _ := New(config.Target{Client: "claude", Server: "api", Mode: "header", Path: mcp}, env)
+	err := header.Apply(ctx, testToken)
+	var h interface{ HintText() string }
+	if err == nil || !strings.Contains(err.Error(), "git tracks it or would commit it") || !errors.As(err, &h) {
+		t.Fatalf("err = %v, want a refusal with a hint", err)
+	}
+	if b, _ := os.ReadFile(mcp); string(b) != in {
+		t.Fatal("the tracked file was written")
+	}
+	if c := header.Check(testToken); !c.Tracked {
+		t.Error("Check does not say tracked")
+	}
+	helper, _ := New(config.Target{Client: "claude", Server: "api", Path: mcp, Profile: "data"}, env)
+	if err := helper.Apply(ctx, token.Token{}); err != nil {
+		t.Fatalf("helper mode in a tracked file: %v", err)
+	}
+	// Ignored: allowed.
+	os.WriteFile(filepath.Join(repo, ".gitignore"), []byte(".mcp.json\n"), 0o600)
+	if err := header.Apply(ctx, testToken); err != nil {
+		t.Fatalf("ignored file: %v", err)
+	}
+}
+
+func TestApplyAllSharedFile(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	var targets []*Target
+	for _, s := range []string{"a", "b", "c", "d"} {
+		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s}, env)
+		targets = append(targets, tg)
+	}
+	for i, err := range ApplyAll(context.Background(), targets, testToken) {
+		if err != nil {
+			t.Fatalf("target %d: %v", i, err)
+		}
+	}
+	b, _ := os.ReadFile(targets[0].Path())
+	if n := strings.Count(string(b), bearer(testToken)); n != 4 {
+		t.Fatalf("%d tokens in the shared file, want 4:\n%s", n, b)
+	}
+}
