@@ -14,6 +14,12 @@ LDFLAGS := -s -w -X $(PKG)/cmd/broker/cli.version=$(VERSION) -X $(PKG)/cmd/broke
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/broker
 
+# The whole loop against the built-in Entra ID simulator, no tenant needed
+# (Ctrl-C ends it).
+.PHONY: demo
+demo:
+	$(GO) run ./cmd/broker demo
+
 # Installs what the tests need (Debian packages, npm CLIs) when missing, then
 # runs every test. The tests start their own session bus, keyring, Xvfb and
 # simulator.
