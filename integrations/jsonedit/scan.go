@@ -2,6 +2,7 @@ package jsonedit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -246,12 +247,11 @@ func (s *scanner) str(n int) (int, error) {
 	start := n
 	n++
 	for {
-		// Fast path: plain bytes.
-		for n < len(b) {
-			c := b[n]
-			if c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
+		// Fast path: plain bytes, eight at a time, then one by one.
+		for n+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[n:])) {
+			n += 8
+		}
+		for n < len(b) && !isSpecial[b[n]] {
 			n++
 		}
 		if n >= len(b) {
@@ -284,6 +284,29 @@ func (s *scanner) str(n int) (int, error) {
 			return n, s.errorf(n, "invalid escape %s", describe(b[n:]))
 		}
 	}
+}
+
+// isSpecial marks the bytes that end a string's plain run: the quote, the
+// backslash and control characters.
+var isSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+const (
+	lows  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasSpecial reports whether any of the eight bytes in w is '"', '\\' or
+// below 0x20 (the classic "has zero byte" test, per byte class).
+func hasSpecial(w uint64) bool {
+	quote := w ^ (lows * '"')
+	bslash := w ^ (lows * '\\')
+	return ((quote-lows)&^quote|(bslash-lows)&^bslash|(w-lows*0x20)&^w)&highs != 0
 }
 
 func isHex(c byte) bool {
@@ -356,9 +379,18 @@ func (s *scanner) literal(n int, word string) (int, error) {
 
 // skipSpace skips whitespace and comments from n.
 func (s *scanner) skipSpace(n int) (int, error) {
-	return skipSpace(s.b, n, func(at int, format string, args ...any) error {
-		return s.errorf(at, format, args...)
-	})
+	b := s.b
+	for n < len(b) {
+		switch b[n] {
+		case ' ', '\t', '\r', '\n':
+			n++
+			continue
+		case '/':
+			return skipSpace(b, n, s.errorf)
+		}
+		return n, nil
+	}
+	return n, nil
 }
 
 func skipSpace(b []byte, n int, errorf func(int, string, ...any) error) (int, error) {
