@@ -23,24 +23,37 @@ import (
 // what a browser does with the simulator's sign-in page (this test binary,
 // re-executed).
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"browse": browseMain,
+	testscript.Main(cleanupM{m}, map[string]func(){
+		"browse": func() { os.Exit(browseMain()) },
 	})
+}
+
+// cleanupM removes the binary buildBroker built once the tests are done
+// (testscript.Main exits by itself).
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	if brokerBin != "" {
+		os.RemoveAll(filepath.Dir(brokerBin))
+	}
+	return code
 }
 
 // browseMain is the $BROWSER command: it trusts SSL_CERT_FILE (the
 // simulator's CA), like the broker.
-func browseMain() {
+func browseMain() int {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: browse URL")
-		os.Exit(2)
+		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := entrasim.Browse(ctx, &http.Client{Timeout: 10 * time.Second}, os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 var (
@@ -58,12 +71,15 @@ func buildBroker(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		brokerBin = filepath.Join(dir, "broker")
-		cmd := exec.Command("go", "build", "-o", brokerBin, ".")
+		bin := filepath.Join(dir, "broker")
+		cmd := exec.Command("go", "build", "-o", bin, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
+			os.RemoveAll(dir)
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
 		}
+		brokerBin = bin // TestMain removes it at the end
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
