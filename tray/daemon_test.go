@@ -62,16 +62,16 @@ func helperDaemonMain() int {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	out := &lockedWriter{w: os.Stdout}
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
 			if sc.Text() == "revoke" {
 				sim.RevokeRefreshTokens()
-				fmt.Fprintln(os.Stderr, "helper: refresh tokens revoked")
+				out.line("revoked")
 			}
 		}
 	}()
-	out := &lockedWriter{w: os.Stdout}
 	if err := Run(ctx, d, Options{Logger: log, OnQuit: func() { out.line("quit") }}); err != nil {
 		fmt.Fprintln(os.Stderr, "helper: run:", err)
 		return 3

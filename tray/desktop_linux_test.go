@@ -578,6 +578,7 @@ func TestTrayWithDaemon(t *testing.T) {
 	if _, err := io.WriteString(h.stdin, "revoke\n"); err != nil {
 		t.Fatal(err)
 	}
+	h.expect(t, "revoked")
 	s.click(t, "Refresh now")
 	s.waitIcon(t, assets.SignInRequired)
 	s.waitEntry(t, entrasim.DefaultUsername+" — sign-in required")
