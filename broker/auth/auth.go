@@ -219,7 +219,8 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 func (c *Client) loginBrowser(ctx context.Context) (public.AuthResult, error) {
 	opts := []public.AcquireInteractiveOption{
 		public.WithOpenURL(func(u string) error {
-			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n", c.profile.Name, u)
+			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n"+
+				"waiting for the sign-in to finish (if the page shows an error, press Ctrl-C and fix the profile)\n", c.profile.Name, u)
 			if err := c.open(u); err != nil {
 				if aadstsRE.MatchString(err.Error()) { // the browser saw the authority's error page
 					return err
