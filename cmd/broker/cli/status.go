@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 		if p.ExpiresOn != nil {
 			left := p.ExpiresOn.Sub(now).Round(time.Minute)
 			if left > 0 {
-				fmt.Fprintf(w, "  expires_on: %s (in %s)\n", p.ExpiresOn.Local().Format(time.DateTime), left)
+				fmt.Fprintf(w, "  expires_on: %s (in %s)\n", p.ExpiresOn.Local().Format(time.DateTime), strings.TrimSuffix(left.String(), "0s"))
 			} else {
 				fmt.Fprintf(w, "  expires_on: %s (expired; the next `broker token` refreshes it)\n", p.ExpiresOn.Local().Format(time.DateTime))
 			}
