@@ -83,7 +83,9 @@ uninstall:
 	@echo "start at login is not touched: \`broker uninstall\` removes it"
 
 # dist/: linux/amd64, linux/arm64 (.tar.gz) and windows/amd64 (.zip), the
-# .debs, and SHA256SUMS.
+# .debs, and SHA256SUMS. The Windows zip also holds brokerw.exe, the same
+# program linked for the GUI subsystem: `broker install` points the Run key
+# at it so that no console window opens at login.
 dist: gen
 	rm -rf dist build/dist
 	mkdir -p dist build/dist
@@ -92,6 +94,7 @@ dist: gen
 		name=broker_$(VERSION)_$${os}_$${arch}; dir=build/dist/$$name; mkdir -p $$dir; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$dir/broker$$ext ./cmd/broker; \
 		if [ $$os = windows ]; then \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -H windowsgui' -o $$dir/brokerw.exe ./cmd/broker; \
 			(cd build/dist && rm -f ../../dist/$$name.zip && zip -qrX ../../dist/$$name.zip $$name); \
 		else \
 			cp -R $(GEN)/man $(GEN)/completions $$dir/; \
@@ -99,14 +102,14 @@ dist: gen
 				-cf - $$name | gzip -9n > dist/$$name.tar.gz; \
 		fi; \
 	done
-	$(MAKE) --no-print-directory deb-only DEB_OUT=dist
+	$(MAKE) --no-print-directory deb-only DEB_OUT=dist VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
 	cd dist && sha256sum *.tar.gz *.zip *.deb > SHA256SUMS
 
 # .deb with nfpm from the Go module proxy (not a dependency of the binary).
 DEB_OUT   ?= dist
 DEB_STAGE ?= build/deb
 deb: gen
-	$(MAKE) --no-print-directory deb-only
+	$(MAKE) --no-print-directory deb-only VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
 
 .PHONY: deb-only
 deb-only:

@@ -52,6 +52,10 @@ type Env struct {
 	Getenv func(string) string
 	// Executable is the absolute path of the broker binary the entry starts.
 	Executable string
+	// GUIExecutable (Windows) is brokerw.exe, the same program linked for
+	// the GUI subsystem, when it is beside Executable: the Run key starts it,
+	// so that no console window opens at login. Empty means Executable.
+	GUIExecutable string
 	// Systemctl runs `systemctl --user ARGS...` and returns its combined
 	// output. Nil runs the real systemctl. kardianos/service runs systemctl
 	// itself (enable, disable, daemon-reload), always the one on PATH.
@@ -73,7 +77,14 @@ func OSEnv() (Env, error) {
 	if err != nil {
 		return Env{}, fmt.Errorf("finding the broker binary: %w", err)
 	}
-	return Env{GOOS: runtime.GOOS, Home: home, Getenv: os.Getenv, Executable: exe}, nil
+	env := Env{GOOS: runtime.GOOS, Home: home, Getenv: os.Getenv, Executable: exe}
+	if runtime.GOOS == "windows" {
+		gui := filepath.Join(filepath.Dir(exe), "brokerw.exe")
+		if _, err := os.Stat(gui); err == nil {
+			env.GUIExecutable = gui
+		}
+	}
+	return env, nil
 }
 
 func (e Env) getenv(k string) string {

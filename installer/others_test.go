@@ -133,6 +133,28 @@ func TestWindowsInstallTwiceUninstallTwice(t *testing.T) {
 	}
 }
 
+// TestWindowsPrefersGUIBinary: with brokerw.exe beside broker.exe the Run
+// key starts brokerw.exe (no console window at login).
+func TestWindowsPrefersGUIBinary(t *testing.T) {
+	t.Parallel()
+	key := mapRunKey{}
+	env := installer.Env{GOOS: "windows", Executable: `C:\Tools\broker.exe`, GUIExecutable: `C:\Tools\brokerw.exe`, RunKey: key}
+	if _, err := installer.Install(context.Background(), env, installer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := key["mcp-token-broker"], `"C:\Tools\brokerw.exe" run`; got != want {
+		t.Errorf("Run value %s, want %s", got, want)
+	}
+	if st, _ := installer.Status(env); !st.Current {
+		t.Errorf("status: %+v", st)
+	}
+	console := env
+	console.GUIExecutable = ""
+	if st, _ := installer.Status(console); st.Current || !strings.Contains(st.Problem, "brokerw.exe") {
+		t.Errorf("status without brokerw.exe: %+v", st)
+	}
+}
+
 func TestWindowsWithoutRegistry(t *testing.T) {
 	t.Parallel()
 	env := installer.Env{GOOS: "windows", Executable: `C:\broker.exe`}

@@ -37,6 +37,14 @@ type windowsRun struct {
 
 func (w *windowsRun) kind() string { return KindWindowsRun }
 
+// exe is the program the Run value starts: brokerw.exe when it is there.
+func (w *windowsRun) exe() string {
+	if w.env.GUIExecutable != "" {
+		return w.env.GUIExecutable
+	}
+	return w.env.Executable
+}
+
 func (w *windowsRun) path() (string, error) { return RunKeyPath + `\` + Name, nil }
 
 func (w *windowsRun) status(ctx context.Context) (Entry, error) {
@@ -50,7 +58,7 @@ func (w *windowsRun) status(ctx context.Context) (Entry, error) {
 		return e, nil
 	}
 	e.Installed = true
-	want, err := RenderRunValue(w.env.Executable)
+	want, err := RenderRunValue(w.exe())
 	if err != nil {
 		e.Problem = err.Error()
 		return e, nil
@@ -60,7 +68,7 @@ func (w *windowsRun) status(ctx context.Context) (Entry, error) {
 		return e, nil
 	}
 	exe, args := splitRunValue(got)
-	if !strings.EqualFold(exe, w.env.Executable) {
+	if !strings.EqualFold(exe, w.exe()) {
 		e.Problem = fmt.Sprintf("the entry starts %s, not this broker; run `broker install` to point it here", exe)
 	} else {
 		e.Problem = fmt.Sprintf("the entry starts the broker with %q, not \"run\"; run `broker install` to rewrite it", args)
@@ -87,7 +95,7 @@ func splitRunValue(v string) (exe, rest string) {
 func (w *windowsRun) install(ctx context.Context) (Result, error) {
 	p, _ := w.path()
 	res := Result{Kind: w.kind(), Path: p}
-	want, err := RenderRunValue(w.env.Executable)
+	want, err := RenderRunValue(w.exe())
 	if err != nil {
 		return res, err
 	}
