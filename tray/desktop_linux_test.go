@@ -156,62 +156,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// registeredItems is the watcher's list of icons ("" when no watcher).
-func (d *desktop) registeredItems() []string {
-	v, err := d.conn.Object(watcherName, watcherPath).GetProperty(watcherIface + ".RegisteredStatusNotifierItems")
-	if err != nil {
-		return nil
-	}
-	items, _ := v.Value().([]string)
-	return items
-}
+// registeredItems is the watcher's list of icons (nil when no watcher).
+func (d *desktop) registeredItems() []string { return desktoptest.RegisteredItems(d.conn) }
 
 // sni is our icon as the tray host sees it.
-type sni struct {
-	d    *desktop
-	obj  dbus.BusObject
-	menu dbus.BusObject
-}
+type sni struct{ *desktoptest.Item }
 
 // waitItem waits until the watcher lists exactly one icon and returns it.
-func (d *desktop) waitItem(t *testing.T) *sni {
-	t.Helper()
-	var items []string
-	waitFor(t, "the icon to be registered with the tray host", func() bool {
-		items = d.registeredItems()
-		return len(items) > 0
-	})
-	if len(items) != 1 {
-		t.Fatalf("the watcher lists %d icons, want 1: %q", len(items), items)
-	}
-	svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
-	if i := strings.Index(svc, "/"); i >= 0 {
-		svc, path = svc[:i], dbus.ObjectPath(svc[i:])
-	}
-	obj := d.conn.Object(svc, path)
-	mv, err := obj.GetProperty("org.kde.StatusNotifierItem.Menu")
-	if err != nil {
-		t.Fatalf("reading the icon's menu path: %v", err)
-	}
-	return &sni{d: d, obj: obj, menu: d.conn.Object(svc, mv.Value().(dbus.ObjectPath))}
-}
-
-// pixmap is the icon's IconPixmap: ARGB32 bytes of its first image.
-func (s *sni) pixmap(t *testing.T) []byte {
-	t.Helper()
-	v, err := s.obj.GetProperty("org.kde.StatusNotifierItem.IconPixmap")
-	if err != nil {
-		t.Fatalf("reading IconPixmap: %v", err)
-	}
-	var px []struct {
-		W, H int32
-		Pix  []byte
-	}
-	if err := dbus.Store([]any{v.Value()}, &px); err != nil || len(px) == 0 {
-		t.Fatalf("IconPixmap %v: %v", v, err)
-	}
-	return px[0].Pix
-}
+func (d *desktop) waitItem(t *testing.T) *sni { return &sni{desktoptest.WaitItem(t, d.conn)} }
 
 // wantPixmap is the ARGB32 (straight alpha) form of an embedded icon, as
 // the StatusNotifierItem protocol wants it.
@@ -236,94 +188,7 @@ func wantPixmap(t *testing.T, name string) []byte {
 func (s *sni) waitIcon(t *testing.T, name string) {
 	t.Helper()
 	want := wantPixmap(t, name)
-	waitFor(t, "the "+name+" icon", func() bool { return bytes.Equal(s.pixmap(t), want) })
-}
-
-// entry is one menu item read over com.canonical.dbusmenu.
-type entry struct {
-	ID      int32
-	Label   string
-	Enabled bool
-	Checked bool
-	Sep     bool
-}
-
-// layout reads the whole menu with GetLayout.
-func (s *sni) layout(t *testing.T) []entry {
-	t.Helper()
-	var rev uint32
-	var root []any
-	call := s.menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
-	if err := call.Store(&rev, &root); err != nil {
-		t.Fatalf("GetLayout: %v", err)
-	}
-	var out []entry
-	children, _ := root[2].([]dbus.Variant)
-	for _, c := range children {
-		f, _ := c.Value().([]any)
-		if len(f) < 2 {
-			continue
-		}
-		props, _ := f[1].(map[string]dbus.Variant)
-		e := entry{ID: f[0].(int32), Enabled: true}
-		if v, ok := props["label"]; ok {
-			e.Label, _ = v.Value().(string)
-		}
-		if v, ok := props["enabled"]; ok {
-			e.Enabled, _ = v.Value().(bool)
-		}
-		if v, ok := props["toggle-state"]; ok {
-			n, _ := v.Value().(int32)
-			e.Checked = n == 1
-		}
-		if v, ok := props["type"]; ok && v.Value() == "separator" {
-			e.Sep = true
-		}
-		if v, ok := props["visible"]; ok && v.Value() == false {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// waitEntry waits until the menu has an item whose label starts with
-// prefix and returns it.
-func (s *sni) waitEntry(t *testing.T, prefix string) entry {
-	t.Helper()
-	var found entry
-	var last []entry
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		last = s.layout(t)
-		for _, e := range last {
-			if strings.HasPrefix(e.Label, prefix) {
-				return e
-			}
-		}
-		if time.Now().After(deadline) {
-			var labels []string
-			for _, e := range last {
-				labels = append(labels, e.Label)
-			}
-			t.Fatalf("no menu item %q within 10s; the menu has %q", prefix, labels)
-			return found
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// click clicks the item labelled exactly label, as a tray host does.
-func (s *sni) click(t *testing.T, label string) {
-	t.Helper()
-	e := s.waitEntry(t, label)
-	if !e.Enabled {
-		t.Fatalf("menu item %q is disabled", label)
-	}
-	call := s.menu.Call("com.canonical.dbusmenu.Event", 0, e.ID, "clicked", dbus.MakeVariant(""), uint32(0))
-	if call.Err != nil {
-		t.Fatalf("clicking %q: %v", label, call.Err)
-	}
+	waitFor(t, "the "+name+" icon", func() bool { return bytes.Equal(s.Pixmap(t), want) })
 }
 
 func signedIn(now time.Time, left time.Duration) state.Status {
@@ -359,19 +224,18 @@ func TestTrayOnDesktop(t *testing.T) {
 	s := d.waitItem(t)
 	s.waitIcon(t, assets.OK)
 	head := "alice@contoso.com — token valid until " + clock(*ok.Profiles[0].ExpiresOn, time.Local)
-	s.waitEntry(t, head)
-	s.waitEntry(t, "    ✓ claude-code (data) — /home/alice/.claude.json, written ")
-	s.waitEntry(t, "    … vscode — pending")
-	tip, err := s.obj.GetProperty("org.kde.StatusNotifierItem.ToolTip")
-	if err != nil || !strings.Contains(tip.String(), head) {
-		t.Errorf("tooltip = %v (%v), want it to contain %q", tip, err, head)
+	s.WaitEntry(t, head)
+	s.WaitEntry(t, "    ✓ claude-code (data) — /home/alice/.claude.json, written ")
+	s.WaitEntry(t, "    … vscode — pending")
+	if tip := s.Property(t, "ToolTip"); !strings.Contains(tip.String(), head) {
+		t.Errorf("tooltip = %v, want it to contain %q", tip, head)
 	}
 
-	s.click(t, "Refresh now")
+	s.Click(t, "Refresh now")
 	h.expect(t, "RefreshNow data")
 
 	xclip := desktoptest.Need(t, "xclip", "xclip")
-	s.click(t, "Copy Authorization header")
+	s.Click(t, "Copy Authorization header")
 	h.expect(t, "Token data 10m0s")
 	waitFor(t, "the clipboard to hold the header", func() bool {
 		out, _ := exec.Command(xclip, "-display", d.display, "-o", "-selection", "clipboard").Output()
@@ -381,12 +245,12 @@ func TestTrayOnDesktop(t *testing.T) {
 	// The refresh token is revoked: the daemon says sign-in required.
 	h.set(t, withState(ok, state.SignInRequired, "AADSTS700082: the refresh token has expired"))
 	s.waitIcon(t, assets.SignInRequired)
-	s.waitEntry(t, "alice@contoso.com — sign-in required")
+	s.WaitEntry(t, "alice@contoso.com — sign-in required")
 	n := notes.next(t)
 	if n.Summary != "Sign-in required" || !contains(n.Actions, signInAction) {
 		t.Errorf("notification %+v, want a sign-in-required one with a sign-in action", n)
 	}
-	s.click(t, "Sign in…")
+	s.Click(t, "Sign in…")
 	h.expect(t, "SignIn data")
 	// The notification's button signs in too.
 	notes.invoke(t, n.ID, signInAction)
@@ -394,20 +258,20 @@ func TestTrayOnDesktop(t *testing.T) {
 
 	h.set(t, withState(ok, state.Degraded, "network unreachable"))
 	s.waitIcon(t, assets.Warning)
-	s.waitEntry(t, "alice@contoso.com — refresh failing, token valid until ")
+	s.WaitEntry(t, "alice@contoso.com — refresh failing, token valid until ")
 	h.set(t, ok)
 	s.waitIcon(t, assets.OK)
 	if n := notes.next(t); n.Summary != "Recovered" {
 		t.Errorf("notification %+v, want Recovered", n)
 	}
 
-	s.click(t, "Open config")
+	s.Click(t, "Open config")
 	h.expect(t, "open /cfg/config.toml")
-	s.click(t, "Start at login")
+	s.Click(t, "Start at login")
 	h.expect(t, "SetInstalled true")
-	waitFor(t, "Start at login to be checked", func() bool { return s.waitEntry(t, "Start at login").Checked })
+	waitFor(t, "Start at login to be checked", func() bool { return s.WaitEntry(t, "Start at login").Checked })
 
-	s.click(t, "Quit")
+	s.Click(t, "Quit")
 	h.expect(t, "quit")
 	h.expect(t, "exited")
 	if code := h.exitCode(t); code != 0 {
@@ -434,7 +298,7 @@ func TestTrayHostStartedLater(t *testing.T) {
 	desktoptest.StartTrayHost(t, d.bus, d.display)
 	s = d.waitItem(t)
 	s.waitIcon(t, assets.OK)
-	s.waitEntry(t, "alice@contoso.com — token valid until ")
+	s.WaitEntry(t, "alice@contoso.com — token valid until ")
 
 	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -568,26 +432,26 @@ func TestTrayWithDaemon(t *testing.T) {
 
 	s := d.waitItem(t)
 	s.waitIcon(t, assets.SignedOut)
-	s.waitEntry(t, "data — signed out")
+	s.WaitEntry(t, "data — signed out")
 
-	s.click(t, "Sign in…")
+	s.Click(t, "Sign in…")
 	s.waitIcon(t, assets.OK)
-	s.waitEntry(t, entrasim.DefaultUsername+" — token valid until ")
-	s.waitEntry(t, "    ✓ file — /tmp/data.token")
+	s.WaitEntry(t, entrasim.DefaultUsername+" — token valid until ")
+	s.WaitEntry(t, "    ✓ file — /tmp/data.token")
 
 	if _, err := io.WriteString(h.stdin, "revoke\n"); err != nil {
 		t.Fatal(err)
 	}
 	h.expect(t, "revoked")
-	s.click(t, "Refresh now")
+	s.Click(t, "Refresh now")
 	s.waitIcon(t, assets.SignInRequired)
-	s.waitEntry(t, entrasim.DefaultUsername+" — sign-in required")
+	s.WaitEntry(t, entrasim.DefaultUsername+" — sign-in required")
 
-	s.click(t, "Sign in…")
+	s.Click(t, "Sign in…")
 	s.waitIcon(t, assets.OK)
-	s.waitEntry(t, entrasim.DefaultUsername+" — token valid until ")
+	s.WaitEntry(t, entrasim.DefaultUsername+" — token valid until ")
 
-	s.click(t, "Quit")
+	s.Click(t, "Quit")
 	h.expect(t, "quit")
 	h.expect(t, "exited")
 	if code := h.exitCode(t); code != 0 {

@@ -47,7 +47,7 @@ func TestScreenshot(t *testing.T) {
 	h.set(t, st)
 	s := d.waitItem(t)
 	s.waitIcon(t, assets.OK)
-	s.waitEntry(t, "alice@contoso.com — token valid until ")
+	s.WaitEntry(t, "alice@contoso.com — token valid until ")
 
 	// Find the icon on screen by its colour and click it.
 	shot := filepath.Join(t.TempDir(), "bar.png")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -131,3 +132,158 @@ func waitForHostReady(ctx context.Context, addr string, exited <-chan struct{}) 
 
 // Stop stops the tray host and waits for it to exit.
 func (h *TrayHost) Stop() { h.stop() }
+
+// Item is a StatusNotifierItem (a tray icon) as a tray host sees it, read
+// and driven over D-Bus: its properties, its com.canonical.dbusmenu menu.
+type Item struct {
+	obj  dbus.BusObject
+	menu dbus.BusObject
+}
+
+// RegisteredItems is the watcher's RegisteredStatusNotifierItems (nil when
+// there is no watcher). conn is a connection to the session bus.
+func RegisteredItems(conn *dbus.Conn) []string {
+	v, err := conn.Object(WatcherName, "/StatusNotifierWatcher").GetProperty(WatcherName + ".RegisteredStatusNotifierItems")
+	if err != nil {
+		return nil
+	}
+	items, _ := v.Value().([]string)
+	return items
+}
+
+// WaitItem waits up to 10 s until the watcher lists an icon, fails the test
+// unless it lists exactly one, and returns it.
+func WaitItem(t testing.TB, conn *dbus.Conn) *Item {
+	t.Helper()
+	var items []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if items = RegisteredItems(conn); len(items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no icon registered with the tray host within 10s")
+		}
+	}
+	if len(items) != 1 {
+		t.Fatalf("the watcher lists %d icons, want 1: %q", len(items), items)
+	}
+	// An entry is "BUSNAME/PATH", or a bus name alone (path
+	// /StatusNotifierItem).
+	svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
+	if i := strings.Index(svc, "/"); i >= 0 {
+		svc, path = svc[:i], dbus.ObjectPath(svc[i:])
+	}
+	obj := conn.Object(svc, path)
+	mv, err := obj.GetProperty("org.kde.StatusNotifierItem.Menu")
+	if err != nil {
+		t.Fatalf("reading the icon's menu path: %v", err)
+	}
+	mp, _ := mv.Value().(dbus.ObjectPath)
+	return &Item{obj: obj, menu: conn.Object(svc, mp)}
+}
+
+// Property reads one org.kde.StatusNotifierItem property.
+func (it *Item) Property(t testing.TB, name string) dbus.Variant {
+	t.Helper()
+	v, err := it.obj.GetProperty("org.kde.StatusNotifierItem." + name)
+	if err != nil {
+		t.Fatalf("reading %s: %v", name, err)
+	}
+	return v
+}
+
+// Pixmap is the icon's IconPixmap: the ARGB32 bytes of its first image.
+func (it *Item) Pixmap(t testing.TB) []byte {
+	t.Helper()
+	v := it.Property(t, "IconPixmap")
+	var px []struct {
+		W, H int32
+		Pix  []byte
+	}
+	if err := dbus.Store([]any{v.Value()}, &px); err != nil || len(px) == 0 {
+		t.Fatalf("IconPixmap %v: %v", v, err)
+	}
+	return px[0].Pix
+}
+
+// MenuEntry is one top-level menu item read with GetLayout.
+type MenuEntry struct {
+	ID        int32
+	Label     string
+	Enabled   bool
+	Checked   bool
+	Separator bool
+}
+
+// Menu reads the top level of the icon's menu (visible items only).
+func (it *Item) Menu(t testing.TB) []MenuEntry {
+	t.Helper()
+	var rev uint32
+	var root []any
+	call := it.menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
+	if err := call.Store(&rev, &root); err != nil {
+		t.Fatalf("GetLayout: %v", err)
+	}
+	var out []MenuEntry
+	children, _ := root[2].([]dbus.Variant)
+	for _, c := range children {
+		f, _ := c.Value().([]any)
+		if len(f) < 2 {
+			continue
+		}
+		props, _ := f[1].(map[string]dbus.Variant)
+		id, _ := f[0].(int32)
+		e := MenuEntry{ID: id, Enabled: true}
+		if v, ok := props["label"]; ok {
+			e.Label, _ = v.Value().(string)
+		}
+		if v, ok := props["enabled"]; ok {
+			e.Enabled, _ = v.Value().(bool)
+		}
+		if v, ok := props["toggle-state"]; ok {
+			n, _ := v.Value().(int32)
+			e.Checked = n == 1
+		}
+		if v, ok := props["type"]; ok && v.Value() == "separator" {
+			e.Separator = true
+		}
+		if v, ok := props["visible"]; ok && v.Value() == false {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// WaitEntry waits up to 10 s until the menu has an item whose label starts
+// with prefix and returns it.
+func (it *Item) WaitEntry(t testing.TB, prefix string) MenuEntry {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		menu := it.Menu(t)
+		var labels []string
+		for _, e := range menu {
+			if strings.HasPrefix(e.Label, prefix) {
+				return e
+			}
+			labels = append(labels, e.Label)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no menu item %q within 10s; the menu has %q", prefix, labels)
+		}
+	}
+}
+
+// Click clicks the enabled menu item whose label starts with label, as a
+// tray host does (com.canonical.dbusmenu Event "clicked").
+func (it *Item) Click(t testing.TB, label string) {
+	t.Helper()
+	e := it.WaitEntry(t, label)
+	if !e.Enabled {
+		t.Fatalf("menu item %q is disabled", e.Label)
+	}
+	call := it.menu.Call("com.canonical.dbusmenu.Event", 0, e.ID, "clicked", dbus.MakeVariant(""), uint32(0))
+	if call.Err != nil {
+		t.Fatalf("clicking %q: %v", e.Label, call.Err)
+	}
+}
