@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
+	"sync"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -13,11 +15,18 @@ import (
 // long enough to be a header and claims. Entra access tokens, id tokens and
 // the simulator's tokens all start with "eyJ" (base64 of `{"`), but the
 // guard does not rely on that.
-var jwtShape = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+// It is compiled on first use: compiling it costs milliseconds, which
+// every short-lived `broker headers` would pay at start otherwise.
+var jwtShape = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+})
 
 // Redact replaces everything JWT-shaped in s with REDACTED.
 func Redact(s string) string {
-	return jwtShape.ReplaceAllString(s, token.Redacted)
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	return jwtShape().ReplaceAllString(s, token.Redacted)
 }
 
 // Guard wraps h so that the message and every attribute (strings, errors,
