@@ -230,14 +230,17 @@ func (t *tray) loop(ctx context.Context, u ui) {
 		for _, n := range policy.observe(st, now, t.o.Location) {
 			log.Info("notification", "profile", n.Profile, "summary", n.Summary)
 			if err := nt.notify(ctx, n); err != nil {
-				log.Warn("notification failed", "err", err)
+				log.Info("notification not shown", "err", err)
 			}
 		}
 
 		select {
 		case <-ctx.Done():
 			return
-		case <-changes:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // the daemon ended its subscription
+			}
 		case <-tick.C:
 		case <-redraw:
 			sal = t.startAtLogin(ctx)
