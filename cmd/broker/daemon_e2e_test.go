@@ -53,7 +53,7 @@ func buildEntrasim(t testing.TB) string {
 // daemonWorld is a temporary HOME with a simulator, a config with three
 // targets, and the real broker binary.
 type daemonWorld struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	sim     *entrasim.Server
 	env     []string
@@ -69,7 +69,7 @@ type daemonWorld struct {
 	outs   bytes.Buffer    // everything the CLI printed but tokens it was asked for
 }
 
-func newDaemonWorld(t *testing.T, lifetime time.Duration, refreshBefore string) *daemonWorld {
+func newDaemonWorld(t testing.TB, lifetime time.Duration, refreshBefore string) *daemonWorld {
 	t.Helper()
 	bin := buildBroker(t)
 	simb := buildEntrasim(t)
