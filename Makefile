@@ -50,7 +50,9 @@ GEN         ?= build/gen
 # Release builds: darwin is not here because its tray needs cgo (build it on
 # a Mac with CGO_ENABLED=1).
 DIST_TARGETS := linux/amd64 linux/arm64 windows/amd64
-DEB_ARCHES   := amd64 arm64
+DEB_ARCHES   ?= amd64 arm64
+DIST         ?= dist
+DIST_BUILD   ?= build/dist
 NFPM         := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 # Debian versions start with a digit: v1.2.3-4-gabc -> 1.2.3+4+gabc; an
 # untagged tree (a bare commit hash) -> 0.0.0~git<hash>.
@@ -87,23 +89,23 @@ uninstall:
 # program linked for the GUI subsystem: `broker install` points the Run key
 # at it so that no console window opens at login.
 dist: gen
-	rm -rf dist build/dist
-	mkdir -p dist build/dist
+	rm -rf $(DIST) $(DIST_BUILD)
+	mkdir -p $(DIST) $(DIST_BUILD)
 	set -e; for t in $(DIST_TARGETS); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-		name=broker_$(VERSION)_$${os}_$${arch}; dir=build/dist/$$name; mkdir -p $$dir; \
+		name=broker_$(VERSION)_$${os}_$${arch}; dir=$(DIST_BUILD)/$$name; mkdir -p $$dir; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$dir/broker$$ext ./cmd/broker; \
 		if [ $$os = windows ]; then \
 			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -H windowsgui' -o $$dir/brokerw.exe ./cmd/broker; \
-			(cd build/dist && rm -f ../../dist/$$name.zip && zip -qrX ../../dist/$$name.zip $$name); \
+			(cd $(DIST_BUILD) && zip -qrX $(abspath $(DIST))/$$name.zip $$name); \
 		else \
 			cp -R $(GEN)/man $(GEN)/completions $$dir/; \
-			tar -C build/dist --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
-				-cf - $$name | gzip -9n > dist/$$name.tar.gz; \
+			tar -C $(DIST_BUILD) --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
+				-cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
 		fi; \
 	done
-	$(MAKE) --no-print-directory deb-only DEB_OUT=dist VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
-	cd dist && sha256sum *.tar.gz *.zip *.deb > SHA256SUMS
+	$(MAKE) --no-print-directory deb-only DEB_OUT=$(DIST) VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
+	cd $(DIST) && sha256sum *.tar.gz *.zip *.deb > SHA256SUMS
 
 # .deb with nfpm from the Go module proxy (not a dependency of the binary).
 DEB_OUT   ?= dist

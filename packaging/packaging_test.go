@@ -245,3 +245,28 @@ func TestDeb(t *testing.T) {
 		t.Errorf("dpkg --remove left %s: %v", installed, err)
 	}
 }
+
+// TestDist: make dist cross-builds linux/amd64, linux/arm64 and windows/amd64
+// archives (Windows with brokerw.exe for the GUI subsystem), the .deb and
+// SHA256SUMS that match.
+func TestDist(t *testing.T) {
+	needTool(t, "make")
+	needTool(t, "zip")
+	sha := needTool(t, "sha256sum")
+	root := repoRoot(t)
+	work := t.TempDir()
+	dist := filepath.Join(work, "dist")
+	run(t, root, nil, "make", append(buildVars(work), "--no-print-directory", "dist", "DIST="+dist,
+		"DIST_BUILD="+filepath.Join(work, "build"), "DEB_STAGE="+filepath.Join(work, "stage"), "DEB_ARCHES=amd64")...)
+
+	run(t, dist, nil, sha, "--check", "--strict", "SHA256SUMS")
+	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	for _, re := range []string{`broker_\S+_linux_amd64\.tar\.gz`, `broker_\S+_linux_arm64\.tar\.gz`, `broker_\S+_windows_amd64\.zip`, `mcp-token-broker_\S+_amd64\.deb`} {
+		if !regexp.MustCompile(`(?m)^[0-9a-f]{64}  ` + re + `$`).Match(sums) {
+			t.Errorf("SHA256SUMS has no %s:\n%s", re, sums)
+		}
+	}
+	checkArchive(t, dist, "linux_arm64.tar.gz", "broker", elfMachine("EM_AARCH64"))
+	checkArchive(t, dist, "windows_amd64.zip", "broker.exe", peSubsystem(3))  // console
+	checkArchive(t, dist, "windows_amd64.zip", "brokerw.exe", peSubsystem(2)) // GUI
+}
