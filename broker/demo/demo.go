@@ -203,11 +203,17 @@ func (r *run) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := localapi.Listen(r.sb.socketPath(), r.log)
-	if err != nil {
-		return fmt.Errorf("the daemon's socket: %w", err)
+	r.api = &countingListener{}
+	if runtime.GOOS != "windows" {
+		// On Windows the local API is a named pipe per user, not per
+		// sandbox: the demo serves none, so as not to take the real
+		// daemon's place.
+		ln, err := localapi.Listen(r.sb.socketPath(), r.log)
+		if err != nil {
+			return fmt.Errorf("the daemon's socket: %w", err)
+		}
+		r.api.Listener = ln
 	}
-	r.api = &countingListener{Listener: ln}
 
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -219,7 +225,9 @@ func (r *run) loop(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		_ = localapi.NewServer(r.d, r.log).Serve(dctx, r.api)
+		if r.api.Listener != nil {
+			_ = localapi.NewServer(r.d, r.log).Serve(dctx, r.api)
+		}
 	}()
 
 	cycle := make(chan struct{}, 1)
@@ -426,7 +434,7 @@ func (r *run) showWrite(ev event) {
 	case ev.err != nil:
 		p.event(ev.at, "error", r.style(styleBold+styleRed), fmt.Sprintf("%-12s %s: %s", c.label, path, maskAll(ev.err.Error())))
 	case ev.changed:
-		rem, add := changedLines(ev.before, ev.after)
+		rem, add := changedLines(ev.before, ev.after, ev.at)
 		what := "wrote"
 		if !ev.firstOf {
 			what = "restored" // someone else changed the file: the value was put back
@@ -514,7 +522,7 @@ func (r *run) header() {
 		"  " + bold("sandbox  ") + "  " + sb.root + dim("  (HOME and XDG_* point here; "+end+")"),
 		"  " + bold("config   ") + "  " + p.rel(sb.configFile()) + dim("  (profile \""+profileName+"\", scope "+s.Scope()+")"),
 		"  " + bold("daemon   ") + "  the real one, in this process" + dim("  (log "+p.rel(sb.logFile())+")"),
-		"             local API on " + p.rel(sb.socketPath()),
+		"             local API on " + apiWhere(p, sb),
 		"  " + bold("tokens   ") + fmt.Sprintf("  live %s; the daemon refreshes when %s are left (refresh_before),",
 			human(r.opts.Lifetime), human(r.opts.RefreshBefore)),
 		"             " + fmt.Sprintf("up to %d s earlier (jitter): a new token every %d–%d s, with nobody doing anything",
@@ -546,6 +554,14 @@ func hostPath(u string) string {
 }
 
 func goos() string { return runtime.GOOS }
+
+// apiWhere says where the demo's daemon serves its local API.
+func apiWhere(p *printer, sb *sandbox) string {
+	if runtime.GOOS == "windows" {
+		return "none (a named pipe is per user, and the real daemon's to take)"
+	}
+	return p.rel(sb.socketPath())
+}
 
 // countingListener counts the connections to the daemon's local API, so
 // that the demo can say whether `broker headers` asked the daemon.

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -176,11 +177,31 @@ func TestMask(t *testing.T) {
 	}
 }
 
+// A token that has expired is said so on its removed line.
+func TestChangedLinesExpired(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	jwt := func(exp int64) string {
+		p := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, exp)))
+		return "eyJhbGciOiJub25lIn0." + p + ".c2lnbmF0dXJlLXZhbHVl"
+	}
+	old := `"Authorization": "Bearer ` + jwt(now.Add(-20*time.Hour).Unix()) + `"` + "\n"
+	new := `"Authorization": "Bearer ` + jwt(now.Add(time.Hour).Unix()) + `"` + "\n"
+	rem, _ := changedLines([]byte(old), []byte(new), now)
+	if len(rem) != 1 || !strings.HasSuffix(rem[0], "← expired 20 h ago") {
+		t.Errorf("removed = %q", rem)
+	}
+	rem, _ = changedLines([]byte(new), []byte(old), now)
+	if len(rem) != 1 || strings.Contains(rem[0], "expired") {
+		t.Errorf("removed = %q, but that token is valid", rem)
+	}
+}
+
 func TestChangedLines(t *testing.T) {
 	t.Parallel()
 	old := "{\n\t\"a\": {\n\t\t\"x\": \"Bearer eyJold.p.s\",\n\t},\n}\n"
 	new := "{\n\t\"a\": {\n\t\t\"x\": \"Bearer eyJnew.p.s\",\n\t\t\"y\": 1,\n\t},\n}\n"
-	rem, add := changedLines([]byte(old), []byte(new))
+	rem, add := changedLines([]byte(old), []byte(new), time.Now())
 	if diff := cmp.Diff([]string{`"x": "Bearer …(10 chars)…",`}, rem); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}

@@ -2,6 +2,8 @@ package demo
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -100,8 +102,9 @@ func maskAll(s string) string {
 // changedLines returns the lines that differ between old and new: the
 // edit is surgical, so everything before the first and after the last
 // difference is common. Tabs become two spaces, the indentation common to
-// all the lines is removed, and tokens are masked.
-func changedLines(old, new []byte) (removed, added []string) {
+// all the lines is removed, removed lines say when their token expired if
+// it has, and tokens are masked.
+func changedLines(old, new []byte, now time.Time) (removed, added []string) {
 	a := splitLines(old)
 	b := splitLines(new)
 	pre := 0
@@ -130,9 +133,50 @@ func changedLines(old, new []byte) (removed, added []string) {
 		if len(l) >= cut && cut > 0 {
 			l = l[cut:]
 		}
-		all[i] = maskAll(strings.TrimRight(l, " \r"))
+		l = strings.TrimRight(l, " \r")
+		if i < len(removed) {
+			l += expiredNote(l, now)
+		}
+		all[i] = maskAll(l)
 	}
 	return all[:len(removed)], all[len(removed):]
+}
+
+// expiredNote says how long ago the JWT in line expired ("" when it has
+// not, or there is none): the token pasted by hand that the broker
+// replaces.
+func expiredNote(line string, now time.Time) string {
+	tok := jwtRE.FindString(line)
+	if tok == "" {
+		return ""
+	}
+	parts := strings.Split(tok, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == 0 {
+		return ""
+	}
+	exp := time.Unix(claims.Exp, 0)
+	if exp.After(now) {
+		return ""
+	}
+	return "   ← expired " + ago(now.Sub(exp))
+}
+
+// ago prints a past duration roughly: "20 h", "12 min", "40 s".
+func ago(d time.Duration) string {
+	switch {
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%d s ago", int(d.Seconds()))
 }
 
 func splitLines(b []byte) []string {
