@@ -198,6 +198,8 @@ func (r *run) runHelper(ctx context.Context, command string) (string, error) {
 	} else {
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	}
+	r.asking.Add(1)
+	defer r.asking.Add(-1)
 	cmd.Env = r.sb.environ()
 	cmd.Dir = r.sb.root
 	var stdout, stderr bytes.Buffer

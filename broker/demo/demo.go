@@ -112,6 +112,7 @@ type run struct {
 	d       *daemon.Daemon
 	log     *slog.Logger
 	api     *countingListener
+	asking  atomic.Int32 // headersHelper runs in progress
 
 	mu      sync.Mutex
 	failed  map[string]bool // labels of clients whose last check failed
@@ -195,7 +196,7 @@ func (r *run) loop(ctx context.Context) error {
 		Config:          cfg,
 		ConfigPath:      r.sb.configFile(),
 		AdminConfigPath: r.sb.adminFile(),
-		Engine:          observedEngine{eng: eng, events: r.events},
+		Engine:          observedEngine{eng: eng, events: r.events, asked: &r.asking},
 		NewTarget:       r.targetFactory,
 		StateDir:        r.sb.stateDir(),
 		Logger:          r.log,
@@ -373,7 +374,7 @@ func (r *run) coordinate(ctx context.Context, cycle chan<- struct{}) {
 		}
 		r.show(ev)
 		switch ev.kind {
-		case evSignIn, evRefresh, evToken:
+		case evSignIn, evRefresh, evAskedRefresh, evToken:
 			cur, curFP = ev.tok, entrasim.Fingerprint(ev.tok.Value.Reveal())
 			clear(seen)
 		case evWrite:
@@ -409,6 +410,10 @@ func (r *run) show(ev event) {
 	case evRefresh:
 		p.event(ev.at, "refresh", r.style(styleBold+styleYellow),
 			fmt.Sprintf("the daemon refreshed the token by itself: new token expires %s (%s)",
+				ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
+	case evAskedRefresh:
+		p.event(ev.at, "refresh", r.style(styleBold+styleYellow),
+			fmt.Sprintf("the daemon refreshed the token for `broker headers` (less than 5 min were left): new token expires %s (%s)",
 				ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
 	case evToken:
 		p.event(ev.at, "token", r.style(styleBold+styleYellow),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
@@ -22,14 +23,17 @@ import (
 
 // Kinds of event.
 const (
-	evSignIn   = "sign-in"  // an interactive sign-in gave a token
-	evRefresh  = "refresh"  // the daemon redeemed the refresh token
-	evToken    = "token"    // a silent call returned a new token
-	evAuthFail = "failed"   // a sign-in or refresh failed
-	evWrite    = "write"    // a target's Apply ran
-	evBrowser  = "browser"  // the sign-in page was opened
-	evStopped  = "stopped"  // the daemon's Run returned
-	evSignedIn = "signedin" // SignIn returned
+	evSignIn  = "sign-in" // an interactive sign-in gave a token
+	evRefresh = "refresh" // the daemon redeemed the refresh token
+	// evAskedRefresh: a refresh while a client stand-in was asking for a
+	// token (the daemon refreshes first when less than 5 min are left).
+	evAskedRefresh = "asked-refresh"
+	evToken        = "token"    // a silent call returned a new token
+	evAuthFail     = "failed"   // a sign-in or refresh failed
+	evWrite        = "write"    // a target's Apply ran
+	evBrowser      = "browser"  // the sign-in page was opened
+	evStopped      = "stopped"  // the daemon's Run returned
+	evSignedIn     = "signedin" // SignIn returned
 )
 
 // bus carries events to the coordinator; a send never blocks once the
@@ -68,6 +72,7 @@ type event struct {
 type observedEngine struct {
 	eng    *engine.Engine
 	events *bus
+	asked  *atomic.Int32
 }
 
 func (e observedEngine) Auth(profile string) (daemon.Auth, error) {
@@ -75,7 +80,7 @@ func (e observedEngine) Auth(profile string) (daemon.Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &observedAuth{c: c, events: e.events}, nil
+	return &observedAuth{c: c, events: e.events, asked: e.asked}, nil
 }
 
 // Storage reports where tokens are kept (daemon.StorageReporter).
@@ -87,6 +92,8 @@ func (e observedEngine) Storage() (string, string) {
 type observedAuth struct {
 	c      daemon.Auth
 	events *bus
+	// asked counts the client stand-ins asking for a token right now.
+	asked *atomic.Int32
 
 	mu   sync.Mutex
 	last string // fingerprint of the last token reported
@@ -126,8 +133,13 @@ func (a *observedAuth) Token(ctx context.Context, minValidity time.Duration) (to
 }
 
 func (a *observedAuth) Refresh(ctx context.Context) (token.Token, error) {
+	asked := a.asked != nil && a.asked.Load() > 0
 	tok, err := a.c.Refresh(ctx)
-	a.report(evRefresh, tok, err)
+	kind := evRefresh
+	if asked {
+		kind = evAskedRefresh
+	}
+	a.report(kind, tok, err)
 	return tok, err
 }
 
