@@ -74,6 +74,10 @@ func FuzzSet(f *testing.F) {
 			return
 		case del:
 			patch = `[{"op":"remove","path":` + quote(ptr) + `}]`
+			// Deleting only removes bytes: every byte left is the input's.
+			if !subsequence(out, in) {
+				t.Fatalf("delete changed bytes outside the member:\ninput:  %q\noutput: %q", in, out)
+			}
 		case existed:
 			patch = `[{"op":"replace","path":` + quote(ptr) + `,"value":` + value + `}]`
 		default:
@@ -93,7 +97,13 @@ func FuzzSet(f *testing.F) {
 			}
 			return
 		}
-		// Created: the input's meaning with the nested value added.
+		// Created: only bytes were added; every input byte is still there
+		// in order (but for the blank inside an empty object, which is
+		// laid out anew).
+		if !subsequence(noSpace(in), noSpace(out)) {
+			t.Fatalf("create changed bytes of the input:\ninput:  %q\noutput: %q", in, out)
+		}
+		// And the output means the input with the nested value added.
 		want := meaning(t, ref.Pack())
 		m := want.(map[string]any)
 		for _, k := range keys[:len(keys)-1] {
@@ -143,4 +153,24 @@ func pointer(keys []string) string {
 		sb.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(k))
 	}
 	return sb.String()
+}
+
+// subsequence reports whether a is b with some bytes left out.
+func subsequence(a, b []byte) bool {
+	i := 0
+	for j := 0; j < len(b) && i < len(a); j++ {
+		if a[i] == b[j] {
+			i++
+		}
+	}
+	return i == len(a)
+}
+
+func noSpace(b []byte) []byte {
+	return bytes.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, b)
 }
