@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/installer"
 	"github.com/mcp-token-broker/mcp-token-broker/tray"
 )
 
@@ -62,5 +65,40 @@ func TestServeWithTrayDaemonError(t *testing.T) {
 		func(context.Context) error { return boom }, tray.Options{})
 	if !errors.Is(err, boom) {
 		t.Fatalf("serveWithTray = %v, want boom", err)
+	}
+}
+
+// The tray's Start at login item drives the real installer: on a Linux
+// desktop it writes and removes the XDG autostart entry.
+func TestStartAtLoginItem(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the XDG autostart entry is Linux's")
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("DISPLAY", ":99") // a desktop session: XDG autostart, not systemd
+	if newStartAtLogin() == nil {
+		t.Fatal("no installer")
+	}
+	env, err := installer.OSEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Executable = "/usr/local/bin/broker" // not the test's temporary build
+	sal := startAtLogin{env}
+	ctx := context.Background()
+	entry := filepath.Join(home, ".config", "autostart", "mcp-token-broker.desktop")
+	for _, on := range []bool{true, false} {
+		if err := sal.SetInstalled(ctx, on); err != nil {
+			t.Fatalf("SetInstalled(%v): %v", on, err)
+		}
+		got, err := sal.Installed(ctx)
+		if err != nil || got != on {
+			t.Fatalf("after SetInstalled(%v): Installed() = %v, %v", on, got, err)
+		}
+		if _, err := os.Stat(entry); (err == nil) != on {
+			t.Errorf("after SetInstalled(%v): %s exists = %v", on, entry, err == nil)
+		}
 	}
 }
