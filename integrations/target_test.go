@@ -159,3 +159,27 @@ func TestApplyAllSharedFile(t *testing.T) {
 		t.Fatalf("%d tokens in the shared file, want 4:\n%s", n, b)
 	}
 }
+
+func TestDefaultPathsPerOS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		goos, client, want string
+		vars            map[string]string
+	}{
+		{"darwin", "vscode", "/h/Library/Application Support/Code/User/mcp.json", nil},
+		{"windows", "vscode", `C:\Users\u\AppData\Roaming/Code/User/mcp.json`, map[string]string{"APPDATA": `C:\Users\u\AppData\Roaming`}},
+		{"linux", "vscode", "/xdg/Code/User/mcp.json", map[string]string{"XDG_CONFIG_HOME": "/xdg"}},
+		{"darwin", "claude-desktop", "/h/Library/Application Support/Claude/claude_desktop_config.json", nil},
+		{"linux", "claude-desktop", "/h/.config/Claude/claude_desktop_config.json", nil},
+	} {
+		vars := tc.vars
+		env := Env{Home: "/h", GOOS: tc.goos, BrokerPath: "/b", Getenv: func(k string) string { return vars[k] }}
+		tg, err := New(config.Target{Client: tc.client, Server: "api"}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := filepath.ToSlash(tg.Path()); got != filepath.ToSlash(tc.want) {
+			t.Errorf("%s %s: %s, want %s", tc.goos, tc.client, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ type targetResult struct {
 	path    string
 	changed bool
 	err     error
+	warning string
 }
 
 func syncRun(ctx context.Context, app *App, opts syncOptions) error {
@@ -108,6 +110,11 @@ func syncProfile(ctx context.Context, app *App, eng *engine.Engine, p *config.Pr
 			continue
 		}
 		results[i].changed, results[i].err = tg.Sync(ctx, tok)
+		if results[i].err == nil && tg.NeedsToken() {
+			if fi, err := os.Stat(tg.Path()); err == nil && fi.Mode().Perm()&0o044 != 0 {
+				results[i].warning = "other users can read this file; run `chmod 600 " + tg.Path() + "`"
+			}
+		}
 	}
 	return results
 }
@@ -132,6 +139,9 @@ func printResults(w io.Writer, results []targetResult) (failed bool) {
 		var h interface{ HintText() string }
 		if r.err != nil && errors.As(r.err, &h) && h.HintText() != "" {
 			fmt.Fprintf(tw, "\t\t\thint: %s\n", h.HintText())
+		}
+		if r.warning != "" {
+			fmt.Fprintf(tw, "\t\t\twarning: %s\n", r.warning)
 		}
 	}
 	tw.Flush()
