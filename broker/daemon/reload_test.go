@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
 const profileTOML = `
@@ -97,5 +99,70 @@ func TestConfigReloadKeepsLastGoodConfig(t *testing.T) {
 	})
 	if c := targets.get("extra/").current(); c.Value.Reveal() != "tok-1" {
 		t.Errorf("new profile's target holds %q", c.Value.Reveal())
+	}
+}
+
+// fileTarget writes the token to a real file and reports the write the way
+// integrations does (Env.Written).
+type fileTarget struct {
+	path    string
+	written func(string, []byte)
+	mu      sync.Mutex
+	applies int
+}
+
+func (f *fileTarget) Apply(ctx context.Context, tok token.Token) error {
+	f.mu.Lock()
+	f.applies++
+	f.mu.Unlock()
+	data := []byte(tok.Value.Reveal())
+	if old, err := os.ReadFile(f.path); err == nil && string(old) == string(data) {
+		return nil
+	}
+	if err := os.WriteFile(f.path+".tmp", data, 0o600); err != nil {
+		return err
+	}
+	f.written(f.path, data)
+	return os.Rename(f.path+".tmp", f.path)
+}
+
+func (f *fileTarget) Remove(ctx context.Context) error { return os.Remove(f.path) }
+func (f *fileTarget) WatchPaths() []string             { return []string{f.path} }
+
+func (f *fileTarget) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applies
+}
+
+func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clock := realClock{}
+	var d *Daemon
+	ft := &fileTarget{path: filepath.Join(dir, "client.json"), written: func(p string, b []byte) { d.Written(p, b) }}
+	cfg := &config.Config{Profiles: map[string]*config.Profile{"data": {Targets: []config.Target{{Client: "file", Path: ft.path}}}}}
+	d, err := New(Options{Config: cfg, Engine: fakeEngine{"data": newFakeAuth(clock, time.Hour, true)},
+		NewTarget: func(config.Target) (Target, error) { return ft, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
+	time.Sleep(4 * debounce)
+	if n := ft.count(); n != 1 {
+		t.Errorf("%d applies after the daemon's own write, want 1", n)
+	}
+	// A client overwrites the file: the token is put back.
+	if err := os.WriteFile(ft.path, []byte(`{"stale": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the re-apply", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
+	time.Sleep(4 * debounce)
+	if n := ft.count(); n != 2 {
+		t.Errorf("%d applies after one overwrite, want 2", n)
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +26,9 @@ type watcher struct {
 	dirs     map[string]bool
 	handlers map[string][]func()
 	timers   map[string]*time.Timer
+	// seen is each file's content as last handled or written by the
+	// broker: an event that leaves the content so is no change.
+	seen map[string][sha256.Size]byte
 }
 
 func newWatcher(log *slog.Logger) (*watcher, error) {
@@ -32,7 +36,22 @@ func newWatcher(log *slog.Logger) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{fs: fw, log: log, dirs: map[string]bool{}, handlers: map[string][]func(){}, timers: map[string]*time.Timer{}}, nil
+	return &watcher{fs: fw, log: log, dirs: map[string]bool{}, handlers: map[string][]func(){},
+		timers: map[string]*time.Timer{}, seen: map[string][sha256.Size]byte{}}, nil
+}
+
+// remember records what the broker itself wrote to path, so that the
+// event of that write does not cause a re-apply.
+func (w *watcher) remember(path string, data []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen[filepath.Clean(path)] = sha256.Sum256(data)
+}
+
+// hashFile hashes path's content (a missing file hashes as empty).
+func hashFile(path string) [sha256.Size]byte {
+	b, _ := os.ReadFile(path)
+	return sha256.Sum256(b)
 }
 
 // set replaces the handlers (file path → functions) and watches their
@@ -107,11 +126,14 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 func (w *watcher) fire(ctx context.Context, name string) {
+	h := hashFile(name)
 	w.mu.Lock()
 	delete(w.timers, name)
 	hs := w.handlers[name]
+	prev, ok := w.seen[name]
+	w.seen[name] = h
 	w.mu.Unlock()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || ok && prev == h {
 		return
 	}
 	for _, h := range hs {
@@ -150,4 +172,13 @@ func (d *Daemon) watcherOf() *watcher {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.w
+}
+
+// Written tells the daemon what the broker just wrote to a target's file
+// (integrations.Env.Written), so that the watcher does not take the
+// broker's own write for a client's.
+func (d *Daemon) Written(path string, data []byte) {
+	if w := d.watcherOf(); w != nil {
+		w.remember(path, data)
+	}
 }

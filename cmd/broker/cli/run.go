@@ -122,7 +122,10 @@ func runRun(ctx context.Context, app *App, opts runOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := daemon.New(daemon.Options{
+	var d *daemon.Daemon
+	// The watcher ignores the daemon's own writes.
+	env.Written = func(path string, data []byte) { d.Written(path, data) }
+	d, err = daemon.New(daemon.Options{
 		Config:          cfg,
 		ConfigPath:      cfgPath,
 		AdminConfigPath: paths.AdminConfigFile(),
