@@ -247,8 +247,8 @@ func TestTrayOnDesktop(t *testing.T) {
 	s.waitIcon(t, assets.SignInRequired)
 	s.WaitEntry(t, "alice@contoso.com — sign-in required")
 	n := notes.next(t)
-	if n.Summary != "Sign-in required" || !contains(n.Actions, signInAction) {
-		t.Errorf("notification %+v, want a sign-in-required one with a sign-in action", n)
+	if n.Summary != "Sign-in required" || !contains(n.Actions, signInAction) || !n.Image {
+		t.Errorf("notification %+v, want a sign-in-required one with a sign-in action and an image", n)
 	}
 	s.Click(t, "Sign in…")
 	h.expect(t, "SignIn data")
@@ -349,6 +349,7 @@ type shownNote struct {
 	Summary string
 	Body    string
 	Actions []string
+	Image   bool // has an image-data hint
 }
 
 // noteServer is a minimal org.freedesktop.Notifications on the test bus.
@@ -382,7 +383,8 @@ func (s *noteServer) Notify(app string, replaces uint32, icon, summary, body str
 	s.next_++
 	id := s.next_
 	s.mu.Unlock()
-	s.shown <- shownNote{ID: id, Summary: summary, Body: body, Actions: actions}
+	_, img := hints["image-data"]
+	s.shown <- shownNote{ID: id, Summary: summary, Body: body, Actions: actions, Image: img}
 	return id, nil
 }
 

@@ -3,6 +3,7 @@ package tray
 import (
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/assets"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 )
 
@@ -13,6 +14,8 @@ type notice struct {
 	Body    string
 	// SignIn adds a "Sign in" action that signs the profile in.
 	SignIn bool
+	// Icon is the assets icon shown with it ("" for none).
+	Icon string
 }
 
 // failingAfter is how long a profile must stay degraded before the user is
@@ -69,7 +72,8 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 				if p.LastError != "" {
 					body += "\n" + shorten(p.LastError, 120)
 				}
-				out = append(out, notice{Profile: p.Name, Summary: "Sign-in required", Body: body, SignIn: true})
+				out = append(out, notice{Profile: p.Name, Summary: "Sign-in required", Body: body, SignIn: true,
+					Icon: assets.SignInRequired})
 			}
 		case state.Degraded:
 			if pn.problem == "" && now.Sub(pn.degradedSince) >= failingAfter {
@@ -82,7 +86,7 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 				if p.LastError != "" {
 					body += "\n" + shorten(p.LastError, 120)
 				}
-				out = append(out, notice{Profile: p.Name, Summary: "Token refresh failing", Body: body})
+				out = append(out, notice{Profile: p.Name, Summary: "Token refresh failing", Body: body, Icon: assets.Warning})
 			}
 		case state.OK:
 			if pn.problem != "" {
@@ -91,7 +95,7 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 				if p.ExpiresOn != nil {
 					body += ", valid until " + clock(*p.ExpiresOn, loc)
 				}
-				out = append(out, notice{Profile: p.Name, Summary: "Recovered", Body: body + "."})
+				out = append(out, notice{Profile: p.Name, Summary: "Recovered", Body: body + ".", Icon: assets.OK})
 			}
 		case state.SignedOut:
 			pn.problem = "" // the user's choice: nothing to announce

@@ -1,12 +1,17 @@
 package tray
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"log/slog"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/mcp-token-broker/mcp-token-broker/assets"
 )
 
 const (
@@ -87,6 +92,11 @@ func (n *dbusNotifier) notify(ctx context.Context, nt notice) error {
 		"urgency":       dbus.MakeVariant(urgency),
 		"desktop-entry": dbus.MakeVariant("mcp-token-broker"),
 	}
+	if nt.Icon != "" {
+		if img, ok := imageData(nt.Icon); ok {
+			hints["image-data"] = dbus.MakeVariant(img)
+		}
+	}
 	var id uint32
 	err := n.conn.Object(notifyName, notifyPath).CallWithContext(ctx, notifyIface+".Notify", 0,
 		"MCP token broker", replaces, "", nt.Summary, nt.Body, actions, hints, int32(-1)).Store(&id)
@@ -105,6 +115,29 @@ func (n *dbusNotifier) notify(ctx context.Context, nt notice) error {
 }
 
 func (n *dbusNotifier) close() { n.conn.Close() }
+
+// notificationImage is the image-data hint: (iiibiiay) raw RGBA.
+type notificationImage struct {
+	Width, Height, Rowstride int32
+	HasAlpha                 bool
+	BitsPerSample, Channels  int32
+	Data                     []byte
+}
+
+// imageData is the named icon as a notification image.
+func imageData(name string) (notificationImage, bool) {
+	img, err := png.Decode(bytes.NewReader(assets.PNG(name)))
+	if err != nil {
+		return notificationImage{}, false
+	}
+	n, ok := img.(*image.NRGBA)
+	if !ok {
+		return notificationImage{}, false
+	}
+	b := n.Bounds()
+	return notificationImage{Width: int32(b.Dx()), Height: int32(b.Dy()), Rowstride: int32(n.Stride),
+		HasAlpha: true, BitsPerSample: 8, Channels: 4, Data: n.Pix}, true
+}
 
 // logNotifier only logs.
 type logNotifier struct{ log *slog.Logger }
