@@ -243,8 +243,10 @@ func TestTrayOnDesktop(t *testing.T) {
 	})
 
 	// The refresh token is revoked: the daemon says sign-in required.
+	changed := time.Now()
 	h.set(t, withState(ok, state.SignInRequired, "AADSTS700082: the refresh token has expired"))
 	s.waitIcon(t, assets.SignInRequired)
+	t.Logf("state change to icon on the bus: %v", time.Since(changed).Round(time.Millisecond))
 	s.WaitEntry(t, "alice@contoso.com — sign-in required")
 	n := notes.next(t)
 	if n.Summary != "Sign-in required" || !contains(n.Actions, signInAction) || !n.Image {

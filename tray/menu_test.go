@@ -176,3 +176,12 @@ func TestRenderNoProfiles(t *testing.T) {
 		t.Errorf("menu (-want +got):\n%s", diff)
 	}
 }
+
+func BenchmarkRender(b *testing.B) {
+	exp := t0.Add(47 * time.Minute)
+	st := state.Status{Profiles: []state.Profile{{Name: "data", State: state.OK, Account: "alice@contoso.com", ExpiresOn: &exp,
+		Targets: []state.Target{{Client: "claude-code", Path: "/x/.claude.json", State: state.TargetOK, Written: &exp}}}}}
+	for b.Loop() {
+		render(st, t0, utc, local{})
+	}
+}
