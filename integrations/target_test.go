@@ -164,7 +164,7 @@ func TestDefaultPathsPerOS(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		goos, client, want string
-		vars            map[string]string
+		vars               map[string]string
 	}{
 		{"darwin", "vscode", "/h/Library/Application Support/Code/User/mcp.json", nil},
 		{"windows", "vscode", `C:\Users\u\AppData\Roaming/Code/User/mcp.json`, map[string]string{"APPDATA": `C:\Users\u\AppData\Roaming`}},
