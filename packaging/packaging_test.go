@@ -173,6 +173,23 @@ func brokerInstall(t *testing.T, broker string) {
 	if entries, _ := os.ReadDir(home); len(entries) != 0 {
 		t.Errorf("HOME is not empty after broker install, uninstall: %v", entries)
 	}
+
+	// Headless with no systemd user manager (a private, empty runtime
+	// folder): exit 1, say so with a hint, install nothing.
+	cmd := exec.Command(broker, "install", "--headless")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+t.TempDir(), "DBUS_SESSION_BUS_ADDRESS=")
+	errf, _ := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	defer errf.Close()
+	cmd.Stderr = errf
+	err = cmd.Run()
+	stderr, _ := os.ReadFile(errf.Name())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 ||
+		!strings.Contains(string(stderr), "no systemd user manager is running") || !strings.Contains(string(stderr), "\nhint: ") {
+		t.Errorf("broker install --headless without a user manager: %v\n%s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("a refused headless install left %v in HOME", entries)
+	}
 }
 
 // TestDeb builds the .deb with nfpm (through `go run`, slow the first time),
