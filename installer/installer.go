@@ -156,10 +156,15 @@ type backend interface {
 }
 
 // Status reports what start at login looks like now. It may run
-// `systemctl --user is-enabled` (bounded by a short timeout).
+// `systemctl --user` (bounded by a 5 s timeout); StatusContext takes a ctx.
 func Status(env Env) (Entry, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), systemctlTimeout)
 	defer cancel()
+	return StatusContext(ctx, env)
+}
+
+// StatusContext is Status with a caller's ctx for the systemctl calls.
+func StatusContext(ctx context.Context, env Env) (Entry, error) {
 	bs, err := backends(env)
 	if err != nil {
 		return Entry{}, err

@@ -14,7 +14,7 @@ import (
 	"github.com/kardianos/service"
 )
 
-// systemctlTimeout bounds every systemctl call of Status.
+// systemctlTimeout bounds the systemctl calls of Status.
 const systemctlTimeout = 5 * time.Second
 
 // systemdUser is ~/.config/systemd/user/mcp-token-broker.service, enabled
