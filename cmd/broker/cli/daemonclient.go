@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
@@ -186,4 +188,40 @@ func (a *App) logoutViaDaemon(ctx context.Context, c *localapi.Client, profile s
 		fmt.Fprintf(a.Stdout, "signed out of profile %s\n", name)
 	}
 	return nil
+}
+
+// fastHeaders answers `broker headers [--profile P]` straight from the
+// running daemon, before the command tree is built: Claude Code runs it
+// on every connection, so it should cost little more than starting the
+// process. It reports false (and prints nothing) for anything else —
+// other flags, no daemon, an error answer — and Main then runs the
+// command as usual.
+func fastHeaders(args []string, stdout io.Writer) bool {
+	if len(args) == 0 || args[0] != "headers" || os.Getenv("BROKER_NO_DAEMON") != "" {
+		return false
+	}
+	profile := ""
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "--profile" || a == "-p") && i+1 < len(args):
+			profile = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--profile="):
+			profile = strings.TrimPrefix(a, "--profile=")
+		default:
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), quickTimeout)
+	defer cancel()
+	c, err := localapi.Dial(ctx)
+	if err != nil {
+		return false
+	}
+	b, err := c.Headers(ctx, profile, defaultMinValidity)
+	if err != nil {
+		return false
+	}
+	_, err = stdout.Write(b)
+	return err == nil
 }

@@ -43,6 +43,9 @@ func (a *App) LoadConfig() (*config.Config, error) {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
+	if fastHeaders(args, os.Stdout) {
+		return ExitOK
+	}
 	app := &App{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
