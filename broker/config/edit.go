@@ -20,12 +20,13 @@ import (
 // that profile is updated in place (its keys
 // that t sets are rewritten, the others kept), so running connect twice
 // gives one target. Every other byte of the file stays as it was. It
-// reports whether an existing target was updated.
-func AddTarget(ctx context.Context, path string, t Target) (updated bool, err error) {
+// reports whether an existing target was updated (rather than added) and
+// whether the file changed at all.
+func AddTarget(ctx context.Context, path string, t Target) (updated, changed bool, err error) {
 	if t.Profile == "" || t.Client == "" {
-		return false, &Error{Path: path, Message: "a target needs a profile and a client"}
+		return false, false, &Error{Path: path, Message: "a target needs a profile and a client"}
 	}
-	_, err = atomicfile.Update(ctx, path, func(old []byte, exists bool) ([]byte, error) {
+	res, err := atomicfile.Update(ctx, path, func(old []byte, exists bool) ([]byte, error) {
 		if len(bytes.TrimSpace(old)) > 0 {
 			if _, err := parse(path, []file{{path, old}}); err != nil {
 				return nil, err
@@ -43,9 +44,9 @@ func AddTarget(ctx context.Context, path string, t Target) (updated bool, err er
 	})
 	var ce *Error
 	if err != nil && !errors.As(err, &ce) {
-		return false, &Error{Path: path, Message: fmt.Sprintf("cannot write the config file: %v", err), Hint: "check the file's and folder's permissions"}
+		return false, false, &Error{Path: path, Message: fmt.Sprintf("cannot write the config file: %v", err), Hint: "check the file's and folder's permissions"}
 	}
-	return updated, err
+	return updated, res.Changed, err
 }
 
 // targetKeys are the keys of a target in the order they are written.

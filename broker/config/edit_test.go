@@ -33,7 +33,7 @@ func TestAddTargetKeepsEveryByteAndIsIdempotent(t *testing.T) {
 	}
 	ctx := context.Background()
 	tg := Target{Client: "claude", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}
-	upd, err := AddTarget(ctx, p, tg)
+	upd, _, err := AddTarget(ctx, p, tg)
 	if err != nil || upd {
 		t.Fatalf("AddTarget = %v, %v", upd, err)
 	}
@@ -44,8 +44,11 @@ func TestAddTargetKeepsEveryByteAndIsIdempotent(t *testing.T) {
 	}
 	// Again, with a mode: the same target is updated, not added.
 	tg.Mode = "header"
-	if upd, err := AddTarget(ctx, p, tg); err != nil || !upd {
-		t.Fatalf("second AddTarget = %v, %v", upd, err)
+	if upd, changed, err := AddTarget(ctx, p, tg); err != nil || !upd || !changed {
+		t.Fatalf("second AddTarget = %v, %v, %v", upd, changed, err)
+	}
+	if upd, changed, err := AddTarget(ctx, p, tg); err != nil || !upd || changed {
+		t.Fatalf("third AddTarget = %v, %v, %v; want updated and unchanged", upd, changed, err)
 	}
 	got, _ = os.ReadFile(p)
 	want = strings.Replace(want, "mcp\"\n", "mcp\"\nmode = \"header\"\n", 1)
@@ -53,7 +56,7 @@ func TestAddTargetKeepsEveryByteAndIsIdempotent(t *testing.T) {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
 	// Updating the vscode target keeps its comment.
-	if upd, err := AddTarget(ctx, p, Target{Client: "vscode", Server: "api", Path: "/x/.vscode/mcp.json", Profile: "data"}); err != nil || !upd {
+	if upd, _, err := AddTarget(ctx, p, Target{Client: "vscode", Server: "api", Path: "/x/.vscode/mcp.json", Profile: "data"}); err != nil || !upd {
 		t.Fatalf("AddTarget vscode = %v, %v", upd, err)
 	}
 	got, _ = os.ReadFile(p)
@@ -74,7 +77,7 @@ func TestAddTargetCreatesFileAndRefusesBrokenOne(t *testing.T) {
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "broken.toml")
 	os.WriteFile(broken, []byte("[profiles.data\n"), 0o600)
-	if _, err := AddTarget(context.Background(), broken, Target{Client: "claude", Server: "a", Profile: "data"}); err == nil {
+	if _, _, err := AddTarget(context.Background(), broken, Target{Client: "claude", Server: "a", Profile: "data"}); err == nil {
 		t.Fatal("no error for a broken file")
 	}
 	if b, _ := os.ReadFile(broken); string(b) != "[profiles.data\n" {

@@ -103,15 +103,18 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if err != nil {
 		return err
 	}
-	updated, err := config.AddTarget(ctx, file, t)
+	updated, changed, err := config.AddTarget(ctx, file, t)
 	if err != nil {
 		return err
 	}
-	verb := "added"
-	if updated {
-		verb = "updated"
+	switch {
+	case !updated:
+		fmt.Fprintf(app.Stdout, "added target %s/%s to %s\n", t.Client, t.Server, file)
+	case changed:
+		fmt.Fprintf(app.Stdout, "updated target %s/%s in %s\n", t.Client, t.Server, file)
+	default:
+		fmt.Fprintf(app.Stdout, "target %s/%s already in %s\n", t.Client, t.Server, file)
 	}
-	fmt.Fprintf(app.Stdout, "%s target %s/%s in %s\n", verb, t.Client, t.Server, file)
 
 	var tok token.Token
 	if tg.NeedsToken() {
@@ -121,12 +124,12 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 				"run `broker login"+profileFlag(cfg, p.Name)+"`; it writes every target")
 		}
 	}
-	changed, err := tg.Sync(ctx, tok)
+	wrote, err := tg.Sync(ctx, tok)
 	if err != nil {
 		return err
 	}
 	state := "already wired"
-	if changed {
+	if wrote {
 		state = "wired"
 	}
 	mode := tg.Mode()
