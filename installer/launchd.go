@@ -3,12 +3,9 @@ package installer
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/kardianos/service"
 )
 
 // launchAgent is ~/Library/LaunchAgents/mcp-token-broker.plist: launchd
@@ -50,24 +47,15 @@ func (l *launchAgent) status(ctx context.Context) (Entry, error) {
 	return e, nil
 }
 
-func (l *launchAgent) service(content []byte) (service.Service, error) {
+func (l *launchAgent) service(content []byte) (serviceInstaller, error) {
 	if h, err := os.UserHomeDir(); err != nil || filepath.Clean(h) != filepath.Clean(l.env.Home) {
 		return nil, fmt.Errorf("a LaunchAgent can only be installed for the home folder of this process ($HOME=%s, not %s)", h, l.env.Home)
 	}
-	var sys service.System
-	for _, c := range service.AvailableSystems() {
-		if c.String() == "darwin-launchd" {
-			sys = c
-		}
-	}
-	if sys == nil {
-		return nil, errors.New("LaunchAgents can only be installed on macOS")
-	}
-	return sys.New(noopProgram{}, &service.Config{
+	return newService("darwin-launchd", serviceSpec{
 		Name:       LaunchdLabel,
 		Executable: l.env.Executable,
 		Arguments:  desktopArgs,
-		Option: service.KeyValue{
+		Options: map[string]any{
 			"UserService":   true,
 			"RunAtLoad":     true,
 			"KeepAlive":     false,

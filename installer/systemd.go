@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/kardianos/service"
 )
 
 // systemctlTimeout bounds the systemctl calls of Status.
@@ -110,31 +108,22 @@ func (s *systemdUser) status(ctx context.Context) (Entry, error) {
 	return e, nil
 }
 
-func (s *systemdUser) service(content []byte) (service.Service, error) {
+func (s *systemdUser) service(content []byte) (serviceInstaller, error) {
 	// kardianos/service writes under os.UserHomeDir(), whatever Env says.
 	if h, err := os.UserHomeDir(); err != nil || filepath.Clean(h) != filepath.Clean(s.env.Home) {
 		return nil, fmt.Errorf("a systemd user unit can only be installed for the home folder of this process ($HOME=%s, not %s)", h, s.env.Home)
 	}
-	var sys service.System
-	for _, c := range service.AvailableSystems() {
-		if c.String() == "linux-systemd" {
-			sys = c
-		}
-	}
-	if sys == nil {
-		return nil, errors.New("kardianos/service has no systemd support on this system")
-	}
-	opts := service.KeyValue{"UserService": true}
+	opts := map[string]any{"UserService": true}
 	if content != nil {
 		opts["SystemdScript"] = string(content)
 	}
-	return sys.New(noopProgram{}, &service.Config{
+	return newService("linux-systemd", serviceSpec{
 		Name:        Name,
 		DisplayName: "MCP token broker",
 		Description: "Keeps an Entra ID token fresh for AI coding clients",
 		Executable:  s.env.Executable,
 		Arguments:   headlessArgs,
-		Option:      opts,
+		Options:     opts,
 	})
 }
 
@@ -221,10 +210,3 @@ func (s *systemdUser) removeFiles() error {
 	removeEmptyParents(filepath.Dir(p), s.env.Home)
 	return nil
 }
-
-// noopProgram satisfies service.Interface: the broker never runs as a
-// kardianos service, it only installs one.
-type noopProgram struct{}
-
-func (noopProgram) Start(service.Service) error { return nil }
-func (noopProgram) Stop(service.Service) error  { return nil }
