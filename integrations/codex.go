@@ -15,9 +15,13 @@ import (
 )
 
 // codexClient is OpenAI Codex CLI: ~/.codex/config.toml (or
-// $CODEX_HOME/config.toml), the table [mcp_servers.NAME]. Helper mode (the
-// default) sets http_headers_helper, a command Codex runs for the request
-// headers; header mode sets http_headers = { Authorization = "Bearer …" }.
+// $CODEX_HOME/config.toml), the table [mcp_servers.NAME]. Codex has no
+// header helper (its HTTP servers take url, bearer_token_env_var,
+// http_headers and env_http_headers), so header mode (the default) sets
+// http_headers = { Authorization = "Bearer …" }, which Codex reads when a
+// session starts; bridge mode makes the server a stdio one that runs
+// `broker bridge NAME` (command and args, no url), so that a long session
+// never holds an expired token.
 // The edit is line-based: only the managed line of that one table
 // changes, every other byte of the file stays. A server defined inline
 // or with dotted keys is refused rather than rewritten.
@@ -30,7 +34,7 @@ func (codexClient) defaultPath(t *Target) (string, error) {
 	return filepath.Join(t.env.Home, ".codex", "config.toml"), nil
 }
 
-func (codexClient) modes() []string { return []string{ModeHelper, ModeHeader} }
+func (codexClient) modes() []string { return []string{ModeHeader, ModeBridge} }
 
 var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -207,19 +211,31 @@ func (c codexClient) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	present, ours := d.brokerHeaders()
 	switch t.mode {
-	case ModeHeader:
+	case ModeBridge:
+		if present && !ours {
+			return nil, fmt.Errorf("server %q has other http_headers; the bridge would drop them: remove them or use header mode", t.cfg.Server)
+		}
+		if ours && d.keyLine("http_headers") >= 0 {
+			d.del("http_headers")
+		}
+		// A stdio server has no url (Codex refuses a table with both);
+		// the bridge takes the URL from the broker's config.
+		d.del("url")
+		d.set("command", string(jsonedit.String(t.env.BrokerPath)))
+		args := bridgeArgs(t)
+		q := make([]string, len(args))
+		for i, a := range args {
+			q[i] = string(jsonedit.String(a))
+		}
+		d.set("args", "["+strings.Join(q, ", ")+"]")
+	default:
 		if present && !ours {
 			return nil, fmt.Errorf("server %q has other http_headers; broker manages only a lone Authorization there", t.cfg.Server)
 		}
 		if present && d.keyLine("http_headers") < 0 {
-			return nil, fmt.Errorf("server %q has http_headers as a table; write them inline or use helper mode", t.cfg.Server)
+			return nil, fmt.Errorf("server %q has http_headers as a table; write them inline or use bridge mode", t.cfg.Server)
 		}
 		d.set("http_headers", "{ Authorization = "+string(jsonedit.String(bearer(tok)))+" }")
-	default:
-		d.set("http_headers_helper", string(jsonedit.String(helperCommand(t))))
-		if ours && d.keyLine("http_headers") >= 0 {
-			d.del("http_headers")
-		}
 	}
 	out := d.bytes()
 	if _, err := parseCodex(t, out); err != nil {

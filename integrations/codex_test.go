@@ -18,14 +18,14 @@ func TestCodexEdges(t *testing.T) {
 		name, in, want, err string
 	}{
 		{
-			name: "helper goes before a sub-table",
+			name: "bridge goes before a sub-table, url goes",
 			in:   "[mcp_servers.api]\nurl = \"u\"\n\n[mcp_servers.api.env]\nX = \"1\"\n",
-			want: "[mcp_servers.api]\nurl = \"u\"\nhttp_headers_helper = \"/usr/local/bin/broker headers\"\n\n[mcp_servers.api.env]\nX = \"1\"\n",
+			want: "[mcp_servers.api]\ncommand = \"/usr/local/bin/broker\"\nargs = [\"bridge\", \"api\"]\n\n[mcp_servers.api.env]\nX = \"1\"\n",
 		},
 		{
 			name: "no final newline",
-			in:   "[mcp_servers.api]\nurl = \"u\"",
-			want: "[mcp_servers.api]\nurl = \"u\"\nhttp_headers_helper = \"/usr/local/bin/broker headers\"\n",
+			in:   "[mcp_servers.api]\nstartup_timeout_sec = 20",
+			want: "[mcp_servers.api]\nstartup_timeout_sec = 20\ncommand = \"/usr/local/bin/broker\"\nargs = [\"bridge\", \"api\"]\n",
 		},
 		{
 			name: "inline definition refused",
@@ -41,7 +41,7 @@ func TestCodexEdges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			env := testEnv(t, nil)
-			tg, err := New(config.Target{Client: "codex", Server: "api"}, env)
+			tg, err := New(config.Target{Client: "codex", Server: "api", Mode: "bridge"}, env)
 			if err != nil {
 				t.Fatal(err)
 			}

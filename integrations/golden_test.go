@@ -51,7 +51,7 @@ var goldenCases = []goldenCase{
 	{name: "gemini", ext: ".json", target: config.Target{Client: "gemini", Server: "api"}},
 	{name: "cursor", ext: ".json", target: config.Target{Client: "cursor", Server: "api"}},
 	{name: "windsurf", ext: ".json", target: config.Target{Client: "windsurf", Server: "api", URL: "https://apim.contoso.com/mcp"}},
-	{name: "codex-helper", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Profile: "data"}},
+	{name: "codex-bridge", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "codex-create", ext: ".toml", target: config.Target{Client: "codex", Server: "api", URL: "https://apim.contoso.com/mcp"}},
 	{name: "codex-header", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "header"}},
 	{name: "claude-desktop", ext: ".json", target: config.Target{Client: "claude-desktop", Server: "api", Profile: "data"}},

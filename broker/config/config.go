@@ -51,7 +51,7 @@ type Target struct {
 	Path string `toml:"path"`
 	// Project is Claude Code's local scope: projects["/abs/dir"].
 	Project string `toml:"project"`
-	// Mode is "helper" (default for claude and codex), "header", or
+	// Mode is "helper" (default for claude), "header", or
 	// "bridge" (a stdio entry running `broker bridge`).
 	Mode string `toml:"mode"`
 	// Pointer is the RFC 6901 pointer of the value (client json).

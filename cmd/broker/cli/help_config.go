@@ -41,7 +41,7 @@ line and key (exit code 2).
                           # windsurf, codex, json, envfile, file
   server = "data-platform"               # the MCP server's name in that client
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
-  mode = "helper"         # claude, codex: helper (default) | header; bridge: a stdio
+  mode = "helper"         # claude: helper (default) | header; others: header; bridge: a stdio
                           # entry that runs ` + "`broker bridge SERVER`" + `
   path = "/abs/file"      # another file than the client's default (~/ allowed)
   project = "/abs/dir"    # claude only: projects["/abs/dir"].mcpServers (local scope)
