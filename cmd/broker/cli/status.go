@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/installer"
 )
 
 type statusOptions struct {
@@ -46,6 +47,11 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 		st = eng.Status(ctx)
 		targetPaths(eng.Config(), &st)
 	}
+	if env, err := installer.OSEnv(); err == nil {
+		if e, err := installer.StatusContext(ctx, env); err == nil {
+			st.StartAtLogin = e.State()
+		}
+	}
 	if opts.JSON {
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
@@ -68,6 +74,16 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 	fmt.Fprintf(w, "storage: %s\n", st.Storage)
 	if st.StorageWarning != "" {
 		fmt.Fprintf(w, "warning: %s\n", st.StorageWarning)
+	}
+	if a := st.StartAtLogin; a != nil {
+		switch {
+		case !a.Installed:
+			fmt.Fprintf(w, "start at login: no (run `broker install`)\n")
+		case !a.Current:
+			fmt.Fprintf(w, "start at login: %s (%s) does not start this binary: %s\n", a.Kind, a.Path, a.Problem)
+		default:
+			fmt.Fprintf(w, "start at login: %s (%s)\n", a.Kind, a.Path)
+		}
 	}
 	if st.ConfigError != "" {
 		fmt.Fprintf(w, "config error: %s\n", st.ConfigError)
