@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -214,6 +215,8 @@ func TestDemoInterrupt(t *testing.T) {
 		t.Fatalf("the sandbox is not there while the demo runs: %v", err)
 	}
 
+	t.Run("real clients read the sandbox", func(t *testing.T) { realClientsInSandbox(t, env, sandbox[1]) })
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -240,4 +243,79 @@ func TestDemoInterrupt(t *testing.T) {
 	}
 	emptyDir(t, "HOME", home)
 	emptyDir(t, "TMPDIR", tmp)
+}
+
+// realClientsInSandbox points the real Claude Code, Copilot CLI and VS
+// Code's JSONC parser (npm, scripts/test-deps) at a running demo's sandbox:
+// Claude Code connects through the headersHelper, Copilot CLI and VS Code
+// parse their files and find the header.
+func realClientsInSandbox(t *testing.T, env []string, sb string) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	nm := filepath.Join(root, ".cache", "npm", "node_modules")
+	if _, err := os.Stat(filepath.Join(nm, ".bin", "claude")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the npm client CLIs are missing: run scripts/test-deps")
+		}
+		t.Skip("the npm client CLIs are missing: run scripts/test-deps")
+	}
+	ca := filepath.Join(sb, ".config", "mcp-token-broker", "entrasim-ca.pem")
+	env = append(env[:len(env):len(env)],
+		"HOME="+sb,
+		"XDG_CONFIG_HOME="+filepath.Join(sb, ".config"),
+		"XDG_STATE_HOME="+filepath.Join(sb, ".local", "state"),
+		"XDG_RUNTIME_DIR="+filepath.Join(sb, "run"),
+		"BROKER_CONFIG="+filepath.Join(sb, ".config", "mcp-token-broker", "config.toml"),
+		"BROKER_ADMIN_CONFIG="+filepath.Join(sb, "no-admin.toml"),
+		"SSL_CERT_FILE="+ca,
+		"NODE_EXTRA_CA_CERTS="+ca,
+		"DISABLE_AUTOUPDATER=1",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"TMPDIR="+t.TempDir(), // node's compile cache is not the demo's doing
+	)
+	run := func(name string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env, cmd.Dir = env, sb
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
+		}
+		return string(out)
+	}
+
+	if out := run(filepath.Join(nm, ".bin", "claude"), "mcp", "get", "contoso-data"); !strings.Contains(out, "Connected") {
+		t.Errorf("claude mcp get contoso-data:\n%s", out)
+	}
+
+	var cp map[string]struct {
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	out := run(filepath.Join(nm, ".bin", "copilot"), "mcp", "get", "contoso-data", "--json")
+	if err := json.Unmarshal([]byte(out), &cp); err != nil {
+		t.Fatalf("copilot mcp get --json: %v\n%.300s", err, out)
+	}
+	if e := cp["contoso-data"]; !strings.HasPrefix(e.URL, "https://127.0.0.1:") || !strings.HasPrefix(e.Headers["Authorization"], "Bearer eyJ") {
+		t.Errorf("copilot sees url %q and no bearer token", e.URL)
+	}
+
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `const {parse} = require(process.argv[1]); const errors = [];
+const v = parse(require("fs").readFileSync(process.argv[2], "utf8"), errors, {allowTrailingComma: true});
+const e = ((v || {}).servers || {})["contoso-data"] || {};
+console.log(JSON.stringify({errors: errors.length, url: e.url, bearer: /^Bearer eyJ/.test((e.headers || {}).Authorization)}));`
+	out = run(node, "-e", script, filepath.Join(nm, "jsonc-parser"), filepath.Join(sb, ".config", "Code", "User", "mcp.json"))
+	var vs struct {
+		Errors int    `json:"errors"`
+		URL    string `json:"url"`
+		Bearer bool   `json:"bearer"`
+	}
+	if err := json.Unmarshal([]byte(out), &vs); err != nil || vs.Errors != 0 || vs.URL == "" || !vs.Bearer {
+		t.Errorf("VS Code's parser on mcp.json: %s (%v)", out, err)
+	}
 }
