@@ -43,7 +43,7 @@ func (r *run) newClients() []*clientInfo {
 	sb := r.sb
 	return []*clientInfo{
 		{key: "claude", label: "Claude Code", file: sb.claudeFile(),
-			how: "headersHelper: Claude Code runs `broker headers` on every connect",
+			how: "headersHelper runs `broker headers` at each connect",
 			readBack: func(ctx context.Context, r *run) (string, string, string, error) {
 				entry, err := jsonEntry(sb.claudeFile(), "mcpServers", serverName)
 				if err != nil {
@@ -66,7 +66,7 @@ func (r *run) newClients() []*clientInfo {
 				return url, auth, from, nil
 			}},
 		{key: "vscode", label: "VS Code", file: sb.vscodeFile(),
-			how: "Authorization header (JSONC: comments and trailing commas stay)",
+			how: "Authorization header; JSONC comments stay",
 			readBack: func(ctx context.Context, r *run) (string, string, string, error) {
 				return headerEntry(sb.vscodeFile(), "servers")
 			}},

@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	r.p = &printer{w: o.Out, color: o.Color, home: r.sb.root}
+	r.p = &printer{w: o.Out, color: o.Color, home: r.sb.root, broken: make(chan struct{})}
 	defer func() {
 		if rerr := r.sb.remove(); rerr != nil && err == nil {
 			err = fmt.Errorf("removing the sandbox: %w", rerr)
@@ -243,6 +243,7 @@ func (r *run) loop(ctx context.Context) error {
 	go func() { signedIn <- r.signIn(dctx) }()
 	select {
 	case <-ctx.Done():
+	case <-r.p.broken:
 	case err := <-signedIn:
 		if err != nil {
 			runErr = err
@@ -252,9 +253,13 @@ func (r *run) loop(ctx context.Context) error {
 			select {
 			case <-cycle:
 			case <-ctx.Done():
+			case <-r.p.broken:
 			}
 		} else {
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-r.p.broken:
+			}
 		}
 	}
 
@@ -375,8 +380,10 @@ func (r *run) coordinate(ctx context.Context, cycle chan<- struct{}) {
 		r.show(ev)
 		switch ev.kind {
 		case evSignIn, evRefresh, evAskedRefresh, evToken:
-			cur, curFP = ev.tok, entrasim.Fingerprint(ev.tok.Value.Reveal())
-			clear(seen)
+			if fp := entrasim.Fingerprint(ev.tok.Value.Reveal()); fp != curFP {
+				cur, curFP = ev.tok, fp
+				clear(seen)
+			}
 		case evWrite:
 			if entrasim.Fingerprint(ev.tok.Value.Reveal()) != curFP || !ev.firstOf && ev.err == nil {
 				continue
@@ -496,12 +503,12 @@ func (r *run) showNext(cur token.Token) {
 	now := time.Now()
 	next := *st.Profiles[0].NextRefresh
 	due := cur.ExpiresOn.Add(-r.opts.RefreshBefore)
-	why := fmt.Sprintf("when %s are left", human(r.opts.RefreshBefore))
+	why := fmt.Sprintf("%s before expiry", human(r.opts.RefreshBefore))
 	if j := due.Sub(next).Round(time.Second); j > 0 {
 		why += fmt.Sprintf(", %d s early (jitter)", int(j.Seconds()))
 	}
 	r.p.event(now, "next", r.style(styleDim), r.p.style(styleDim,
-		fmt.Sprintf("refresh at %s (%s), %s; nothing to do but wait", next.Format("15:04:05"), until(now, next), why)))
+		fmt.Sprintf("refresh at %s (%s): %s; nothing to do but wait", next.Format("15:04:05"), until(now, next), why)))
 }
 
 // header prints what the demo set up.
@@ -520,18 +527,18 @@ func (r *run) header() {
 	jitter := min(r.opts.RefreshBefore/10, time.Minute)
 	first := r.opts.Lifetime - r.opts.RefreshBefore
 	lines := []string{
-		bold("broker demo") + ": the whole loop against a simulated Entra ID, in this process, offline",
+		bold("broker demo") + ": the whole loop against a simulated Entra ID, offline, in this process",
 		"",
-		"  " + bold("Entra ID ") + "  " + s.Authority() + dim("  (simulator; user "+s.Username()+")"),
-		"  " + bold("MCP API  ") + "  " + s.MCPURL() + dim("  (Azure API Management stand-in: checks signature, issuer, audience, expiry)"),
-		"  " + bold("sandbox  ") + "  " + sb.root + dim("  (HOME and XDG_* point here; "+end+")"),
-		"  " + bold("config   ") + "  " + p.rel(sb.configFile()) + dim("  (profile \""+profileName+"\", scope "+s.Scope()+")"),
-		"  " + bold("daemon   ") + "  the real one, in this process" + dim("  (log "+p.rel(sb.logFile())+")"),
+		"  " + bold("Entra ID ") + "  " + s.URL() + dim("  simulated tenant "+s.TenantDomain()+", user "+s.Username()),
+		"  " + bold("MCP API  ") + "  " + s.MCPURL() + dim("  API Management stand-in: validates every token"),
+		"  " + bold("sandbox  ") + "  " + sb.root + dim("  HOME and XDG_* point here; "+end),
+		"  " + bold("config   ") + "  " + p.rel(sb.configFile()) + dim("  profile \""+profileName+"\", scope "+s.Scope()),
+		"  " + bold("daemon   ") + "  the real one, in this process" + dim("; log "+p.rel(sb.logFile())),
 		"             local API on " + apiWhere(p, sb),
-		"  " + bold("tokens   ") + fmt.Sprintf("  live %s; the daemon refreshes when %s are left (refresh_before),",
-			human(r.opts.Lifetime), human(r.opts.RefreshBefore)),
-		"             " + fmt.Sprintf("up to %d s earlier (jitter): a new token every %d–%d s, with nobody doing anything",
-			int(jitter.Seconds()), int((first-jitter).Seconds()), int(first.Seconds())),
+		"  " + bold("tokens   ") + fmt.Sprintf("  live %s; refreshed when %s are left (refresh_before), up to %d s",
+			human(r.opts.Lifetime), human(r.opts.RefreshBefore), int(jitter.Seconds())),
+		"             " + fmt.Sprintf("earlier (jitter): a new token every %d–%d s, with nobody doing anything",
+			int((first-jitter).Seconds()), int(first.Seconds())),
 	}
 	wide := 0
 	for _, c := range r.clients {

@@ -111,7 +111,9 @@ func (a *observedAuth) report(kind string, tok token.Token, err error) {
 	same := fp == a.last
 	a.last = fp
 	a.mu.Unlock()
-	if !same {
+	// A sign-in is always told (the daemon's cache poll may have seen its
+	// token first).
+	if !same || kind == evSignIn {
 		a.events.send(event{kind: kind, at: time.Now(), tok: tok})
 	}
 }

@@ -31,8 +31,25 @@ type printer struct {
 	w     io.Writer
 	color bool
 	home  string
+	// broken is closed when a write fails (the reader went away, as with
+	// `broker demo | head`): the demo then ends as with Ctrl-C.
+	broken chan struct{}
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	failed bool
+}
+
+// write writes s, noting the first failure. p.mu is held.
+func (p *printer) write(s string) {
+	if p.failed {
+		return
+	}
+	if _, err := io.WriteString(p.w, s); err != nil {
+		p.failed = true
+		if p.broken != nil {
+			close(p.broken)
+		}
+	}
 }
 
 // verbWidth is the width of the verb column.
@@ -63,14 +80,14 @@ func (p *printer) event(t time.Time, verb, verbStyle, text string, more ...strin
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	io.WriteString(p.w, b.String())
+	p.write(b.String())
 }
 
 // line prints text as is.
 func (p *printer) line(text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	io.WriteString(p.w, text+"\n")
+	p.write(text + "\n")
 }
 
 // rel prints a sandbox path as the sandbox's user sees it: ~/… .

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +57,10 @@ func demoRun(ctx context.Context, app *App, opts demoOptions) error {
 	if r, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = r
 	}
+	// `broker demo | head`: a write to the closed pipe fails instead of
+	// killing the process, so the demo still stops its daemon and removes
+	// its sandbox.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return demo.Run(ctx, demo.Options{
 		Dir:           opts.Dir,
 		Once:          opts.Once,
