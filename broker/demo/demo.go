@@ -447,11 +447,14 @@ func (r *run) showWrite(ev event) {
 		p.event(ev.at, "error", r.style(styleBold+styleRed), fmt.Sprintf("%-12s %s: %s", c.label, path, maskAll(ev.err.Error())))
 	case ev.changed:
 		rem, add := changedLines(ev.before, ev.after, ev.at)
-		what := "wrote"
+		what, more := "wrote", p.diffLines(rem, add, 12)
 		if !ev.firstOf {
-			what = "restored" // someone else changed the file: the value was put back
+			// Another program changed the value; the daemon's watcher
+			// put the current token back.
+			what = "restored"
+			more = append([]string{p.style(styleDim, "another program changed the file; the daemon put the token back")}, more...)
 		}
-		p.event(ev.at, what, r.style(styleCyan), fmt.Sprintf("%-12s %s", c.label, path), p.diffLines(rem, add, 12)...)
+		p.event(ev.at, what, r.style(styleCyan), fmt.Sprintf("%-12s %s", c.label, path), more...)
 	default:
 		note := "already current"
 		if ev.target.t.Mode() == integrations.ModeHelper {
