@@ -53,7 +53,8 @@ func buildEntrasim(t testing.TB) string {
 // daemonWorld is a temporary HOME with a simulator, a config with three
 // targets, and the real broker binary.
 type daemonWorld struct {
-	t       testing.TB
+	t       testing.TB // the (sub)test being run
+	root    testing.TB // the test that owns the world
 	bin     string
 	sim     *entrasim.Server
 	env     []string
@@ -85,7 +86,7 @@ func newDaemonWorld(t testing.TB, lifetime time.Duration, refreshBefore string) 
 		t.Fatal(err)
 	}
 	run := filepath.Join(dir, "run")
-	w := &daemonWorld{t: t, bin: bin, sim: s, home: home, tokens: map[string]bool{},
+	w := &daemonWorld{t: t, root: t, bin: bin, sim: s, home: home, tokens: map[string]bool{},
 		sock:    filepath.Join(run, "mcp-token-broker", "broker.sock"),
 		logFile: filepath.Join(home, ".local", "state", "mcp-token-broker", "broker.log"),
 		targets: map[string]string{
@@ -127,6 +128,12 @@ client = "json"
 path = %q
 pointer = "/mcp/headers/Authorization"
 `, refreshBefore, s.TenantID(), s.ClientID(), s.Scope(), s.URL(), w.targets["file"], w.targets["envfile"], w.targets["json"])
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(w.logFile)
+			t.Logf("daemon log:\n%s", b)
+		}
+	})
 	cdir := filepath.Join(home, ".config", "mcp-token-broker")
 	if err := os.MkdirAll(cdir, 0o700); err != nil {
 		t.Fatal(err)
@@ -177,7 +184,7 @@ func (w *daemonWorld) startDaemon() *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(func() {
+	w.root.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -352,6 +359,7 @@ func (w *daemonWorld) tokenRequests(since time.Time) []entrasim.Request {
 // outage, a revoked refresh token, a SIGKILL, a client overwriting a file,
 // and checks that no token leaks into the log, status or argv.
 func TestDaemonEndToEnd(t *testing.T) {
+	t.Parallel() // mostly waiting for the clock
 	w := newDaemonWorld(t, 420*time.Second, "6m")
 	ctx, cancel := context.WithCancel(context.Background())
 	watched := make(chan struct{})
@@ -375,7 +383,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Fatalf("second run exited %d: %s", code, out)
 	}
 
-	t.Run("refreshes before expiry with no user command", func(t *testing.T) {
+	w.sub(t, "refreshes before expiry with no user command", func(t *testing.T) {
 		w.waitFor("a new token in every target", 2*time.Minute, func() bool {
 			tok := w.all()
 			return tok != "" && tok != first
@@ -388,7 +396,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("outage: backs off, keeps serving, recovers at once", func(t *testing.T) {
+	w.sub(t, "outage: backs off, keeps serving, recovers at once", func(t *testing.T) {
 		before := w.all()
 		c := w.client()
 		defer c.Close()
@@ -436,7 +444,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Logf("%d failed requests at %v; recovered %v after the outage", len(failed), failed, after[0].Time.Sub(end))
 	})
 
-	t.Run("revoked refresh token: sign-in required, no loop, login resumes", func(t *testing.T) {
+	w.sub(t, "revoked refresh token: sign-in required, no loop, login resumes", func(t *testing.T) {
 		before := w.all()
 		c := w.client()
 		defer c.Close()
@@ -447,6 +455,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 		if p := w.status(); p.State != state.SignInRequired {
 			t.Fatalf("status: %+v", p)
+		}
+		if n := len(w.tokenRequests(start)); n != 1 {
+			t.Errorf("%d token requests before sign-in required, want 1", n)
 		}
 		if out, code := w.broker("token", "--min-validity", "10m"); code != 3 {
 			t.Errorf("token exited %d, want 3:\n%s", code, out)
@@ -473,7 +484,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("a client overwriting a file gets the token back", func(t *testing.T) {
+	w.sub(t, "a client overwriting a file gets the token back", func(t *testing.T) {
 		path := w.targets["json"]
 		w.mu.Lock()
 		w.pause = true
@@ -495,7 +506,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		})
 	})
 
-	t.Run("SIGKILL and restart: resumes and re-applies", func(t *testing.T) {
+	w.sub(t, "SIGKILL and restart: resumes and re-applies", func(t *testing.T) {
 		daemon.Process.Signal(syscall.SIGKILL)
 		daemon.Wait()
 		if _, err := w.read(); err != nil {
@@ -520,7 +531,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("no token in the log, status or any argv", func(t *testing.T) {
+	w.sub(t, "no token in the log, status or any argv", func(t *testing.T) {
 		// Every process's command line, while the daemon runs.
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		var argv bytes.Buffer
@@ -567,4 +578,13 @@ func TestDaemonEndToEnd(t *testing.T) {
 	for _, b := range w.bad {
 		t.Errorf("target check: %s", b)
 	}
+}
+
+// sub runs a subtest with w reporting to it.
+func (w *daemonWorld) sub(parent *testing.T, name string, f func(t *testing.T)) {
+	parent.Run(name, func(t *testing.T) {
+		w.t = t
+		defer func() { w.t = parent }()
+		f(t)
+	})
 }
