@@ -18,8 +18,9 @@ build:
 # (Ctrl-C ends it). Not `go run`: it exits 1 when interrupted, whatever the
 # program did, and make would report an error.
 .PHONY: demo
-demo: build
-	$(BIN) demo
+demo:
+	@$(MAKE) --no-print-directory -s build
+	@$(BIN) demo
 
 # Installs what the tests need (Debian packages, npm CLIs) when missing, then
 # runs every test. The tests start their own session bus, keyring, Xvfb and

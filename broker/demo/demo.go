@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -310,11 +311,11 @@ func (r *run) signIn(ctx context.Context) error {
 
 // openURL is the browser: it opens the sign-in page and submits it, as
 // the user's browser would after they signed in.
-func (r *run) openURL(url string) error {
-	r.events.send(event{kind: evBrowser, at: time.Now(), url: url})
+func (r *run) openURL(authorizeURL string) error {
+	r.events.send(event{kind: evBrowser, at: time.Now(), url: authorizeURL})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return entrasim.Browse(ctx, r.sim.HTTPClient(), url)
+	return entrasim.Browse(ctx, r.sim.HTTPClient(), authorizeURL)
 }
 
 // integrationsEnv is the machine as the delivery targets see it: the
@@ -408,7 +409,7 @@ func (r *run) show(ev event) {
 	p := r.p
 	switch ev.kind {
 	case evBrowser:
-		p.event(ev.at, "browser", r.style(styleBlue), "opening the sign-in page "+hostPath(ev.url),
+		p.event(ev.at, "browser", r.style(styleBlue), "opening the sign-in page at "+hostOf(ev.url)+" (authorization code with PKCE)",
 			p.style(styleDim, "the demo's browser stand-in signs "+r.sim.Username()+" in and posts the code back to MSAL"))
 	case evSignIn:
 		p.event(ev.at, "sign-in", r.style(styleBold+styleGreen),
@@ -560,12 +561,13 @@ func (r *run) header() {
 	}
 }
 
-// hostPath is a URL without its query.
-func hostPath(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
+// hostOf is a URL's scheme and host.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
 	}
-	return u
+	return u.Scheme + "://" + u.Host
 }
 
 func goos() string { return runtime.GOOS }
