@@ -505,3 +505,40 @@ func TestShutdownFinishesWriteInProgress(t *testing.T) {
 		}
 	})
 }
+
+// lapsedAuth has an account whose sign-in has lapsed.
+type lapsedAuth struct{ *fakeAuth }
+
+func (lapsedAuth) Account(context.Context) (string, bool) { return "alice@contoso.com", true }
+
+func TestLapsedSignInAtStartIsSignInRequired(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		clock := &offsetClock{}
+		a := lapsedAuth{newFakeAuth(clock, time.Hour, false)}
+		d, err := New(Options{
+			Config:    &config.Config{Profiles: map[string]*config.Profile{"data": {}}},
+			Engine:    engineFunc(func(string) (Auth, error) { return a, nil }),
+			NewTarget: func(config.Target) (Target, error) { return nil, errors.New("none") },
+			Clock:     clock,
+			NoWatch:   true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait()
+		p := d.Status().Profiles[0]
+		if p.State != state.SignInRequired || p.Account != "alice@contoso.com" {
+			t.Errorf("status: %+v", p)
+		}
+		cancel()
+		<-done
+	})
+}
+
+type engineFunc func(string) (Auth, error)
+
+func (f engineFunc) Auth(p string) (Auth, error) { return f(p) }

@@ -178,12 +178,30 @@ func (r *refresher) load(ctx context.Context) {
 		return
 	}
 	if auth.ClassOf(err) == auth.ClassSignInRequired {
-		// Never signed in (or signed out): nothing to retry.
+		// Nothing to retry: either never signed in (or signed out), or an
+		// account whose sign-in has lapsed.
+		if acct, ok := r.account(ctx); ok {
+			r.stamp = r.d.cacheStamp()
+			r.set(func() { r.st = state.SignInRequired; r.lastErr = err; r.tok.Account = acct; r.next = time.Time{} })
+			r.log.Warn("sign-in required", "account", acct, "err", err)
+			return
+		}
 		r.set(func() { r.st = state.SignedOut; r.lastErr = nil; r.next = time.Time{} })
 		r.log.Info("not signed in", "reason", err)
 		return
 	}
 	r.fail(err)
+}
+
+// account returns the cached account's name, when the client can tell.
+func (r *refresher) account(ctx context.Context) (string, bool) {
+	a, ok := r.auth.(interface {
+		Account(ctx context.Context) (string, bool)
+	})
+	if !ok {
+		return "", false
+	}
+	return a.Account(ctx)
 }
 
 // cacheChanged is called when another process (`broker login`) may have
