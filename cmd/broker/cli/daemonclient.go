@@ -163,7 +163,8 @@ func loginWithDaemon(ctx context.Context, app *App, c *localapi.Client, opts log
 }
 
 // logoutViaDaemon has the daemon sign the profile (or all) out and scrub
-// the targets, so that it does not keep delivering a token it holds.
+// the targets, so that it does not keep delivering a token it holds. With
+// all it prints nothing: the caller's local pass reports.
 func (a *App) logoutViaDaemon(ctx context.Context, c *localapi.Client, profile string, all bool) error {
 	names := []string{profile}
 	if all {
@@ -179,6 +180,9 @@ func (a *App) logoutViaDaemon(ctx context.Context, c *localapi.Client, profile s
 	for _, name := range names {
 		if err := c.SignOut(ctx, name); err != nil {
 			return err
+		}
+		if all {
+			continue // the caller reports
 		}
 		if name == "" {
 			if st, err := c.Status(ctx); err == nil && len(st.Profiles) == 1 {

@@ -32,7 +32,9 @@ func newLogoutCmd(app *App) *cobra.Command {
 
 func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
 	if c := app.daemon(ctx); c != nil {
-		if err := app.logoutViaDaemon(ctx, c, opts.Profile, opts.All); !noDaemon(err) {
+		// With --all the local pass below then reports each profile and
+		// forgets the tokens of profiles no longer configured.
+		if err := app.logoutViaDaemon(ctx, c, opts.Profile, opts.All); !noDaemon(err) && (err != nil || !opts.All) {
 			return err
 		}
 	}
