@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -66,22 +67,44 @@ type Daemon interface {
 // where the daemon shows it (its tray). The daemon is dialled per call, so
 // a daemon started or stopped during the session is noticed; the bridge
 // asks for a token about once a minute.
-func DaemonFirst(dial func(context.Context) (Daemon, error), profile string, cache TokenSource) TokenSource {
-	return &daemonFirst{dial: dial, profile: profile, cache: cache}
+//
+// log (nil: discard) says which of the two answers, when that changes.
+func DaemonFirst(dial func(context.Context) (Daemon, error), profile string, cache TokenSource, log *slog.Logger) TokenSource {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &daemonFirst{dial: dial, profile: profile, cache: cache, log: log}
 }
 
 type daemonFirst struct {
 	dial    func(context.Context) (Daemon, error)
 	profile string
 	cache   TokenSource
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	last string // "daemon" or "cache": who answered last
+}
+
+// use notes who answers and logs a change.
+func (d *daemonFirst) use(who string) {
+	d.mu.Lock()
+	changed := d.last != who
+	d.last = who
+	d.mu.Unlock()
+	if changed {
+		d.log.Info("bridge token source", "source", who)
+	}
 }
 
 func (d *daemonFirst) Token(ctx context.Context, minValidity time.Duration) (token.Token, error) {
 	c, err := d.dial(ctx)
 	if err != nil {
+		d.use("cache")
 		return d.cache.Token(ctx, minValidity)
 	}
 	defer c.Close()
+	d.use("daemon")
 	return c.Token(ctx, d.profile, minValidity)
 }
 
@@ -91,9 +114,11 @@ const refreshedValidity = time.Minute
 func (d *daemonFirst) Refresh(ctx context.Context) (token.Token, error) {
 	c, err := d.dial(ctx)
 	if err != nil {
+		d.use("cache")
 		return d.cache.Refresh(ctx)
 	}
 	defer c.Close()
+	d.use("daemon")
 	if err := c.RefreshNow(ctx, d.profile); err != nil {
 		return token.Token{}, err
 	}

@@ -45,7 +45,7 @@ func TestDaemonFirst(t *testing.T) {
 		}
 		return running, nil
 	}
-	src := bridge.DaemonFirst(dial, "data", cache)
+	src := bridge.DaemonFirst(dial, "data", cache, nil)
 
 	// No daemon: the cache answers.
 	if tok, err := src.Token(ctx, time.Minute); err != nil || tok.Value != "from-cache" {

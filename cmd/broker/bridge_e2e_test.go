@@ -304,6 +304,51 @@ func TestBridgeBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("token from the running daemon", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		daemon := exec.CommandContext(ctx, e.bin, "run", "--no-tray")
+		daemon.Env = e.env
+		var dlog bytes.Buffer
+		daemon.Stdout, daemon.Stderr = &dlog, &dlog
+		daemon.Cancel = func() error { return daemon.Process.Signal(os.Interrupt) }
+		daemon.WaitDelay = 5 * time.Second
+		if err := daemon.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			cancel()
+			daemon.Wait()
+		}()
+		for deadline := time.Now().Add(15 * time.Second); ; {
+			st := exec.Command(e.bin, "status", "--json")
+			st.Env = e.env
+			out, _ := st.Output()
+			if bytes.Contains(out, []byte(`"running": true`)) || bytes.Contains(out, []byte(`"running":true`)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon did not start: %s\n%s", out, dlog.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p := e.start(t, "demo")
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil {
+			t.Fatalf("initialize: %+v", a.Error)
+		}
+		p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"via daemon"}}}`)
+		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte("via daemon")) {
+			t.Fatalf("tools/call: %+v %s", a.Error, a.Result)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d; stderr:\n%s", code, p.stderr.String())
+		}
+		if !strings.Contains(p.stderr.String(), "source=daemon") {
+			t.Errorf("the bridge did not take its token from the daemon; stderr:\n%s", p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+	})
+
 	t.Run("unknown server", func(t *testing.T) {
 		cmd := exec.Command(e.bin, "bridge", "nope")
 		cmd.Env = e.env

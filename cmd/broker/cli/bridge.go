@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/bridge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 )
@@ -70,7 +71,7 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	defer closeLog()
 	b, err := bridge.New(bridge.Options{
 		URL:        url,
-		Tokens:     bridge.Lazy(func(ctx context.Context) (bridge.TokenSource, error) { return app.bridgeSource(ctx, cfg, p.Name, log) }),
+		Tokens:     app.bridgeTokens(cfg, p.Name, log),
 		Logger:     log,
 		SignInHint: fmt.Sprintf("run `broker login --profile %s` (or choose Sign in in the broker's tray menu)", p.Name),
 	})
@@ -152,20 +153,31 @@ func (a *App) bridgeLogger(cfg *config.Config, opts bridgeOptions, profile strin
 	return slog.New(h).With(attrs...), func() {}
 }
 
-// bridgeSource is where the bridge's tokens come from: the token cache
-// (refreshing silently, never a browser). It is opened at the first
-// request, so that the bridge answers its client at once.
-func (a *App) bridgeSource(ctx context.Context, cfg *config.Config, profile string, log *slog.Logger) (bridge.TokenSource, error) {
-	eng, err := engine.Open(ctx, engine.Options{
-		Config:        cfg,
-		DeviceCodeOut: io.Discard,
-		OpenURL:       func(string) error { return errNoBrowser },
-		Logger:        log,
+// bridgeTokens is where the bridge's tokens come from: the running
+// daemon (the token it delivers everywhere, and its tray shows when
+// sign-in is required), else the token cache, refreshing silently, never
+// a browser. The cache is opened at its first use, so that the bridge
+// answers its client at once.
+func (a *App) bridgeTokens(cfg *config.Config, profile string, log *slog.Logger) bridge.TokenSource {
+	cache := bridge.Lazy(func(ctx context.Context) (bridge.TokenSource, error) {
+		eng, err := engine.Open(ctx, engine.Options{
+			Config:        cfg,
+			DeviceCodeOut: io.Discard,
+			OpenURL:       func(string) error { return errNoBrowser },
+			Logger:        log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return eng.Client(profile)
 	})
-	if err != nil {
-		return nil, err
+	dial := func(ctx context.Context) (bridge.Daemon, error) {
+		if c := a.daemon(ctx); c != nil {
+			return c, nil
+		}
+		return nil, localapi.ErrNoDaemon
 	}
-	return eng.Client(profile)
+	return bridge.DaemonFirst(dial, profile, cache, log)
 }
 
 type nopWriteCloser struct{ io.Writer }
