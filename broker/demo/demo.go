@@ -425,7 +425,7 @@ func (r *run) show(ev event) {
 				ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
 	case evToken:
 		p.event(ev.at, "token", r.style(styleBold+styleYellow),
-			fmt.Sprintf("new token for %s from the cache, expires %s (%s)", ev.tok.Account,
+			fmt.Sprintf("the daemon got a token for %s silently (cache or refresh token), expires %s (%s)", ev.tok.Account,
 				ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
 	case evAuthFail:
 		p.event(ev.at, "failed", r.style(styleBold+styleRed), maskAll(firstLine(ev.err.Error())),
