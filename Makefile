@@ -1,5 +1,5 @@
 # mcp-token-broker: `make build`, `make test`, `make lint`, `make install`,
-# `make uninstall`, `make dist`, `make deb`.
+# `make uninstall`, `make dist`, `make deb`, `make bench`.
 GO      ?= go
 PREFIX  ?= $(HOME)/.local
 PKG     := github.com/mcp-token-broker/mcp-token-broker
@@ -30,6 +30,21 @@ test: test-deps
 
 test-deps:
 	@scripts/test-deps
+
+# Measures the real binary (whole processes against the Entra ID simulator,
+# temporary HOMEs) and writes BENCHMARKS.md from scratch; about 3 minutes,
+# 2 of them the daemon's idle window. It builds its own copy of the binary
+# (a concurrent `make build` cannot swap it mid-run) and installs what it
+# compares with: the test tools, and Debian's azure-cli for `az`.
+BENCH_DIR ?= build/bench
+.PHONY: bench
+bench: test-deps
+	@command -v az >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "bench: installing azure-cli" >&2; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends azure-cli >/dev/null; }
+	$(MAKE) --no-print-directory build BIN=$(BENCH_DIR)/broker
+	$(GO) build -o $(BENCH_DIR)/benchreport ./internal/benchreport
+	$(BENCH_DIR)/benchreport -broker $(BENCH_DIR)/broker -out BENCHMARKS.md
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// report renders BENCHMARKS.md.
+func (r *run) report() []byte {
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# Benchmarks\n\n")
+	p("Written by `make bench` (internal/benchreport) on %s; every number below comes from that run, computed by the script — none is typed in. Run `make bench` again to replace this file.\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s |\n", cpuModel())
+	p("| cores | %d (runtime.NumCPU) |\n", runtime.NumCPU())
+	p("| RAM | %s |\n", memTotal())
+	p("| OS, kernel | %s, Linux %s |\n", osName(), strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")))
+	p("| Go | %s |\n", strings.TrimSpace(cmdOut("go", "version")))
+	p("| broker | %s (`%s`) |\n", strings.TrimSpace(firstLine(cmdOut(r.o.broker, "version"))), strings.TrimSpace(cmdOut("git", "-C", r.o.repo, "describe", "--always", "--dirty")))
+	p("| load average (1, 5, 15 min) | %s |\n", strings.Join(r.load, "; "))
+	p("| run took | %s |\n\n", time.Since(r.started).Round(time.Second))
+	p("**This machine is shared and noisy**: it is a 2-core virtual machine that other engineers use at the same time for compiling and testing (see the load average above, taken at the start, middle and end of the run). Latencies are medians for that reason; the min–max ranges show the noise. Expect a quiet machine to be faster, not slower.\n\n")
+
+	p("## Method\n\n")
+	p("- Everything runs against the Entra ID simulator (`broker/entrasim`, in this process, over TLS on loopback) in temporary HOMEs: the real broker binary, built exactly as `make build` builds it, signs in with `broker login` (the browser is this program's `browse`), then is measured as users run it. Tokens live in the file store (no keyring on a headless run).\n")
+	p("- Whole-process latencies: %d timed runs after 5 warm-up runs (az: 1 warm-up and 10 runs), each timed from fork to exit; reported as **median (min–max, n)**.\n", r.o.runs)
+	p("- Memory: VmRSS and VmHWM from /proc/PID/status; for the file rewrite, the VmHWM of a child process minus that of the same child doing nothing.\n")
+	p("- Idle: utime+stime from /proc/PID/stat and the context switches of every thread from /proc/PID/task/*/status, before and after a %s window in which nothing else of the benchmark runs.\n", r.o.idle)
+	p("- A target is **met** or **missed** as the verdict says; rows marked — are context.\n\n")
+
+	p("## Summary\n\n| # | measurement | value | target | verdict |\n|---|---|---|---|---|\n")
+	for n := 1; n <= 7; n++ {
+		s := r.secs[n]
+		if s == nil {
+			continue
+		}
+		for _, rw := range s.rows {
+			if rw.target == "—" || rw.target == "" && rw.verdict == "—" {
+				continue
+			}
+			p("| %d | %s | %s | %s | %s |\n", n, rw.what, rw.value, rw.target, rw.verdict)
+		}
+	}
+	p("\n")
+
+	for n := 1; n <= 7; n++ {
+		s := r.secs[n]
+		if s == nil {
+			continue
+		}
+		p("## %d. %s\n\n| measurement | value | target | verdict |\n|---|---|---|---|\n", n, s.title)
+		for _, rw := range s.rows {
+			p("| %s | %s | %s | %s |\n", rw.what, rw.value, rw.target, rw.verdict)
+		}
+		p("\n")
+		for _, note := range s.notes {
+			p("%s\n\n", note)
+		}
+		if e := r.explain(n); e != "" {
+			p("%s\n\n", e)
+		}
+	}
+	return b.Bytes()
+}
+
+// explain is the commentary of a section where a target was missed: why,
+// and what it would take. Its numbers come from this run too.
+func (r *run) explain(n int) string {
+	if !r.missed[n] && n != 2 {
+		return ""
+	}
+	med := func(k string) string {
+		if d, ok := r.latency[k]; ok {
+			return ms(d.median())
+		}
+		return "?"
+	}
+	v := func(k string) string {
+		if s, ok := r.vals[k]; ok {
+			return s
+		}
+		return "?"
+	}
+	switch n {
+	case 1:
+		return fmt.Sprintf("**Why the with-daemon target is missed, and what it would take.** The time is the broker's own process start, not the daemon path: `broker version`, which does nothing, takes %s, about as long as `broker headers` with the daemon (%s). A static Go hello-world takes %s here and `/bin/true` %s, so on this machine 3 ms is close to the floor of any Go program. The rest is the Go runtime and the package initialisers of a big binary: `GODEBUG=inittrace=1 broker version` sums to %s of package init (median of 7), the costliest being %s. `github.com/russross/blackfriday/v2` is only there because `gen-docs` (man pages, via cobra/doc) is linked into the same binary; moving `gen-docs` into a separate program, and keeping `broker headers`/`token` from linking what they never run (MSAL, the MCP SDK, the installer, the simulator behind `broker demo`) would take most of the package init away, but the binary would still start in a few ms on this machine: the target needs a machine where a Go hello-world takes well under 1 ms, or a far smaller `headers` program (a separate tiny binary that only speaks to the local API). The az ratio is computed from the same medians, so it moves with them.",
+			med("version"), med("daemon headers"), med("hello"), med("true"), ms(r.initTotal), r.initTop)
+	case 2:
+		return "**Where the memory goes.** Most of the broker's resident set is the binary itself: clean pages of the executable mapped from the page cache (the *file* part), shared by the daemon and every `broker bridge`, and dropped first under memory pressure; PSS splits them among the processes that map them. The broker's own memory is the *anon* part."
+	case 3:
+		return fmt.Sprintf("**Why the target against `cp` is missed, and why it is the wrong target.** `cp` does not sync: it leaves the data in the page cache, so it measures a memory copy. A rewrite that must survive a crash has to fsync before the rename, and the fsync of the whole file is most of the floor's time: the atomic-copy floor alone is %s `cp` on the 50 MB file. Against what a durable write costs the broker is within the target: %s a `cp` followed by `sync` of the copy, and %s the atomic-copy floor (read, write temp, fsync, rename). A CPU profile of the rewrite child (`BENCH_CPUPROFILE=cpu.prof build/bench/benchreport rewrite broker FILE 8`, after `build/bench/benchreport claude-json 50 FILE`; `go tool pprof -top`) shows the rest is the editor scanning the whole file (it validates all of it before touching it: a broken file must stay untouched), in `jsonedit.(*scanner).skipSpace` and `(*scanner).str`, which already skip plain bytes eight at a time. The memory target is about the peak: each rewrite allocates %s the file (the old content and the new), and with Go's default GC pacing (GOGC=100) the heap may reach twice what is live, hence about 4× in a loop of rewrites (%s here); the daemon rewrites a file once per token, so its peak is lower in practice. Writing the new content as three slices (before, value, after) instead of one new buffer would take the allocation to about 1× the file.",
+			v("rw.floorcp"), v("rw.cpsync"), v("rw.floor"), v("rw.alloc"), v("rw.added"))
+	case 7:
+		return fmt.Sprintf("**Why the bridge's RSS is above 15 MB, and what it would take.** %s of the bridge's resident set is the broker binary's clean, file-backed pages, which it shares with the daemon and every other bridge (its PSS, with the daemon running, is %s); its own memory (anon) is %s, against %s for one mcp-remote. Getting the RSS itself under 15 MB needs a smaller executable for the bridge: `broker bridge` links everything `broker` has (MSAL, D-Bus, the tray, the installer, the simulator of `broker demo`, cobra's man-page generator). A separate small `broker-bridge` binary that only speaks MCP over stdio and asks the daemon for tokens would map a fraction of it.",
+			v("bridge.file"), v("bridge.pss"), v("bridge.anon"), v("mcp-remote.anon"))
+	}
+	return ""
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func cmdOut(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "?"
+	}
+	return string(out)
+}
+
+func cpuModel() string {
+	sc := bufio.NewScanner(strings.NewReader(readFile("/proc/cpuinfo")))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	m, err := procStatusFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f GB", float64(m["MemTotal"])/(1<<20))
+}
+
+func osName() string {
+	sc := bufio.NewScanner(strings.NewReader(readFile("/etc/os-release")))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return runtime.GOOS
+}
