@@ -524,17 +524,18 @@ func (d *Daemon) cacheStamp() string {
 }
 
 // pollCache looks at the token cache every few seconds and pokes the
-// refreshers when it changed.
+// refreshers when it changed; it also starts watching target folders that
+// appeared since.
 func (d *Daemon) pollCache(ctx context.Context) {
-	if d.opts.StateDir == "" {
-		return
-	}
 	last := d.cacheStamp()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.clock.After(cachePollEvery):
+		}
+		if w := d.watcherOf(); w != nil {
+			w.retry()
 		}
 		if s := d.cacheStamp(); s != last {
 			last = s

@@ -166,3 +166,33 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 		t.Errorf("%d applies after one overwrite, want 2", n)
 	}
 }
+
+func TestWatcherPicksUpAFolderCreatedLater(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "later")
+	var d *Daemon
+	ft := &fileTarget{path: filepath.Join(dir, "client.json"), written: func(p string, b []byte) { d.Written(p, b) }}
+	clock := realClock{}
+	cfg := &config.Config{Profiles: map[string]*config.Profile{"data": {Targets: []config.Target{{Client: "file", Path: ft.path}}}}}
+	d, err := New(Options{Config: cfg, Engine: fakeEngine{"data": newFakeAuth(clock, time.Hour, true)},
+		NewTarget: func(config.Target) (Target, error) { return ft, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// The folder does not exist at start; the first write fails and is
+	// retried after 1 s, by when the folder exists.
+	time.Sleep(100 * time.Millisecond)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
+	time.Sleep(cachePollEvery + time.Second) // the folder gets watched
+	if err := os.WriteFile(ft.path, []byte("overwritten"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the re-apply", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
+}

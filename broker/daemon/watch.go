@@ -23,7 +23,8 @@ type watcher struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	dirs     map[string]bool
+	dirs     map[string]bool // watched
+	want     map[string]bool // to watch, once they exist
 	handlers map[string][]func()
 	timers   map[string]*time.Timer
 	// seen is each file's content as last handled or written by the
@@ -66,7 +67,20 @@ func (w *watcher) set(handlers map[string][]func()) {
 		w.handlers[p] = hs
 		want[filepath.Dir(p)] = true
 	}
-	for dir := range want {
+	w.want = want
+	w.addMissing()
+	for dir := range w.dirs {
+		if !want[dir] {
+			_ = w.fs.Remove(dir)
+			delete(w.dirs, dir)
+		}
+	}
+}
+
+// addMissing watches the wanted folders that exist now (a target's folder
+// appears when the broker first writes there). w.mu is held.
+func (w *watcher) addMissing() {
+	for dir := range w.want {
 		if w.dirs[dir] {
 			continue
 		}
@@ -79,11 +93,14 @@ func (w *watcher) set(handlers map[string][]func()) {
 		}
 		w.dirs[dir] = true
 	}
-	for dir := range w.dirs {
-		if !want[dir] {
-			_ = w.fs.Remove(dir)
-			delete(w.dirs, dir)
-		}
+}
+
+// retry watches folders that did not exist before.
+func (w *watcher) retry() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.dirs) < len(w.want) {
+		w.addMissing()
 	}
 }
 
