@@ -138,15 +138,20 @@ func New(o Options) (*Bridge, error) {
 
 // session is the state of one Run.
 type session struct {
-	b      *Bridge
-	stdio  mcp.Connection
-	remote mcp.Connection
+	b     *Bridge
+	stdio mcp.Connection
 
-	mu      sync.Mutex
-	pending map[jsonrpc.ID]string // client calls in flight: id → method
-	initID  jsonrpc.ID
-	broken  error // set when the remote connection broke for good
-	listen  sync.Once
+	mu         sync.Mutex
+	remote     mcp.Connection        // the current remote session
+	gen        uint64                // increments when remote is replaced
+	pending    map[jsonrpc.ID]string // client calls in flight: id → method
+	initID     jsonrpc.ID
+	initParams json.RawMessage // the client's initialize, replayed by recover
+	listening  bool            // the server-to-client stream is wanted
+	stopListen context.CancelFunc
+	broken     error // set when the remote connection broke for good
+
+	recoverMu sync.Mutex // one recovery at a time
 
 	wg sync.WaitGroup // goroutines writing calls to the remote
 	// callCtx bounds the client's calls: cancelled at the end, after the
@@ -167,16 +172,10 @@ func (b *Bridge) Run(ctx context.Context, in io.ReadCloser, out io.WriteCloser) 
 	if err != nil {
 		return fmt.Errorf("bridge: opening stdio: %w", err)
 	}
-	remote, err := (&mcp.StreamableClientTransport{
-		Endpoint:   b.url,
-		HTTPClient: b.client,
-		// The SDK opens it only for its own client session; the bridge
-		// opens it itself after initialize (see listen).
-		DisableStandaloneSSE: true,
-	}).Connect(ctx)
+	remote, err := b.connect(ctx)
 	if err != nil {
 		stdio.Close()
-		return fmt.Errorf("bridge: connecting to %s: %w", b.url, err)
+		return err
 	}
 	s := &session{b: b, stdio: stdio, remote: remote, pending: map[jsonrpc.ID]string{}}
 	s.callCtx, s.cancelCalls = context.WithCancel(ctx)
@@ -201,6 +200,7 @@ func (b *Bridge) Run(ctx context.Context, in io.ReadCloser, out io.WriteCloser) 
 		// The remote connection broke for good: a client cannot go on.
 		runErr = err
 	}
+	remote, _ = s.conn()
 	if err := remote.Close(); err != nil {
 		b.log.Warn("bridge could not close the remote session", "error", err)
 	}
@@ -209,6 +209,28 @@ func (b *Bridge) Run(ctx context.Context, in io.ReadCloser, out io.WriteCloser) 
 	stdio.Close()
 	b.log.Info("bridge stopped", "requests", b.bearer.sent.Load(), "refreshes_after_401", b.bearer.refreshes.Load())
 	return runErr
+}
+
+// connect makes a remote connection (no network call yet).
+func (b *Bridge) connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := (&mcp.StreamableClientTransport{
+		Endpoint:   b.url,
+		HTTPClient: b.client,
+		// The SDK opens it only for its own client session; the bridge
+		// opens it itself after initialize (see listenLoop).
+		DisableStandaloneSSE: true,
+	}).Connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: connecting to %s: %w", b.url, err)
+	}
+	return c, nil
+}
+
+// conn returns the current remote connection and its generation.
+func (s *session) conn() (mcp.Connection, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote, s.gen
 }
 
 func (s *session) brokenErr() error {
@@ -249,7 +271,7 @@ func (s *session) downstream(ctx context.Context) error {
 			s.mu.Lock()
 			s.pending[m.ID] = m.Method
 			if m.Method == "initialize" {
-				s.initID = m.ID
+				s.initID, s.initParams = m.ID, m.Params
 			}
 			s.mu.Unlock()
 			if m.Method == "initialize" {
@@ -299,7 +321,7 @@ func (s *session) cancelled(n *jsonrpc.Request) {
 // call posts a client request; a failure becomes the request's JSON-RPC
 // error answer. The answer itself comes through upstream.
 func (s *session) call(ctx context.Context, req *jsonrpc.Request) {
-	err := s.remote.Write(s.callCtx, req)
+	err := s.write(s.callCtx, req)
 	if err == nil {
 		return
 	}
@@ -315,9 +337,29 @@ func (s *session) call(ctx context.Context, req *jsonrpc.Request) {
 	s.reply(ctx, &jsonrpc.Response{ID: req.ID, Error: werr})
 }
 
+// write posts msg on the current remote session. When the server has
+// lost that session (404), it starts a new one and posts msg again.
+func (s *session) write(ctx context.Context, msg jsonrpc.Message) error {
+	conn, gen := s.conn()
+	err := conn.Write(ctx, msg)
+	var se *StatusError
+	if err == nil || !errors.As(err, &se) || !se.SessionLost {
+		return err
+	}
+	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "initialize" {
+		return err
+	}
+	if rerr := s.recover(ctx, gen); rerr != nil {
+		s.b.log.Warn("bridge could not start a new MCP session", "error", s.b.rpcError(rerr).Message)
+		return err
+	}
+	conn, _ = s.conn()
+	return conn.Write(ctx, msg)
+}
+
 // forward posts a notification or a response to a server request.
 func (s *session) forward(ctx context.Context, msg jsonrpc.Message) {
-	if err := s.remote.Write(ctx, msg); err != nil && ctx.Err() == nil {
+	if err := s.write(ctx, msg); err != nil && ctx.Err() == nil {
 		s.b.log.Warn("bridge could not forward a message", "error", s.b.rpcError(err).Message)
 	}
 }
@@ -332,9 +374,16 @@ func (s *session) reply(ctx context.Context, msg jsonrpc.Message) {
 // connection ends.
 func (s *session) upstream(ctx context.Context) {
 	for {
-		msg, err := s.remote.Read(ctx)
+		conn, gen := s.conn()
+		msg, err := conn.Read(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+			if ctx.Err() != nil {
+				return
+			}
+			if _, now := s.conn(); now != gen {
+				continue // replaced by recover: read the new session
+			}
+			if errors.Is(err, io.EOF) {
 				return
 			}
 			s.b.log.Error("bridge lost the MCP server", "error", err)
@@ -370,12 +419,96 @@ func (s *session) initialized(ctx context.Context, r *jsonrpc.Response) {
 		return
 	}
 	s.b.bearer.setProtocolVersion(res.ProtocolVersion)
-	s.b.log.Info("bridge initialized", "protocol_version", res.ProtocolVersion, "session", s.remote.SessionID() != "")
+	conn, _ := s.conn()
+	s.b.log.Info("bridge initialized", "protocol_version", res.ProtocolVersion, "session", conn.SessionID() != "")
 	// Protocol 2026-07-28 (SEP-2575) has no standalone GET stream.
 	if res.ProtocolVersion >= "2026-07-28" {
 		return
 	}
-	s.listen.Do(func() { go s.listenLoop(ctx) })
+	s.mu.Lock()
+	start := !s.listening
+	s.listening = true
+	s.mu.Unlock()
+	if start {
+		s.startListening(ctx)
+	}
+}
+
+// startListening (re)opens the server-to-client stream of the current
+// session, ending the previous one's.
+func (s *session) startListening(ctx context.Context) {
+	lctx, stop := context.WithCancel(ctx)
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.stopListen = stop
+	s.mu.Unlock()
+	go s.listenLoop(lctx)
+}
+
+// reinitTimeout bounds the replayed initialize of a new session.
+const reinitTimeout = 30 * time.Second
+
+// recover replaces the remote session of generation gen, which the server
+// no longer knows (it restarted, or expired the session): as the spec
+// asks of a client that gets 404 for its session, the bridge starts a new
+// one with the client's own initialize and notifications/initialized, so
+// that the client, which cannot see HTTP, goes on unaware.
+func (s *session) recover(ctx context.Context, gen uint64) error {
+	s.recoverMu.Lock()
+	defer s.recoverMu.Unlock()
+	s.mu.Lock()
+	params, now := s.initParams, s.gen
+	s.mu.Unlock()
+	if now != gen {
+		return nil // another request already did
+	}
+	if params == nil {
+		return errors.New("the client never initialized")
+	}
+	conn, err := s.b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, reinitTimeout)
+	defer cancel()
+	id, _ := jsonrpc.MakeID(fmt.Sprintf("broker-bridge-reinit-%d", gen+1))
+	if err := conn.Write(rctx, &jsonrpc.Request{ID: id, Method: "initialize", Params: params}); err != nil {
+		conn.Close()
+		return err
+	}
+	for {
+		msg, err := conn.Read(rctx)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		if r, ok := msg.(*jsonrpc.Response); ok && r.ID == id {
+			if r.Error != nil {
+				conn.Close()
+				return fmt.Errorf("the server refused the new session: %w", r.Error)
+			}
+			break
+		}
+		s.reply(ctx, msg) // whatever else the server says goes to the client
+	}
+	if err := conn.Write(rctx, &jsonrpc.Request{Method: "notifications/initialized"}); err != nil {
+		conn.Close()
+		return err
+	}
+	s.mu.Lock()
+	old := s.remote
+	s.remote = conn
+	s.gen++
+	listening := s.listening
+	s.mu.Unlock()
+	s.b.log.Info("bridge started a new MCP session: the server had lost the previous one")
+	old.Close()
+	if listening {
+		s.startListening(ctx)
+	}
+	return nil
 }
 
 // failPending answers every call in flight with err.

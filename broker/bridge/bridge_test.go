@@ -639,3 +639,65 @@ func TestNewChecksOptions(t *testing.T) {
 		t.Error("TokenError does not unwrap")
 	}
 }
+
+// TestSessionLostIsRecovered: the server forgets the session (a restart,
+// an expiry); the bridge starts a new one with the client's initialize and
+// the client goes on unaware.
+func TestSessionLostIsRecovered(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, true)
+	tok := mint(sim, time.Hour)
+	src := &source{cur: tok}
+	h := newHarness(t, sim, src, bridge.Options{})
+	cs := h.client()
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for _, c := range sim.MCPCalls() {
+		if c.Method == "initialize" {
+			first = c.SessionID
+		}
+	}
+	// The server forgets the session.
+	req, _ := http.NewRequest(http.MethodDelete, sim.MCPURL(), nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Value.Reveal())
+	req.Header.Set("Mcp-Session-Id", first)
+	resp, err := sim.HTTPClient().Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deleting the session behind the bridge's back: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "still here"}})
+	if err != nil {
+		t.Fatalf("tools/call after the server lost the session: %v", err)
+	}
+	if got := toolText(t, res); got != "still here" {
+		t.Errorf("echo = %q", got)
+	}
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Errorf("tools/list in the new session: %v", err)
+	}
+	cs.Close()
+	if err := h.wait(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	checkStdout(t, h.written.String())
+	if strings.Contains(h.written.String(), "broker-bridge-reinit") {
+		t.Error("the bridge's own initialize answer reached the client")
+	}
+	var inits []string
+	var lost int
+	for _, c := range sim.MCPCalls() {
+		if c.Method == "initialize" {
+			inits = append(inits, c.SessionID)
+		}
+		if c.Status == http.StatusNotFound && c.HTTPMethod == http.MethodPost {
+			lost++
+		}
+	}
+	if len(inits) != 2 || inits[0] == inits[1] || lost != 1 {
+		t.Errorf("initialize sessions %v and %d lost-session answers, want two sessions and one 404", inits, lost)
+	}
+}

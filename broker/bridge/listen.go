@@ -61,7 +61,8 @@ func (s *session) listenOnce(ctx context.Context, lastID *string) (progressed bo
 		return false, 0, false
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if id := s.remote.SessionID(); id != "" {
+	conn, _ := s.conn()
+	if id := conn.SessionID(); id != "" {
 		req.Header.Set(headerSessionID, id)
 	}
 	if *lastID != "" {

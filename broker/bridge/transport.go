@@ -67,6 +67,9 @@ type StatusError struct {
 	Status string
 	// Detail is the JSON-RPC error message or the start of the body.
 	Detail string
+	// SessionLost reports a 404 to a request that named a session: the
+	// server no longer knows it.
+	SessionLost bool
 }
 
 func (e *StatusError) Error() string {
@@ -230,7 +233,8 @@ func statusError(resp *http.Response) error {
 		}
 	}
 	if resp.StatusCode == http.StatusNotFound && resp.Request != nil && resp.Request.Header.Get(headerSessionID) != "" {
-		e.Detail = "the server no longer knows this MCP session; restart the MCP server in your client"
+		e.SessionLost = true
+		e.Detail = "the server no longer knows this MCP session"
 	}
 	return e
 }
