@@ -261,11 +261,13 @@ func TestBridgeBinary(t *testing.T) {
 	e.login(t)
 	t.Run("session", func(t *testing.T) {
 		e.sim.ResetLog()
+		start := time.Now()
 		p := e.start(t, "demo")
 		p.send(e2eInit)
 		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte("entrasim-mcp")) {
 			t.Fatalf("initialize: %+v %s", a.Error, a.Result)
 		}
+		t.Logf("from exec to the initialize answer (token from the cache): %v", time.Since(start).Round(time.Millisecond))
 		p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 		p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte(`"whoami"`)) {
@@ -339,6 +341,9 @@ func TestBridgeBinary(t *testing.T) {
 		p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"via daemon"}}}`)
 		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte("via daemon")) {
 			t.Fatalf("tools/call: %+v %s", a.Error, a.Result)
+		}
+		if mem, err := memKB(p.cmd.Process.Pid); err == nil {
+			t.Logf("bridge memory with the daemon's token: VmRSS %d kB (RssAnon %d kB, RssFile %d kB), Pss %d kB", mem["VmRSS"], mem["RssAnon"], mem["RssFile"], mem["Pss"])
 		}
 		if code := p.finish(); code != 0 {
 			t.Errorf("exit code %d; stderr:\n%s", code, p.stderr.String())
