@@ -16,7 +16,10 @@
 // Connections forwards every method, both ways, including ones the SDK has
 // never heard of. What the SDK's client connection does only for its own
 // client session (the MCP-Protocol-Version header and the server-to-client
-// GET stream) the bridge does itself.
+// GET stream) the bridge does itself, and so it does what the spec asks of
+// a client whose session the server lost (404): it starts a new session
+// with the client's own initialize, which the stdio client cannot do since
+// it never sees HTTP.
 //
 // Stdout carries only JSON-RPC messages; logs go to the given logger
 // (stderr and the broker log).
@@ -60,6 +63,10 @@ const (
 	// CodeUpstream: the MCP server could not be reached or refused the
 	// request; data.reason says how.
 	CodeUpstream = -32002
+	// CodeNoToken: no token for another reason than sign-in (the authority
+	// is unreachable, the profile is misconfigured); data.reason is
+	// "token_unavailable".
+	CodeNoToken = -32003
 )
 
 // Options configure a Bridge.

@@ -701,3 +701,27 @@ func TestSessionLostIsRecovered(t *testing.T) {
 		t.Errorf("initialize sessions %v and %d lost-session answers, want two sessions and one 404", inits, lost)
 	}
 }
+
+func TestTokenUnavailable(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, false)
+	src := &source{err: &auth.Error{Class: auth.ClassTemporary, Message: "cannot reach the authority", Hint: "check the network"}}
+	h := newHarness(t, sim, src, bridge.Options{})
+	r := h.raw()
+	r.send(initLine)
+	a := r.recv()
+	if a.Error == nil || a.Error.Code != bridge.CodeNoToken {
+		t.Fatalf("initialize without a token: %+v", a)
+	}
+	for _, want := range []string{"cannot get an access token", "cannot reach the authority", "check the network"} {
+		if !strings.Contains(a.Error.Message, want) {
+			t.Errorf("message %q does not say %q", a.Error.Message, want)
+		}
+	}
+	if err := r.close(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if n := len(sim.MCPCalls()); n != 0 {
+		t.Errorf("the bridge sent %d requests without a token", n)
+	}
+}

@@ -40,7 +40,7 @@ func (b *Bridge) rpcError(err error) *jsonrpc.Error {
 		code, d.Reason, d.Hint = CodeSignInRequired, "sign_in_required", b.hint
 		msg = "sign-in required for the MCP server at " + b.url + ": " + b.hint + ", then try again"
 	case errors.As(err, &te):
-		code, d.Reason = CodeSignInRequired, "token_unavailable"
+		code, d.Reason = CodeNoToken, "token_unavailable"
 		msg = "cannot get an access token for the MCP server at " + b.url + ": " + te.Err.Error()
 		if h := hintOf(te.Err); h != "" {
 			d.Hint = h

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -350,6 +352,26 @@ func TestBridgeBinary(t *testing.T) {
 		}
 		if !strings.Contains(p.stderr.String(), "source=daemon") {
 			t.Errorf("the bridge did not take its token from the daemon; stderr:\n%s", p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+	})
+
+	t.Run("SIGTERM ends the session cleanly", func(t *testing.T) {
+		e.sim.ResetLog()
+		p := e.start(t, "demo")
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil {
+			t.Fatalf("initialize: %+v", a.Error)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.stderr.String())
+		}
+		calls := e.sim.MCPCalls()
+		if last := calls[len(calls)-1]; last.HTTPMethod != http.MethodDelete || last.Status != http.StatusNoContent {
+			t.Errorf("last request %+v, want the session's DELETE", last)
 		}
 		checkProtocolOnly(t, p.stdout.String())
 	})
