@@ -376,6 +376,18 @@ func TestBridgeBinary(t *testing.T) {
 		checkProtocolOnly(t, p.stdout.String())
 	})
 
+	t.Run("--url without a target", func(t *testing.T) {
+		p := e.start(t, "--url", e.sim.MCPURL())
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil || !bytes.Contains(a.Result, []byte("entrasim-mcp")) {
+			t.Fatalf("initialize: %+v %s", a.Error, a.Result)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d; stderr:\n%s", code, p.stderr.String())
+		}
+		checkProtocolOnly(t, p.stdout.String())
+	})
+
 	t.Run("unknown server", func(t *testing.T) {
 		cmd := exec.Command(e.bin, "bridge", "nope")
 		cmd.Env = e.env
