@@ -247,12 +247,18 @@ const e2eInit = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protoc
 func TestBridgeBinary(t *testing.T) {
 	e := newBridgeEnv(t)
 
-	t.Run("sign-in required", func(t *testing.T) {
+	t.Run("sign-in required, then signed in while running", func(t *testing.T) {
 		p := e.start(t, "demo")
 		p.send(e2eInit)
 		a := p.recv()
 		if a.Error == nil || a.Error.Code != -32001 || !strings.Contains(a.Error.Message, "broker login --profile data") {
 			t.Fatalf("initialize before sign-in: %+v", a.Error)
+		}
+		// The user follows the message; the client retries, no restart.
+		e.login(t)
+		p.send(strings.Replace(e2eInit, `"id":1`, `"id":2`, 1))
+		if a := p.recv(); a.Error != nil || string(a.ID) != "2" {
+			t.Fatalf("initialize after sign-in: %s %+v", a.ID, a.Error)
 		}
 		if code := p.finish(); code != 0 {
 			t.Errorf("exit code %d after stdin closed, want 0; stderr:\n%s", code, p.stderr.String())
@@ -260,7 +266,6 @@ func TestBridgeBinary(t *testing.T) {
 		checkProtocolOnly(t, p.stdout.String())
 	})
 
-	e.login(t)
 	t.Run("session", func(t *testing.T) {
 		e.sim.ResetLog()
 		start := time.Now()
