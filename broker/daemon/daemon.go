@@ -255,6 +255,7 @@ func (d *Daemon) start(parent context.Context, p *config.Profile, rb time.Durati
 		// and wait for a config edit.
 		r.st = state.Degraded
 		r.lastErr = err
+		r.broken = err
 		d.log.Error("profile cannot be used", "profile", p.Name, "err", err, "hint", hintOf(err))
 		go func() { defer close(run.done); defer close(r.stopped); <-ctx.Done() }()
 		return

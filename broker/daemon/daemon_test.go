@@ -542,3 +542,38 @@ func TestLapsedSignInAtStartIsSignInRequired(t *testing.T) {
 type engineFunc func(string) (Auth, error)
 
 func (f engineFunc) Auth(p string) (Auth, error) { return f(p) }
+
+func TestProfileWithoutClientAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		bad := &auth.Error{Class: auth.ClassMisconfigured, Message: "authority is not a URL", Hint: "fix authority"}
+		d, err := New(Options{
+			Config:    &config.Config{Profiles: map[string]*config.Profile{"data": {}}},
+			Engine:    engineFunc(func(string) (Auth, error) { return nil, bad }),
+			NewTarget: func(config.Target) (Target, error) { return nil, errors.New("none") },
+			NoWatch:   true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait()
+		start := time.Now()
+		if _, err := d.Token(t.Context(), "data", time.Minute); auth.ClassOf(err) != auth.ClassMisconfigured {
+			t.Errorf("Token: %v", err)
+		}
+		if err := d.SignIn(t.Context(), "data"); auth.ClassOf(err) != auth.ClassMisconfigured {
+			t.Errorf("SignIn: %v", err)
+		}
+		if time.Since(start) != 0 {
+			t.Errorf("answered after %v", time.Since(start))
+		}
+		if p := d.Status().Profiles[0]; p.State != state.Degraded || !strings.Contains(p.LastError, "not a URL") {
+			t.Errorf("status: %+v", p)
+		}
+		cancel()
+		<-done
+	})
+}

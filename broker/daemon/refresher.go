@@ -53,6 +53,9 @@ type refresher struct {
 	// ctx is the refresher's life (set by run); stopped closes when run ends.
 	ctx     context.Context
 	stopped chan struct{}
+	// broken is why the profile has no sign-in client (set before start,
+	// never changed): every request answers it at once.
+	broken error
 
 	mu       sync.Mutex
 	tok      token.Token
@@ -226,6 +229,9 @@ func (r *refresher) cacheChanged(ctx context.Context) {
 // do runs o on the refresher's goroutine and waits for it to finish (or
 // for ctx or the refresher to end first).
 func (r *refresher) do(ctx context.Context, o op) error {
+	if r.broken != nil {
+		return r.broken
+	}
 	done := make(chan struct{})
 	select {
 	case r.ops <- func(ctx context.Context) { defer close(done); o(ctx) }:
@@ -311,6 +317,9 @@ func (r *refresher) serve(ctx context.Context, minValidity time.Duration, force 
 // concurrent callers share it. It returns once the new token was written
 // to every target (failed targets show in status, not here).
 func (r *refresher) signIn(ctx context.Context) error {
+	if r.broken != nil {
+		return r.broken
+	}
 	r.mu.Lock()
 	c := r.login
 	if c == nil {
