@@ -481,6 +481,7 @@ func (r *run) withoutDaemon() {
 		r.latency["cache "+c] = ds
 		r.add(1, tLatency, row{what: "`broker " + c + "` without the daemon (persistent cache, file store)", value: ds.spread(), target: "≤ 30 ms median", verdict: verdict(float64(ds.median()), float64(30*time.Millisecond))})
 	}
+	r.keyringLatency()
 	r.az()
 }
 
@@ -514,14 +515,14 @@ func (r *run) az() {
 		ver = string(out)
 	}
 	r.add(1, tLatency, row{what: fmt.Sprintf("`az account get-access-token --resource %s` (azure-cli %s, not logged in: its floor)", r.sim.APIAudience(), ver), value: ds.spread(), target: "(comparison)", verdict: "—"})
-	for _, k := range []string{"daemon headers", "daemon token", "cache headers", "cache token"} {
+	for _, k := range []string{"daemon headers", "daemon token", "cache headers", "cache token", "keyring headers", "keyring token"} {
 		b, ok := r.latency[k]
 		if !ok {
 			continue
 		}
 		ratio := float64(ds.median()) / float64(b.median())
 		mode, c, _ := strings.Cut(k, " ")
-		label := map[string]string{"daemon": "with the daemon", "cache": "without the daemon"}[mode]
+		label := map[string]string{"daemon": "with the daemon", "cache": "without the daemon (file store)", "keyring": "without the daemon (keyring)"}[mode]
 		r.add(1, tLatency, row{what: fmt.Sprintf("ratio az / `broker %s` %s (medians)", c, label), value: fmt.Sprintf("%.0f×", ratio), target: "≥ 100×", verdict: atLeast(ratio, 100)})
 	}
 	r.note(1, "Each run is one whole process, timed from fork to exit by the benchmark (Go os/exec), output read through a pipe; 5 warm-up runs are not counted (az: 1 warm-up, %d runs, because each takes seconds). The broker is the stripped binary `make build` builds; `az` is Debian's azure-cli in a fresh HOME with telemetry off.", azRuns)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +66,63 @@ func (r *run) trayMemory(b *testing.B) (memory, error) {
 	}
 	time.Sleep(3 * time.Second)
 	return memOf(d.pid())
+}
+
+// keyringLatency: `broker headers` and `token` without the daemon when the
+// tokens are in the Secret Service (gnome-keyring on a private session
+// bus, as desktoptest sets it up), which is where a desktop user's are.
+func (r *run) keyringLatency() {
+	step("latency without the daemon, keyring")
+	var res map[string]durations
+	var err error
+	done := false
+	testing.Benchmark(func(b *testing.B) {
+		if done {
+			return
+		}
+		done = true
+		err = errors.New("the keyring could not be started")
+		res, err = r.keyringRuns(b)
+	})
+	if err != nil {
+		r.fail(1, tLatency, "without the daemon, keyring", err)
+		return
+	}
+	for _, c := range []string{"headers", "token"} {
+		ds := res[c]
+		r.latency["keyring "+c] = ds
+		r.add(1, tLatency, row{what: "`broker " + c + "` without the daemon (persistent cache, gnome-keyring)", value: ds.spread(), target: "≤ 30 ms median", verdict: verdict(float64(ds.median()), float64(30*time.Millisecond))})
+	}
+}
+
+func (r *run) keyringRuns(b *testing.B) (map[string]durations, error) {
+	if os.Getenv("CI") == "" {
+		b.Setenv("CI", "true") // a missing tool fails instead of skipping
+	}
+	bus := desktoptest.SessionBus(b)
+	desktoptest.Keyring(b, bus)
+	h, err := newHome(r.root, r.o.broker, r.self, r.ca, r.sim, "k", "", []string{"a"})
+	if err != nil {
+		return nil, err
+	}
+	h.env = append(h.env, "DBUS_SESSION_BUS_ADDRESS="+bus) // later entries win
+	if _, err := h.run("login"); err != nil {
+		return nil, err
+	}
+	st, err := h.run("status", "--json")
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(string(st), `"storage": "keyring"`) {
+		return nil, fmt.Errorf("the tokens are not in the keyring: %s", st)
+	}
+	res := map[string]durations{}
+	for _, c := range []string{"headers", "token"} {
+		ds, err := timeCmd(h.env, 5, r.o.runs, succeeded, r.o.broker, c)
+		if err != nil {
+			return nil, err
+		}
+		res[c] = ds
+	}
+	return res, nil
 }
