@@ -447,6 +447,56 @@ func TestBridgeBinary(t *testing.T) {
 		checkProtocolOnly(t, p.stdout.String())
 	})
 
+	t.Run("connect --bridge wires copilot", func(t *testing.T) {
+		loader, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "npm", "node_modules", "@github", "copilot", "npm-loader.js"))
+		if _, err := os.Stat(loader); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("Copilot CLI is not installed (scripts/test-deps): %v", err)
+			}
+			t.Skipf("Copilot CLI is not installed (scripts/test-deps): %v", err)
+		}
+		node, err := exec.LookPath("node")
+		if err != nil {
+			t.Fatal(err)
+		}
+		connect := exec.Command(e.bin, "connect", "copilot", "--server", "demo", "--bridge")
+		connect.Env = e.env
+		if out, err := connect.CombinedOutput(); err != nil {
+			t.Fatalf("broker connect: %v\n%s", err, out)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		get := exec.CommandContext(ctx, node, loader, "mcp", "get", "demo", "--json")
+		get.Env = e.env
+		get.Dir = e.home
+		out, err := get.Output()
+		if err != nil {
+			t.Fatalf("copilot mcp get: %v\n%s", err, out)
+		}
+		// Copilot's own parse of the entry: a local (stdio) server that
+		// runs the bridge; then run it as Copilot would.
+		var parsed map[string]struct {
+			Type    string   `json:"type"`
+			Command string   `json:"command"`
+			Args    []string `json:"args"`
+		}
+		if err := json.Unmarshal(out, &parsed); err != nil {
+			t.Fatalf("copilot mcp get --json: %v: %s", err, out)
+		}
+		entry := parsed["demo"]
+		if entry.Type != "local" || entry.Command != e.bin || len(entry.Args) < 2 || entry.Args[0] != "bridge" {
+			t.Fatalf("Copilot reads the entry as %+v", entry)
+		}
+		p := e.startArgv(t, entry.Command, entry.Args...)
+		p.send(e2eInit)
+		if a := p.recv(); a.Error != nil {
+			t.Fatalf("initialize through Copilot's entry: %+v", a.Error)
+		}
+		if code := p.finish(); code != 0 {
+			t.Errorf("exit code %d; stderr:\n%s", code, p.stderr.String())
+		}
+	})
+
 	t.Run("claude code lists it connected", func(t *testing.T) {
 		// Claude Code 2.1.x ships a native executable; older ones cli.js.
 		pkg, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "npm", "node_modules", "@anthropic-ai", "claude-code"))

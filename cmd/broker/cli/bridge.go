@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -78,6 +80,9 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	if err != nil {
 		return err
 	}
+	// A client that dies closes our stdout: get EPIPE instead of dying by
+	// SIGPIPE, so that stdin's end still closes the remote session.
+	signal.Ignore(syscall.SIGPIPE)
 	return b.Run(ctx, io.NopCloser(app.Stdin), nopWriteCloser{app.Stdout})
 }
 
