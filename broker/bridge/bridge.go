@@ -16,10 +16,10 @@
 // Connections forwards every method, both ways, including ones the SDK has
 // never heard of. What the SDK's client connection does only for its own
 // client session (the MCP-Protocol-Version header and the server-to-client
-// GET stream) the bridge does itself, and so it does what the spec asks of
-// a client whose session the server lost (404): it starts a new session
-// with the client's own initialize, which the stdio client cannot do since
-// it never sees HTTP.
+// GET stream) the bridge does itself. It also does what the spec asks of a
+// client whose session the server lost (404): it starts a new session with
+// the client's own initialize, which the stdio client cannot do since it
+// never sees HTTP.
 //
 // Stdout carries only JSON-RPC messages; logs go to the given logger
 // (stderr and the broker log).
