@@ -101,13 +101,13 @@ func (r *run) headlessDaemon() {
 
 	step("daemon: latency of headers and token")
 	for _, c := range []string{"headers", "token"} {
-		ds, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
+		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
 		if err != nil {
 			r.fail(1, tLatency, "broker "+c+" with the daemon", err)
 			continue
 		}
 		r.latency["daemon "+c] = ds
-		r.add(1, tLatency, row{what: "`broker " + c + "` with the daemon running", value: ds.spread(), target: "≤ 3 ms median", verdict: verdict(float64(ds.median()), float64(3*time.Millisecond))})
+		r.add(1, tLatency, row{what: "`broker " + c + "` with the daemon running", value: ds.spread() + "; " + u.String(), target: "≤ 3 ms median", verdict: verdict(float64(ds.median()), float64(3*time.Millisecond))})
 	}
 
 	r.processFloors()
@@ -145,13 +145,15 @@ func (r *run) processFloors() {
 			}
 			return nil
 		}
-		ds, err := timeCmd(r.a.env, 5, r.o.runs, ok, f.argv[0], f.argv[1:]...)
+		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, ok, f.argv[0], f.argv[1:]...)
 		if err != nil {
 			r.fail(1, tLatency, f.what, err)
 			continue
 		}
 		r.latency[f.key] = ds
-		r.add(1, tLatency, row{what: f.what, value: ds.spread(), target: "—", verdict: "—"})
+		r.vals[f.key+".faults"] = strconv.FormatInt(u.faults, 10)
+		r.vals[f.key+".sys"] = ms(u.sys)
+		r.add(1, tLatency, row{what: f.what, value: ds.spread() + "; " + u.String(), target: "—", verdict: "—"})
 	}
 	r.initTrace()
 }
@@ -473,13 +475,13 @@ func (r *run) mcpRemote() {
 func (r *run) withoutDaemon() {
 	step("latency without the daemon")
 	for _, c := range []string{"headers", "token"} {
-		ds, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
+		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
 		if err != nil {
 			r.fail(1, tLatency, "broker "+c+" without the daemon", err)
 			continue
 		}
 		r.latency["cache "+c] = ds
-		r.add(1, tLatency, row{what: "`broker " + c + "` without the daemon (persistent cache, file store)", value: ds.spread(), target: "≤ 30 ms median", verdict: verdict(float64(ds.median()), float64(30*time.Millisecond))})
+		r.add(1, tLatency, row{what: "`broker " + c + "` without the daemon (persistent cache, file store)", value: ds.spread() + "; " + u.String(), target: "≤ 30 ms median", verdict: verdict(float64(ds.median()), float64(30*time.Millisecond))})
 	}
 	r.keyringLatency()
 	r.az()
@@ -505,7 +507,7 @@ func (r *run) az() {
 		return nil
 	}
 	const azRuns = 10
-	ds, err := timeCmd(env, 1, azRuns, notLoggedIn, az, "account", "get-access-token", "--resource", r.sim.APIAudience())
+	ds, u, err := timeCmd(env, 1, azRuns, notLoggedIn, az, "account", "get-access-token", "--resource", r.sim.APIAudience())
 	if err != nil {
 		r.fail(1, tLatency, "az", err)
 		return
@@ -514,7 +516,7 @@ func (r *run) az() {
 	if out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "azure-cli").Output(); err == nil {
 		ver = string(out)
 	}
-	r.add(1, tLatency, row{what: fmt.Sprintf("`az account get-access-token --resource %s` (azure-cli %s, not logged in: its floor)", r.sim.APIAudience(), ver), value: ds.spread(), target: "(comparison)", verdict: "—"})
+	r.add(1, tLatency, row{what: fmt.Sprintf("`az account get-access-token --resource %s` (azure-cli %s, not logged in: its floor)", r.sim.APIAudience(), ver), value: ds.spread() + "; " + u.String(), target: "(comparison)", verdict: "—"})
 	for _, k := range []string{"daemon headers", "daemon token", "cache headers", "cache token", "keyring headers", "keyring token"} {
 		b, ok := r.latency[k]
 		if !ok {

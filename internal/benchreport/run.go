@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
@@ -216,10 +217,22 @@ func atLeast(v, limit float64) string {
 	return "**missed**"
 }
 
+// usage is the CPU time and page faults of the timed runs, per run.
+type usage struct {
+	user, sys time.Duration
+	faults    int64
+}
+
+func (u usage) String() string {
+	return fmt.Sprintf("per run %s user + %s sys CPU, %d page faults", trimUnit(ms(u.user))+" ms", trimUnit(ms(u.sys))+" ms", u.faults)
+}
+
 // timeCmd runs name args warm times untimed, then n times timed (whole
-// process, fork to exit), and checks each run with ok.
-func timeCmd(env []string, warm, n int, ok func(out []byte, err error) error, name string, args ...string) (durations, error) {
+// process, fork to exit), and checks each run with ok. It also returns the
+// CPU time and minor page faults per timed run (getrusage of the child).
+func timeCmd(env []string, warm, n int, ok func(out []byte, err error) error, name string, args ...string) (durations, usage, error) {
 	var ds durations
+	var u usage
 	for i := range warm + n {
 		cmd := exec.Command(name, args...)
 		cmd.Env = env
@@ -229,13 +242,23 @@ func timeCmd(env []string, warm, n int, ok func(out []byte, err error) error, na
 		err := cmd.Run()
 		d := time.Since(start)
 		if cerr := ok(out.Bytes(), err); cerr != nil {
-			return nil, fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), cerr)
+			return nil, u, fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), cerr)
 		}
 		if i >= warm {
 			ds = append(ds, d)
+			u.user += cmd.ProcessState.UserTime()
+			u.sys += cmd.ProcessState.SystemTime()
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				u.faults += ru.Minflt + ru.Majflt
+			}
 		}
 	}
-	return ds, nil
+	if n > 0 {
+		u.user /= time.Duration(n)
+		u.sys /= time.Duration(n)
+		u.faults /= int64(n)
+	}
+	return ds, u, nil
 }
 
 func succeeded(out []byte, err error) error {

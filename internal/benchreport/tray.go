@@ -118,7 +118,7 @@ func (r *run) keyringRuns(b *testing.B) (map[string]durations, error) {
 	}
 	res := map[string]durations{}
 	for _, c := range []string{"headers", "token"} {
-		ds, err := timeCmd(h.env, 5, r.o.runs, succeeded, r.o.broker, c)
+		ds, _, err := timeCmd(h.env, 5, r.o.runs, succeeded, r.o.broker, c)
 		if err != nil {
 			return nil, err
 		}
