@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,4 +173,42 @@ func TestClientMistakesAndCancellation(t *testing.T) {
 	if err := h2.wait(); err == nil || !strings.Contains(err.Error(), "stdin") {
 		t.Errorf("Run with garbage on stdin = %v, want an error about stdin", err)
 	}
+}
+
+// TestServerRefusalIsReported: a failure status becomes the request's
+// JSON-RPC error, with the server's words but never a token, and the
+// session goes on.
+func TestServerRefusalIsReported(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, false)
+	tok := mint(sim, time.Hour)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			// Like a gateway that echoes what it refused.
+			http.Error(w, "forbidden: policy denies "+r.Header.Get("Authorization"), http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":2,"result":{}}`)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarness(t, sim, &source{cur: tok}, bridge.Options{URL: srv.URL, HTTPTransport: http.DefaultTransport})
+	r := h.raw()
+	r.send(initLine)
+	a := r.recv()
+	if a.Error == nil || a.Error.Code != bridge.CodeUpstream || !strings.Contains(a.Error.Message, "403 Forbidden: forbidden: policy denies Bearer") {
+		t.Fatalf("answer to a 403: %+v", a.Error)
+	}
+	if strings.Contains(h.written.String(), tok.Value.Reveal()) {
+		t.Fatal("the token reached stdout")
+	}
+	r.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	if a := r.recv(); a.Error != nil || string(a.ID) != "2" {
+		t.Fatalf("the next request after a 403: %s %+v", a.ID, a.Error)
+	}
+	if err := r.close(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	checkStdout(t, h.written.String())
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
@@ -228,9 +229,11 @@ func statusError(resp *http.Response) error {
 	}
 	if e.Detail == "" {
 		e.Detail = strings.Join(strings.Fields(string(data)), " ")
-		if len(e.Detail) > 200 {
-			e.Detail = e.Detail[:200] + "…"
-		}
+	}
+	// The server's words reach the client's screen: never a token in them.
+	e.Detail = logging.Redact(e.Detail)
+	if len(e.Detail) > 200 {
+		e.Detail = e.Detail[:200] + "…"
 	}
 	if resp.StatusCode == http.StatusNotFound && resp.Request != nil && resp.Request.Header.Get(headerSessionID) != "" {
 		e.SessionLost = true
