@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ type Daemon struct {
 	configErr string
 	ctx       context.Context // the Run context, nil before Run
 	reloadMu  sync.Mutex      // one reload at a time
-	w         *watcher
+	w         *watch.Watcher
 
 	subMu   sync.Mutex
 	subs    map[int]chan struct{}
@@ -162,11 +163,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if d.opts.NoWatch {
 		// nothing to watch
-	} else if w, err := newWatcher(d.log); err != nil {
+	} else if w, err := watch.New(d.log); err != nil {
 		d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
 	} else {
 		wg.Add(1)
-		go func() { defer wg.Done(); w.run(ctx) }()
+		go func() { defer wg.Done(); w.Run(ctx) }()
 		d.watchFiles(w)
 	}
 	wg.Add(1)
@@ -536,7 +537,7 @@ func (d *Daemon) pollCache(ctx context.Context) {
 		case <-d.clock.After(cachePollEvery):
 		}
 		if w := d.watcherOf(); w != nil {
-			w.retry()
+			w.Retry()
 		}
 		if s := d.cacheStamp(); s != last {
 			last = s

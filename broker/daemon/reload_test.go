@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,7 +153,7 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
-	time.Sleep(4 * debounce)
+	time.Sleep(4 * watch.Debounce)
 	if n := ft.count(); n != 1 {
 		t.Errorf("%d applies after the daemon's own write, want 1", n)
 	}
@@ -161,7 +162,7 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the re-apply", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
-	time.Sleep(4 * debounce)
+	time.Sleep(4 * watch.Debounce)
 	if n := ft.count(); n != 2 {
 		t.Errorf("%d applies after one overwrite, want 2", n)
 	}

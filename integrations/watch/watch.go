@@ -1,17 +1,15 @@
-// Package watch notices when another program rewrites a target's file, so
-// that the broker can put its value back. It watches the folders, not the
-// files (clients replace files by rename, which a watch on the file
-// loses), filters events by file name, waits until a file has been quiet
-// for a moment, and compares content hashes: a file whose content is what
-// it was, or what the broker itself wrote (Remember), is no change.
+// Package watch notices when another program rewrites a file the broker
+// cares about (a target's file, the config), so that the broker can act:
+// put its value back, reload. It watches folders, not files (clients
+// replace files by rename, which a watch on the file loses), filters events
+// by name, waits until a file has been quiet for a moment, and compares
+// content hashes: a file whose content is what it was, or what the broker
+// itself wrote (Remember), is no change.
 package watch
 
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,123 +19,153 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Debounce is how long a file must be quiet before it is looked at.
-const Debounce = 200 * time.Millisecond
+// Debounce is how long a file must be quiet before its handlers run:
+// editors and clients write in several steps (truncate, write, rename).
+const Debounce = 250 * time.Millisecond
 
-// Watcher calls OnChange for a watched file whose content changed. It is
-// safe for concurrent use; Run runs the loop.
+// Watcher watches folders (not files: clients replace files by rename) and
+// calls the handlers of a file after it changed and went quiet. It is safe
+// for concurrent use.
 type Watcher struct {
-	onChange func(ctx context.Context, path string)
-	log      *slog.Logger
+	fs  *fsnotify.Watcher
+	log *slog.Logger
 
-	mu     sync.Mutex
-	files  map[string]bool
-	last   map[string][sha256.Size]byte // content hash last seen or written
-	timers map[string]*time.Timer
+	mu       sync.Mutex
+	dirs     map[string]bool // watched
+	want     map[string]bool // to watch, once they exist
+	handlers map[string][]func()
+	timers   map[string]*time.Timer
+	// seen is each file's content as last handled or written by the
+	// broker: an event that leaves the content so is no change.
+	seen map[string][sha256.Size]byte
 }
 
-// New returns a watcher of paths; onChange runs (on the watcher's own
-// goroutine, one call at a time) with the path of a file that another
-// program changed or removed.
-func New(paths []string, onChange func(ctx context.Context, path string), log *slog.Logger) *Watcher {
+// New starts an fsnotify watcher; Run delivers its events.
+func New(log *slog.Logger) (*Watcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{onChange: onChange, log: log, files: map[string]bool{},
-		last: map[string][sha256.Size]byte{}, timers: map[string]*time.Timer{}}
-	for _, p := range paths {
-		p = filepath.Clean(p)
-		w.files[p] = true
-		w.last[p] = hashFile(p)
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
 	}
-	return w
+	return &Watcher{fs: fw, log: log, dirs: map[string]bool{}, handlers: map[string][]func(){},
+		timers: map[string]*time.Timer{}, seen: map[string][sha256.Size]byte{}}, nil
 }
 
-// Remember records content the broker itself wrote to path, so that the
-// event of that write is not taken for someone else's change.
+// Remember records what the broker itself wrote to path, so that the
+// event of that write does not cause a re-apply.
 func (w *Watcher) Remember(path string, data []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.last[filepath.Clean(path)] = sha256.Sum256(data)
+	w.seen[filepath.Clean(path)] = sha256.Sum256(data)
 }
 
-// missing is the hash that stands for a file that does not exist.
-var missing = [sha256.Size]byte{}
-
-func hashFile(p string) [sha256.Size]byte {
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return missing
-	}
+// hashFile hashes path's content (a missing file hashes as empty).
+func hashFile(path string) [sha256.Size]byte {
+	b, _ := os.ReadFile(path)
 	return sha256.Sum256(b)
 }
 
-// Run watches until ctx ends. Folders that do not exist are not watched
-// (the broker creates them when it first writes; restart to watch them).
-func (w *Watcher) Run(ctx context.Context) error {
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("starting the file watcher: %w", err)
-	}
-	defer fw.Close()
-	dirs := map[string]bool{}
+// Set replaces the handlers (file path → functions) and watches their
+// folders. A folder that does not exist yet is not watched.
+func (w *Watcher) Set(handlers map[string][]func()) {
 	w.mu.Lock()
-	for p := range w.files {
-		dirs[filepath.Dir(p)] = true
+	defer w.mu.Unlock()
+	w.handlers = map[string][]func(){}
+	want := map[string]bool{}
+	for p, hs := range handlers {
+		p = filepath.Clean(p)
+		w.handlers[p] = hs
+		want[filepath.Dir(p)] = true
 	}
-	w.mu.Unlock()
-	for d := range dirs {
-		if err := fw.Add(d); err != nil {
-			w.log.Warn("cannot watch folder", "dir", d, "err", err)
+	w.want = want
+	w.addMissing()
+	for dir := range w.dirs {
+		if !want[dir] {
+			_ = w.fs.Remove(dir)
+			delete(w.dirs, dir)
 		}
 	}
-	due := make(chan string, 64)
-	defer func() {
-		w.mu.Lock()
-		for _, t := range w.timers {
-			t.Stop()
+}
+
+// addMissing watches the wanted folders that exist now (a target's folder
+// appears when the broker first writes there). w.mu is held.
+func (w *Watcher) addMissing() {
+	for dir := range w.want {
+		if w.dirs[dir] {
+			continue
 		}
-		w.mu.Unlock()
-	}()
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		if err := w.fs.Add(dir); err != nil {
+			w.log.Warn("cannot watch folder", "dir", dir, "err", err)
+			continue
+		}
+		w.dirs[dir] = true
+	}
+}
+
+// Retry watches the wanted folders that did not exist before.
+func (w *Watcher) Retry() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.dirs) < len(w.want) {
+		w.addMissing()
+	}
+}
+
+// Run delivers events until ctx ends; it blocks.
+func (w *Watcher) Run(ctx context.Context) {
+	defer w.fs.Close()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case err, ok := <-fw.Errors:
+			w.mu.Lock()
+			for _, t := range w.timers {
+				t.Stop()
+			}
+			w.mu.Unlock()
+			return
+		case err, ok := <-w.fs.Errors:
 			if !ok {
-				return nil
+				return
 			}
 			w.log.Warn("file watcher error", "err", err)
-		case ev, ok := <-fw.Events:
+		case ev, ok := <-w.fs.Events:
 			if !ok {
-				return nil
+				return
 			}
-			p := filepath.Clean(ev.Name)
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			name := filepath.Clean(ev.Name)
 			w.mu.Lock()
-			if w.files[p] {
-				if t, ok := w.timers[p]; ok {
+			if _, ok := w.handlers[name]; ok {
+				if t := w.timers[name]; t != nil {
 					t.Reset(Debounce)
 				} else {
-					w.timers[p] = time.AfterFunc(Debounce, func() {
-						select {
-						case due <- p:
-						case <-ctx.Done():
-						}
-					})
+					w.timers[name] = time.AfterFunc(Debounce, func() { w.fire(ctx, name) })
 				}
 			}
 			w.mu.Unlock()
-		case p := <-due:
-			w.mu.Lock()
-			delete(w.timers, p)
-			h := hashFile(p)
-			changed := h != w.last[p]
-			w.last[p] = h
-			w.mu.Unlock()
-			if changed {
-				w.log.Debug("file changed by another program", "path", p)
-				w.onChange(ctx, p)
-			}
 		}
+	}
+}
+
+func (w *Watcher) fire(ctx context.Context, name string) {
+	h := hashFile(name)
+	w.mu.Lock()
+	delete(w.timers, name)
+	hs := w.handlers[name]
+	prev, ok := w.seen[name]
+	w.seen[name] = h
+	w.mu.Unlock()
+	if ctx.Err() != nil || ok && prev == h {
+		return
+	}
+	for _, h := range hs {
+		h()
 	}
 }
