@@ -91,4 +91,3 @@ func AppendProfile(ctx context.Context, path string, p Profile) error {
 	}
 	return err
 }
-
