@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchreport is `make bench`: it measures the real broker binary
 // (whole processes against the Entra ID simulator in temporary HOMEs), runs
 // the Go benchmarks that exist for the parts that have no process of their
