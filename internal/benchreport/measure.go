@@ -368,6 +368,7 @@ func (r *run) bridgeProcess() {
 	r.add(7, tBridge, row{what: "tools/call through the `broker bridge` process (stdin → stdout)", value: viaBridge.spread(), target: "—", verdict: "—"})
 	r.add(7, tBridge, row{what: "the same tools/call sent directly over HTTPS (keep-alive)", value: direct.spread(), target: "—", verdict: "—"})
 	r.add(7, tBridge, row{what: "added by the bridge process, median", value: ms(added), target: "≤ 2 ms", verdict: verdict(float64(added), float64(2*time.Millisecond))})
+	r.note(7, "The process rows: one `broker bridge demo` (the profile's Claude Desktop target in bridge mode; the daemon runs and hands it tokens), its stdin and stdout driven by the benchmark: initialize, then %d warm-up and %d timed tools/call to the simulator's MCP endpoint, one at a time; its memory is read after the last. The direct rows send the same requests from the benchmark's own Go HTTP client (keep-alive, same token). The last row is broker/bridge's own BenchmarkBridge and BenchmarkDirect, run with `go test -bench`.", 10, bridgeCalls)
 }
 
 // directCalls sends the bridge's calls straight to the simulator's MCP
