@@ -30,7 +30,7 @@ func (r *run) report() []byte {
 	p("| broker | %s (`%s`) |\n", strings.TrimSpace(firstLine(cmdOut(r.o.broker, "version"))), strings.TrimSpace(cmdOut("git", "-C", r.o.repo, "describe", "--always", "--dirty")))
 	p("| load average (1, 5, 15 min) | %s |\n", strings.Join(r.load, "; "))
 	p("| run took | %s |\n\n", time.Since(r.started).Round(time.Second))
-	p("**This machine is shared and noisy**: it is a 2-core virtual machine that other engineers use at the same time for compiling and testing (see the load average above, taken at the start, middle and end of the run). Latencies are medians for that reason; the min–max ranges show the noise. Expect a quiet machine to be faster, not slower.\n\n")
+	p("**This machine is shared and noisy**: a 2-core virtual machine that other engineers use at the same time for compiling and testing; the load average above, taken at the start, middle and end of the run, shows how busy it was during this one. Latencies are medians for that reason, and the min–max ranges show the noise; two runs a few minutes apart differ by up to about a quarter in the whole-process latencies and in az, while memory, idle cost and the ratios to a floor measured in the same run move much less.\n\n")
 
 	p("## Method\n\n")
 	p("- Everything runs against the Entra ID simulator (`broker/entrasim`, in this process, over TLS on loopback) in temporary HOMEs: the real broker binary, built exactly as `make build` builds it, signs in with `broker login` (the browser is this program's `browse`), then is measured as users run it. Tokens live in the file store (a headless machine), except in the rows marked keyring (gnome-keyring on a private session bus, as on a desktop).\n")
