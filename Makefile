@@ -77,12 +77,13 @@ DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\./!s/^/0.0.0~git/;
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 
-# Man pages, completions and the autostart template, written by the binary.
-gen: build
+# Man pages, completions and the autostart template, generated from the
+# command tree by internal/gendocs (not linked into the broker binary).
+gen:
 	rm -rf $(GEN)
-	$(BIN) gen-docs $(GEN)
+	$(GO) run -ldflags '$(LDFLAGS)' ./internal/gendocs $(GEN)
 
-install: gen
+install: build gen
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(ICONDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/broker
 	install -m 0644 $(GEN)/man/man1/*.1 $(DESTDIR)$(MAN1DIR)/

@@ -58,6 +58,12 @@ func Main(args []string) int {
 	return exitCode(err)
 }
 
+// RootCommand returns the whole command tree on the process's streams, for
+// tools that generate documentation from it (internal/gendocs).
+func RootCommand() *cobra.Command {
+	return newRootCmd(&App{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin})
+}
+
 func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "broker",
@@ -86,7 +92,6 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newDoctorCmd(app),
 		newInstallCmd(app),
 		newUninstallCmd(app),
-		newGenDocsCmd(app),
 		newLoginCmd(app),
 		newLogoutCmd(app),
 		newTokenCmd(app),

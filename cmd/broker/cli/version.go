@@ -26,3 +26,6 @@ func newVersionCmd(app *App) *cobra.Command {
 		},
 	}
 }
+
+// Version returns the stamped version ("dev" when not stamped).
+func Version() string { return version }
