@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -207,6 +208,9 @@ func (d *Daemon) apply(ctx context.Context, old, cfg *config.Config) {
 			cur.cancel()
 			<-cur.done
 		}
+		if old != nil {
+			d.scrubRemoved(ctx, old.Profiles[name], p)
+		}
 		d.start(ctx, p, rb)
 	}
 	d.mu.Lock()
@@ -222,7 +226,40 @@ func (d *Daemon) apply(ctx context.Context, old, cfg *config.Config) {
 		cur.cancel()
 		<-cur.done
 	}
+	if old != nil {
+		for name, p := range old.Profiles {
+			if _, ok := cfg.Profiles[name]; !ok {
+				d.scrubRemoved(ctx, p, nil)
+			}
+		}
+	}
 	d.notify()
+}
+
+// scrubRemoved takes the broker's token out of the targets that a config
+// edit removed from a profile (cur is nil when the whole profile went):
+// a token must not stay behind in a file the broker no longer looks after.
+func (d *Daemon) scrubRemoved(ctx context.Context, old, cur *config.Profile) {
+	if old == nil {
+		return
+	}
+	for _, t := range old.Targets {
+		if cur != nil && slices.Contains(cur.Targets, t) {
+			continue
+		}
+		impl, err := d.opts.NewTarget(t)
+		if err != nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err = impl.Remove(rctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("cannot scrub a target removed from the config", "profile", old.Name, "client", t.Client, "server", t.Server, "path", t.Path, "err", err)
+			continue
+		}
+		d.log.Info("scrubbed a target removed from the config", "profile", old.Name, "client", t.Client, "server", t.Server, "path", t.Path)
+	}
 }
 
 // start starts one profile's refresher.

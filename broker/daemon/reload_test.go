@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
 )
 
 const profileTOML = `
@@ -196,4 +196,58 @@ func TestWatcherPicksUpAFolderCreatedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the re-apply", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
+}
+
+// A target (or a whole profile) removed from config.toml by an edit is
+// scrubbed: its token does not stay behind in a file the broker no longer
+// looks after. The targets that stay keep theirs.
+func TestReloadScrubsRemovedTargets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	targetTOML := func(name string) string {
+		return fmt.Sprintf("\n[[profiles.data.targets]]\nclient = \"file\"\npath = %q\n", filepath.Join(dir, name))
+	}
+	head := ("[profiles.data]\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nscopes = [\"api://data/.default\"]\n")
+	extra := profileConf("extra", dir)
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path+".tmp", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(head + targetTOML("keep.tok") + targetTOML("drop.tok") + extra)
+	cfg, err := config.Load("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := realClock{}
+	var d *Daemon
+	newTarget := func(tc config.Target) (Target, error) {
+		return &fileTarget{path: tc.Path, written: func(p string, b []byte) { d.Written(p, b) }}, nil
+	}
+	eng := fakeEngine{"data": newFakeAuth(clock, time.Hour, true), "extra": newFakeAuth(clock, time.Hour, true)}
+	d, err = New(Options{Config: cfg, ConfigPath: path, Engine: eng, NewTarget: newTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	holds := func(name string) bool {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		return err == nil && string(b) == "tok-1"
+	}
+	eventually(t, "every target written", func() bool { return holds("keep.tok") && holds("drop.tok") && holds("extra.tok") })
+
+	write(head + targetTOML("keep.tok"))
+	gone := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return os.IsNotExist(err) }
+	eventually(t, "the removed target and profile scrubbed", func() bool { return gone("drop.tok") && gone("extra.tok") })
+	if !holds("keep.tok") {
+		t.Error("the target that stayed lost its token")
+	}
 }
