@@ -437,6 +437,13 @@ func TestSyncSignOutAndRefreshNow(t *testing.T) {
 		if p := h.profile(); p.State != state.SignedOut || p.ExpiresOn != nil {
 			t.Errorf("after sign-out: %+v", p)
 		}
+		// The scrubbed target holds no token: status does not call it ok.
+		synctest.Wait()
+		for _, tg := range h.profile().Targets {
+			if tg.State != state.TargetPending || tg.Written != nil {
+				t.Errorf("target after sign-out: %+v", tg)
+			}
+		}
 		if _, err := h.d.Token(t.Context(), "data", 0); !errors.Is(err, auth.ErrSignInRequired) {
 			t.Errorf("Token after sign-out: %v", err)
 		}

@@ -133,10 +133,17 @@ func (w *targetWorker) run(ctx context.Context) {
 			done = j.gen
 			failures = 0
 			if w.want.gen == j.gen {
+				// After a sign-out the file holds no token: nothing is
+				// delivered there until the next sign-in.
 				w.st.State = state.TargetOK
+				if j.remove {
+					w.st.State = state.TargetPending
+				}
 			}
 			w.st.Error = ""
-			if !j.remove {
+			if j.remove {
+				w.st.Written = nil
+			} else {
 				w.st.Written = &now
 			}
 		} else {
