@@ -196,3 +196,57 @@ func TestClaudeConnectsThroughHelper(t *testing.T) {
 		t.Fatalf("claude connected with a bad token:\n%s", out)
 	}
 }
+
+// TestGeminiConnectsWithHeader: the real Gemini CLI, with an isolated HOME,
+// reads the header the broker wrote into a commented ~/.gemini/settings.json
+// and connects to the simulator's protected MCP endpoint with it; with a
+// wrong token it does not.
+func TestGeminiConnectsWithHeader(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@google/gemini-cli")
+	sim, err := entrasim.Start(entrasim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	env := testEnv(t, nil)
+	ca := filepath.Join(env.Home, "ca.pem")
+	os.WriteFile(ca, sim.CACertPEM(), 0o600)
+	dir := filepath.Join(env.Home, ".gemini")
+	os.MkdirAll(dir, 0o700)
+	// Gemini CLI runs no MCP server in an untrusted folder: trust is off here.
+	in := "{\n  // mine (Gemini CLI takes comments, not trailing commas)\n  \"security\": {\"folderTrust\": {\"enabled\": false}},\n  \"theme\": \"Default\"\n}\n"
+	os.WriteFile(filepath.Join(dir, "settings.json"), []byte(in), 0o600)
+	tg, err := New(config.Target{Client: "gemini", Server: "api", URL: sim.MCPURL()}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(tok string) string {
+		if err := tg.Apply(context.Background(), token.Token{Value: token.Secret(tok)}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(nm, ".bin", "gemini"), "mcp", "list")
+		cmd.Env = isolated(env.Home, "NODE_EXTRA_CA_CERTS="+ca)
+		cmd.Dir = env.Home
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gemini mcp list: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := list(sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: time.Hour}))
+	t.Logf("gemini mcp list:\n%s", out)
+	if !strings.Contains(out, "api: "+sim.MCPURL()) || !strings.Contains(out, "Connected") || strings.Contains(out, "Disconnected") {
+		t.Fatalf("gemini does not show api connected:\n%s", out)
+	}
+	if b, _ := os.ReadFile(tg.Path()); !strings.Contains(string(b), "// mine") {
+		t.Errorf("the comment was lost:\n%s", b)
+	}
+	out = list(sim.IssueAccessToken(entrasim.TokenOpts{Audience: entrasim.GraphAudience}))
+	t.Logf("with a Graph token:\n%s", out)
+	if strings.Contains(out, "- Connected") {
+		t.Fatalf("gemini connected with a Graph token:\n%s", out)
+	}
+}
