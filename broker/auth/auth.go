@@ -212,7 +212,7 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 		return token.Token{}, err
 	}
 	c.forgetOthers(ctx, res.Account.HomeAccountID)
-	c.log.Info("signed in", "profile", c.profile.Name, "account", tok.Account, "expires_on", tok.ExpiresOn)
+	c.log.Debug("signed in", "account", tok.Account, "expires_on", tok.ExpiresOn)
 	return tok, nil
 }
 
@@ -261,7 +261,7 @@ func (c *Client) forgetOthers(ctx context.Context, keep string) {
 	for _, a := range accts {
 		if a.HomeAccountID != keep {
 			if err := c.pca.RemoveAccount(ctx, a); err != nil {
-				c.log.Warn("removing the previous account", "profile", c.profile.Name, "err", err)
+				c.log.Warn("removing the previous account", "err", err)
 			}
 		}
 	}
@@ -322,7 +322,7 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 		// AND the error. Use the token only while it is good enough.
 		if res.AccessToken != "" {
 			if tok, cerr := c.check(res); cerr == nil && tok.ValidFor(c.now(), max(minValidity, MSALRefreshWindow)) {
-				c.log.Warn("proactive refresh failed; using the cached token", "profile", c.profile.Name,
+				c.log.Warn("proactive refresh failed; using the cached token",
 					"expires_on", tok.ExpiresOn, "err", c.classify(err).Message)
 				return tok, nil
 			}
@@ -376,7 +376,7 @@ func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token,
 	if err != nil {
 		return token.Token{}, err
 	}
-	c.log.Debug("refreshed", "profile", c.profile.Name, "expires_on", tok.ExpiresOn)
+	c.log.Debug("refreshed", "expires_on", tok.ExpiresOn)
 	return tok, nil
 }
 

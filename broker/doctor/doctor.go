@@ -207,7 +207,7 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 	want := p.APIResource()
 	msg := fmt.Sprintf("aud %s, scp %s, tid %s, upn %s, expires %s (in %s)",
 		tok.Audience, strings.Join(tok.Scopes, " "), tok.Tenant, tok.Account,
-		tok.ExpiresOn.Local().Format("15:04:05"), tok.ExpiresOn.Sub(now).Round(time.Minute))
+		tok.ExpiresOn.Local().Format("15:04:05"), strings.TrimSuffix(tok.ExpiresOn.Sub(now).Round(time.Minute).String(), "0s"))
 	switch {
 	case isGraph(tok.Audience):
 		add(Check{Name: "token", Profile: p.Name, Level: Fail, Message: "the token is for Microsoft Graph, not your API: " + msg,
