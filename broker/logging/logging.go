@@ -33,6 +33,10 @@ type Options struct {
 	Level string
 	// Also, when set, receives every line as well (for example stderr).
 	Also io.Writer
+	// NoRotate appends without ever rotating: for processes other than the
+	// daemon (`broker bridge`, one per MCP server), so that only one process
+	// renames the shared log and no line is lost to competing rotations.
+	NoRotate bool
 }
 
 // Log is an open log: its Logger, its level (settable while running) and
@@ -40,7 +44,7 @@ type Options struct {
 type Log struct {
 	Logger *slog.Logger
 	Level  *slog.LevelVar
-	file   *lumberjack.Logger
+	file   io.Closer
 }
 
 // Open opens (appending) the rotating log file and returns a logger that
@@ -49,31 +53,34 @@ func Open(o Options) (*Log, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the log folder: %w", err)
 	}
-	lj := &lumberjack.Logger{
-		Filename:   o.Path,
-		MaxSize:    maxSizeMB,
-		MaxBackups: maxBackups,
-		MaxAge:     maxAgeDays,
-	}
-	// lumberjack creates the file lazily with 0600 (0644 before v2.2);
-	// create it now so that the mode is ours and errors show up at start.
+	// Create the file now so that its mode is ours (lumberjack would create
+	// it lazily) and errors show up at start.
 	f, err := os.OpenFile(o.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the log file: %w", err)
 	}
-	f.Close()
+	var file io.WriteCloser = f
+	if !o.NoRotate {
+		f.Close()
+		file = &lumberjack.Logger{
+			Filename:   o.Path,
+			MaxSize:    maxSizeMB,
+			MaxBackups: maxBackups,
+			MaxAge:     maxAgeDays,
+		}
+	}
 	lv := new(slog.LevelVar)
 	lvl, err := ParseLevel(o.Level)
 	if err != nil {
 		return nil, err
 	}
 	lv.Set(lvl)
-	var w io.Writer = lj
+	var w io.Writer = file
 	if o.Also != nil {
-		w = io.MultiWriter(lj, o.Also)
+		w = io.MultiWriter(file, o.Also)
 	}
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})
-	return &Log{Logger: slog.New(Guard(h)), Level: lv, file: lj}, nil
+	return &Log{Logger: slog.New(Guard(h)), Level: lv, file: file}, nil
 }
 
 // Close closes the file.

@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,5 +102,38 @@ func TestLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("loud"); err == nil {
 		t.Error("ParseLevel(loud) succeeded")
+	}
+}
+
+// The daemon's log rotates when it grows past its limit; a log opened with
+// NoRotate (a bridge's) only appends, so that several processes sharing the
+// file never rename it under each other.
+func TestRotationOnlyInTheRotatingProcess(t *testing.T) {
+	t.Parallel()
+	for _, noRotate := range []bool{false, true} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "broker.log")
+		big := bytes.Repeat([]byte("x"), maxSizeMB*1024*1024+1)
+		if err := os.WriteFile(path, big, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Open(Options{Path: path, NoRotate: noRotate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Logger.Info("after the limit")
+		l.Close()
+		entries, _ := os.ReadDir(dir)
+		data, _ := os.ReadFile(path)
+		appended := bytes.HasPrefix(data, big) && bytes.Contains(data, []byte("after the limit"))
+		switch {
+		case noRotate && (len(entries) != 1 || !appended):
+			t.Errorf("NoRotate: %d files, appended %v; want the one file, appended", len(entries), appended)
+		case !noRotate && (len(entries) != 2 || bytes.Contains(data, big[:1024]) || !bytes.Contains(data, []byte("after the limit"))):
+			t.Errorf("rotating: %d files; want the new log and one rotated copy", len(entries))
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("log mode: %v, %v", fi, err)
+		}
 	}
 }

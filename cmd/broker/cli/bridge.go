@@ -149,7 +149,7 @@ func (a *App) bridgeLogger(cfg *config.Config, opts bridgeOptions, profile strin
 		attrs = append(attrs, "server", opts.Name)
 	}
 	if path, err := paths.LogFile(); err == nil {
-		if l, err := logging.Open(logging.Options{Path: path, Level: cfg.Settings.LogLevel, Also: a.Stderr}); err == nil {
+		if l, err := logging.Open(logging.Options{Path: path, Level: cfg.Settings.LogLevel, Also: a.Stderr, NoRotate: true}); err == nil {
 			return l.Logger.With(attrs...), func() { l.Close() }
 		}
 	}
