@@ -98,6 +98,9 @@ func render(st state.Status, now time.Time, loc *time.Location, lc local) view {
 		if p.LastError != "" && p.State != state.OK {
 			v.Items = append(v.Items, item{Label: "    " + shorten(p.LastError, 70), Tooltip: p.LastError, Disabled: true})
 		}
+		if p.SignInPrompt != "" {
+			v.Items = append(v.Items, item{Label: "    " + shorten(p.SignInPrompt, 90), Tooltip: p.SignInPrompt, Disabled: true})
+		}
 		signedIn := p.State != state.SignedOut && p.State != state.SignInRequired
 		if signedIn {
 			v.Items = append(v.Items, item{Label: "Sign out", Action: actSignOut, Profile: p.Name})

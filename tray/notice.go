@@ -33,6 +33,8 @@ type profileNotes struct {
 	// problem is the problem the user was told about ("" for none), so
 	// that a recovery is announced only after a problem was.
 	problem string
+	// prompt is the device-code prompt the user was shown.
+	prompt string
 }
 
 // observe returns the notifications that st deserves at now.
@@ -53,6 +55,12 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 		if who == "" {
 			who = "profile " + p.Name
 		}
+		// A device-code sign-in in flight: the code must reach the user,
+		// who started it from the menu and sees no terminal.
+		if p.SignInPrompt != "" && p.SignInPrompt != pn.prompt {
+			out = append(out, notice{Profile: p.Name, Summary: "Sign in to " + p.Name, Body: p.SignInPrompt, Icon: assets.SignedOut})
+		}
+		pn.prompt = p.SignInPrompt
 		// A failing episode starts at the first degraded state and lasts
 		// through retries (refreshing) until the profile is ok again.
 		switch p.State {

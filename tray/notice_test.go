@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,36 @@ func TestNoticeAtStartup(t *testing.T) {
 	got := np.observe(state.Status{Profiles: []state.Profile{{Name: "data", State: state.SignInRequired}}}, t0, utc)
 	if len(got) != 1 || got[0].Body == "" || got[0].Profile != "data" {
 		t.Errorf("a profile that needs sign-in at startup: got %+v, want one notice", got)
+	}
+}
+
+// A device-code sign-in started from the menu: its code reaches the user
+// in a notification (once) and in the menu.
+func TestDeviceCodePrompt(t *testing.T) {
+	t.Parallel()
+	var np noticePolicy
+	msg := "To sign in, open https://microsoft.com/devicelogin and enter the code ABCD-1234."
+	st := func(prompt string) state.Status {
+		return state.Status{Profiles: []state.Profile{{Name: "data", State: state.SignedOut, SignInPrompt: prompt}}}
+	}
+	if got := np.observe(st(""), t0, utc); len(got) != 0 {
+		t.Fatalf("no sign-in yet: %+v", got)
+	}
+	got := np.observe(st(msg), t0.Add(time.Second), utc)
+	if len(got) != 1 || got[0].Body != msg || got[0].Profile != "data" {
+		t.Fatalf("the device code: got %+v", got)
+	}
+	if got := np.observe(st(msg), t0.Add(2*time.Second), utc); len(got) != 0 {
+		t.Errorf("told twice: %+v", got)
+	}
+	v := render(st(msg), t0, utc, local{})
+	found := false
+	for _, it := range v.Items {
+		if it.Disabled && strings.Contains(it.Label, "ABCD-1234") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the menu does not show the code: %+v", v.Items)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sort"
 	"sync"
 	"time"
@@ -534,6 +535,34 @@ func (d *Daemon) Sync(ctx context.Context, profile string) error {
 		return err
 	}
 	return r.sync(ctx)
+}
+
+// DeviceCode shows the instructions of a device-code sign-in ("open URL
+// and enter the code …", what auth writes to its DeviceCodeOut) in the
+// status of the profiles whose device-code sign-in is in flight, so that
+// the tray and `status` can show them; they go when the sign-in ends.
+func (d *Daemon) DeviceCode(msg string) {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return
+	}
+	d.mu.Lock()
+	var rs []*refresher
+	for _, p := range d.profiles {
+		rs = append(rs, p.r)
+	}
+	d.mu.Unlock()
+	changed := false
+	for _, r := range rs {
+		r.mu.Lock()
+		if r.login != nil && r.prof.Login == "device-code" {
+			r.prompt, changed = msg, true
+		}
+		r.mu.Unlock()
+	}
+	if changed {
+		d.notify()
+	}
 }
 
 // CacheChanged tells the daemon that another process changed the token

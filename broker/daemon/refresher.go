@@ -66,6 +66,7 @@ type refresher struct {
 	failures int       // consecutive temporary failures
 	stamp    string    // the token cache as last seen by the loop
 	login    *loginCall
+	prompt   string         // the device-code instructions of the sign-in in flight
 	bg       sync.WaitGroup // sign-ins in flight
 }
 
@@ -110,6 +111,7 @@ func (r *refresher) status() state.Profile {
 	if r.lastErr != nil {
 		p.LastError = r.lastErr.Error()
 	}
+	p.SignInPrompt = r.prompt
 	r.mu.Unlock()
 	for _, t := range r.targets {
 		p.Targets = append(p.Targets, t.status())
@@ -356,7 +358,9 @@ func (r *refresher) doLogin(c *loginCall) {
 	r.mu.Lock()
 	c.err = err
 	r.login = nil
+	r.prompt = ""
 	r.mu.Unlock()
+	r.d.notify()
 	close(c.done)
 }
 

@@ -251,3 +251,56 @@ func TestReloadScrubsRemovedTargets(t *testing.T) {
 		t.Error("the target that stayed lost its token")
 	}
 }
+
+// A device-code sign-in's instructions show in the profile's status while
+// it is in flight (the tray and `status` show them), and go when it ends.
+func TestDeviceCodePromptInStatus(t *testing.T) {
+	t.Parallel()
+	clock := realClock{}
+	a := newFakeAuth(clock, time.Hour, false)
+	a.loginGo = make(chan struct{})
+	cfg := &config.Config{Profiles: map[string]*config.Profile{
+		"data":  {Login: "device-code", Scopes: []string{"api://data/.default"}},
+		"other": {Login: "browser", Scopes: []string{"api://other/.default"}},
+	}}
+	d, err := New(Options{Config: cfg, Engine: fakeEngine{"data": a, "other": newFakeAuth(clock, time.Hour, false)},
+		NewTarget: func(config.Target) (Target, error) { return nil, fmt.Errorf("none") }, NoWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	prompt := func(name string) string {
+		for _, p := range d.Status().Profiles {
+			if p.Name == name {
+				return p.SignInPrompt
+			}
+		}
+		return "?"
+	}
+	eventually(t, "the daemon", func() bool { return prompt("data") == "" })
+	d.DeviceCode("not in a sign-in: ignored")
+	if prompt("data") != "" {
+		t.Fatal("a prompt with no sign-in in flight was shown")
+	}
+	signedIn := make(chan error, 1)
+	go func() { signedIn <- d.SignIn(context.Background(), "data") }()
+	eventually(t, "the sign-in in flight", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.logins == 1 })
+	msg := "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-1234 to authenticate."
+	d.DeviceCode(msg + "\n")
+	if got := prompt("data"); got != msg {
+		t.Fatalf("prompt = %q", got)
+	}
+	if got := prompt("other"); got != "" {
+		t.Errorf("a browser profile got the prompt: %q", got)
+	}
+	close(a.loginGo)
+	if err := <-signedIn; err != nil {
+		t.Fatal(err)
+	}
+	if got := prompt("data"); got != "" {
+		t.Errorf("prompt after the sign-in: %q", got)
+	}
+}

@@ -58,7 +58,10 @@ type Profile struct {
 	ExpiresOn   *time.Time `json:"expires_on,omitempty"`
 	NextRefresh *time.Time `json:"next_refresh,omitempty"`
 	LastError   string     `json:"last_error,omitempty"`
-	Targets     []Target   `json:"targets"`
+	// SignInPrompt is what the user must do to finish a sign-in in
+	// progress: open a URL and enter a device code.
+	SignInPrompt string   `json:"sign_in_prompt,omitempty"`
+	Targets      []Target `json:"targets"`
 }
 
 // Target is one delivery target's last result.

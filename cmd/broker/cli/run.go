@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -101,12 +102,19 @@ func runRun(ctx context.Context, app *App, opts runOptions) error {
 	defer lg.Close()
 	log := lg.Logger
 
+	var d *daemon.Daemon
+	// A device code goes to stderr and into status (the tray shows it).
+	deviceCodeOut := io.MultiWriter(app.Stderr, writerFunc(func(p []byte) {
+		if d != nil {
+			d.DeviceCode(string(p))
+		}
+	}))
 	openEngine := func(ctx context.Context, cfg *config.Config) (daemon.Engine, error) {
 		e, err := engine.Open(ctx, engine.Options{
 			Config:        cfg,
 			StateDir:      stateDir,
 			OpenURL:       auth.BrowserOpener(os.Getenv("BROWSER")),
-			DeviceCodeOut: app.Stderr,
+			DeviceCodeOut: deviceCodeOut,
 			Logger:        log,
 		})
 		if err != nil {
@@ -122,7 +130,6 @@ func runRun(ctx context.Context, app *App, opts runOptions) error {
 	if err != nil {
 		return err
 	}
-	var d *daemon.Daemon
 	// The watcher ignores the daemon's own writes.
 	env.Written = func(path string, data []byte) { d.Written(path, data) }
 	d, err = daemon.New(daemon.Options{
@@ -198,3 +205,8 @@ type daemonAuth struct {
 }
 
 func (a daemonAuth) Logout(ctx context.Context) error { return a.e.Logout(ctx, a.profile) }
+
+// writerFunc is an io.Writer that hands each write to f.
+type writerFunc func(p []byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }

@@ -110,6 +110,9 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 		if p.LastError != "" {
 			fmt.Fprintf(w, "  last_error: %s\n", p.LastError)
 		}
+		if p.SignInPrompt != "" {
+			fmt.Fprintf(w, "  sign_in_prompt: %s\n", p.SignInPrompt)
+		}
 		for _, t := range p.Targets {
 			line := "  target " + t.Client
 			if t.Server != "" {
