@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
