@@ -110,6 +110,28 @@ type sysConn interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
+// peerUIDWith runs get on the connection's file descriptor: each system
+// reads the peer's uid its own way (SO_PEERCRED, LOCAL_PEERCRED).
+func peerUIDWith(c net.Conn, get func(fd int) (uint32, error)) (int, error) {
+	sc, ok := c.(sysConn)
+	if !ok {
+		return -1, fmt.Errorf("%T is not a socket", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var uid uint32
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { uid, gerr = get(int(fd)) }); err != nil {
+		return -1, err
+	}
+	if gerr != nil {
+		return -1, gerr
+	}
+	return int(uid), nil
+}
+
 func dial(ctx context.Context, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, "unix", addr)
