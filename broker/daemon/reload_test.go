@@ -31,6 +31,15 @@ func profileConf(name, dir string) string {
 	return fmt.Sprintf(profileTOML, name, name, filepath.Join(dir, name+".tok"))
 }
 
+// runDaemon runs d until the test ends.
+func runDaemon(t *testing.T, d *Daemon) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // eventually polls cond for up to 10 s of real time.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -60,10 +69,7 @@ func TestConfigReloadKeepsLastGoodConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, d)
 	eventually(t, "the first profile", func() bool {
 		st := d.Status()
 		return len(st.Profiles) == 1 && st.Profiles[0].State == state.OK
@@ -148,10 +154,7 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, d)
 	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
 	time.Sleep(4 * watch.Debounce)
 	if n := ft.count(); n != 1 {
@@ -180,10 +183,7 @@ func TestWatcherPicksUpAFolderCreatedLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, d)
 	// The folder does not exist at start; the first write fails and is
 	// retried after 1 s, by when the folder exists.
 	time.Sleep(100 * time.Millisecond)
@@ -234,10 +234,7 @@ func TestReloadScrubsRemovedTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, d)
 	holds := func(name string) bool {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		return err == nil && string(b) == "tok-1"
@@ -268,10 +265,7 @@ func TestDeviceCodePromptInStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, d)
 	prompt := func(name string) string {
 		for _, p := range d.Status().Profiles {
 			if p.Name == name {
