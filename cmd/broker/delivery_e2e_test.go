@@ -29,30 +29,15 @@ func TestDeliveryScripts(t *testing.T) {
 		Dir:                 "testdata/delivery",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			s, err := entrasim.Start(entrasim.Options{})
+			s, err := simScriptSetup(env, bin, entrasim.Options{})
 			if err != nil {
 				return err
 			}
-			env.Defer(func() { s.Close() })
-			env.Values[simKey{}] = s
-			work := env.WorkDir
-			home := filepath.Join(work, "home")
-			ca := filepath.Join(work, "sim-ca.pem")
-			if err := s.WriteCA(ca); err != nil {
-				return err
-			}
-			env.Setenv("HOME", home)
-			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
-			env.Setenv("SSL_CERT_FILE", ca)
-			env.Setenv("NODE_EXTRA_CA_CERTS", ca)
-			env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
-			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(work, "no-bus"))
-			env.Setenv("BROWSER", "browse")
 			env.Setenv("DISABLE_AUTOUPDATER", "1")
 			env.Setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+			// The npm CLIs before any on the system (the broker stays first).
 			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+nmBin+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("SIM_URL", s.URL())
-			return writeSimConfig(s, home, "data")
+			return writeSimConfig(s, env.Getenv("HOME"), "data")
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sim":      cmdSim,

@@ -97,38 +97,51 @@ func TestSignInScripts(t *testing.T) {
 		Dir:                 "testdata/signin",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			s, err := entrasim.Start(entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second})
+			s, err := simScriptSetup(env, bin, entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second})
 			if err != nil {
 				return err
 			}
-			env.Defer(func() { s.Close() })
-			env.Values[simKey{}] = s
-			work := env.WorkDir
-			home := filepath.Join(work, "home")
-			ca := filepath.Join(work, "sim-ca.pem")
-			if err := s.WriteCA(ca); err != nil {
-				return err
-			}
-			env.Setenv("HOME", home)
-			env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
-			env.Setenv("SSL_CERT_FILE", ca)
-			env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
-			// A bus that does not exist: no keyring, and never an autolaunched one.
-			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(work, "no-bus"))
-			env.Setenv("BROWSER", "browse")
-			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("STATE", filepath.Join(home, ".local", "state", "mcp-token-broker"))
-			env.Setenv("SIM_URL", s.URL())
-			env.Setenv("SIM_USER", s.Username())
-			env.Setenv("SIM_TENANT", s.TenantID())
-			env.Setenv("SIM_CLIENT", s.ClientID())
-			return writeSimConfig(s, home, "data")
+			return writeSimConfig(s, env.Getenv("HOME"), "data")
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sim":  cmdSim,
 			"code": cmdCode,
 		},
 	})
+}
+
+// simScriptSetup gives a script a simulator of its own and a sandbox: a
+// temporary HOME, the simulator's CA trusted, no admin config, a session
+// bus that does not exist (no keyring, never an autolaunched one), the
+// `browse` stand-in as $BROWSER and the built broker first on PATH. The
+// scripts read SIM_URL, SIM_USER, SIM_TENANT, SIM_CLIENT and STATE.
+func simScriptSetup(env *testscript.Env, bin string, o entrasim.Options) (*entrasim.Server, error) {
+	s, err := entrasim.Start(o)
+	if err != nil {
+		return nil, err
+	}
+	env.Defer(func() { s.Close() })
+	env.Values[simKey{}] = s
+	work := env.WorkDir
+	home := filepath.Join(work, "home")
+	ca := filepath.Join(work, "sim-ca.pem")
+	if err := s.WriteCA(ca); err != nil {
+		return nil, err
+	}
+	env.Setenv("HOME", home)
+	env.Setenv("XDG_RUNTIME_DIR", filepath.Join(work, "run"))
+	env.Setenv("SSL_CERT_FILE", ca)
+	env.Setenv("NODE_EXTRA_CA_CERTS", ca)
+	env.Setenv("BROKER_ADMIN_CONFIG", filepath.Join(work, "no-admin.toml"))
+	env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(work, "no-bus"))
+	env.Setenv("BROWSER", "browse")
+	env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+	env.Setenv("STATE", filepath.Join(home, ".local", "state", "mcp-token-broker"))
+	env.Setenv("SIM_URL", s.URL())
+	env.Setenv("SIM_USER", s.Username())
+	env.Setenv("SIM_TENANT", s.TenantID())
+	env.Setenv("SIM_CLIENT", s.ClientID())
+	return s, nil
 }
 
 // writeSimConfig writes the user's config with one profile per name, all
