@@ -11,7 +11,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
 // codexClient is OpenAI Codex CLI: ~/.codex/config.toml (or

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
 // jsonClient is any other JSON or JSONC file: the string at the RFC 6901

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
 // jsonServers is the shared behaviour of the clients whose file is JSON

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // nodeModules returns the npm packages that scripts/test-deps installs

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
 // claudeJSON returns a ~/.claude.json-shaped document of about size bytes:

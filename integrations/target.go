@@ -25,9 +25,9 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/gitcheck"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/jsonedit"
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/files/gitcheck"
+	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
 // Modes of delivery.

@@ -19,8 +19,8 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/store"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // memCache is an in-memory cache.ExportReplace: what a second process

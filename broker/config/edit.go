@@ -11,7 +11,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 )
 
 // AddTarget adds t to profile t.Profile in the config file at path

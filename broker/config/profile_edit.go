@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 )
 
 // ProfileTOML renders p as a [profiles.NAME] table. An empty ClientID is

@@ -14,7 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
+	"github.com/mcp-token-broker/mcp-token-broker/files/watch"
 	"log/slog"
 	"os"
 	"path/filepath"

@@ -13,7 +13,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
+	"github.com/mcp-token-broker/mcp-token-broker/files/watch"
 )
 
 const profileTOML = `

@@ -1,6 +1,6 @@
 package daemon
 
-import "github.com/mcp-token-broker/mcp-token-broker/integrations/watch"
+import "github.com/mcp-token-broker/mcp-token-broker/files/watch"
 
 // watchFiles points the watcher at the config file and every target's
 // files.

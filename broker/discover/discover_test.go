@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 func TestDiscoverFromSimulatorMetadata(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 func simConfig(s *entrasim.Server, names ...string) *config.Config {

@@ -12,8 +12,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/store"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 func newClient(t *testing.T, sim *entrasim.Server, s *store.Store, profile string) public.Client {

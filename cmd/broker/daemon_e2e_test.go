@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 var (

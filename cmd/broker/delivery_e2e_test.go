@@ -9,7 +9,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // TestDeliveryScripts runs testdata/delivery/*.txtar: connect and sync

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/internal/desktoptest"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/mcp-token-broker/mcp-token-broker/assets"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/internal/desktoptest"
 )
 

@@ -1,4 +1,4 @@
-// Command entrasim runs the Entra ID simulator of broker/entrasim on its
+// Command entrasim runs the Entra ID simulator of entrasim on its
 // own, for manual runs of the broker and of MCP clients without a tenant.
 //
 //	entrasim serve [--addr 127.0.0.1:8443] [--lifetime 65m] [--ca-out FILE] [-v]
@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 const usage = `usage:

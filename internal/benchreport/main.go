@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 func main() {

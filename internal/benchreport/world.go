@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // home is a temporary HOME with a config.toml against the simulator, the

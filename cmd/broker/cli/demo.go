@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/demo"
+	"github.com/mcp-token-broker/mcp-token-broker/demo"
 )
 
 type demoOptions struct {

@@ -16,8 +16,8 @@ import (
 	"github.com/tailscale/hujson"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/doctor"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // clientInfo is one of the demo's clients: its config name, its name for

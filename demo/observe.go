@@ -11,8 +11,8 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 

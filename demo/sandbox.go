@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // markerFile marks a folder as a demo sandbox: only such a folder (or an
