@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
-	"github.com/mcp-token-broker/mcp-token-broker/files/watch"
 )
 
 const profileTOML = `
@@ -38,6 +38,67 @@ func runDaemon(t *testing.T, d *Daemon) {
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// logEvents is a slog handler that lets a test wait for a log line (an
+// event) instead of sleeping and hoping that it happened.
+type logEvents struct {
+	mu    sync.Mutex
+	lines []map[string]string // "msg" and every attribute, as text
+	kick  chan struct{}       // buffer 1
+}
+
+func newLogEvents() *logEvents { return &logEvents{kick: make(chan struct{}, 1)} }
+
+func (l *logEvents) logger() *slog.Logger { return slog.New(l) }
+
+func (l *logEvents) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logEvents) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logEvents) WithGroup(string) slog.Handler            { return l }
+func (l *logEvents) Handle(_ context.Context, r slog.Record) error {
+	line := map[string]string{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { line[a.Key] = a.Value.String(); return true })
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// mark is the position after the lines logged so far.
+func (l *logEvents) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
+// waitFor waits (up to 10 s) for a line after mark with msg and the given
+// attribute pairs, and returns the position after it.
+func (l *logEvents) waitFor(t *testing.T, mark int, msg string, kv ...string) int {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		l.mu.Lock()
+		for i := mark; i < len(l.lines); i++ {
+			ok := l.lines[i]["msg"] == msg
+			for j := 0; ok && j+1 < len(kv); j += 2 {
+				ok = l.lines[i][kv[j]] == kv[j+1]
+			}
+			if ok {
+				l.mu.Unlock()
+				return i + 1
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.kick:
+		case <-timeout:
+			t.Fatalf("timed out waiting for the log line %q %v", msg, kv)
+		}
+	}
 }
 
 // eventually polls cond for up to 10 s of real time.
@@ -146,26 +207,40 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	clock := realClock{}
+	events := newLogEvents()
 	var d *Daemon
 	ft := &fileTarget{path: filepath.Join(dir, "client.json"), written: func(p string, b []byte) { d.Written(p, b) }}
 	cfg := &config.Config{Profiles: map[string]*config.Profile{"data": {Targets: []config.Target{{Client: "file", Path: ft.path}}}}}
 	d, err := New(Options{Config: cfg, Engine: fakeEngine{"data": newFakeAuth(clock, time.Hour, true)},
-		NewTarget: func(config.Target) (Target, error) { return ft, nil }})
+		NewTarget: func(config.Target) (Target, error) { return ft, nil }, Logger: events.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runDaemon(t, d)
+	events.waitFor(t, 0, "watching folder", "dir", dir)
 	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
-	time.Sleep(4 * watch.Debounce)
+	// settle rewrites the file as it is: an event that must change nothing,
+	// and whose settling comes after that of every earlier event.
+	settle := func() {
+		t.Helper()
+		m := events.mark()
+		if err := os.WriteFile(ft.path, []byte("tok-1"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		events.waitFor(t, m, "watched file settled", "path", ft.path, "changed", "false")
+	}
+	settle()
 	if n := ft.count(); n != 1 {
 		t.Errorf("%d applies after the daemon's own write, want 1", n)
 	}
 	// A client overwrites the file: the token is put back.
+	m := events.mark()
 	if err := os.WriteFile(ft.path, []byte(`{"stale": true}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	events.waitFor(t, m, "watched file settled", "path", ft.path, "changed", "true")
 	eventually(t, "the re-apply", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
-	time.Sleep(4 * watch.Debounce)
+	settle()
 	if n := ft.count(); n != 2 {
 		t.Errorf("%d applies after one overwrite, want 2", n)
 	}
@@ -174,24 +249,25 @@ func TestWatcherReappliesOverwritesButNotOwnWrites(t *testing.T) {
 func TestWatcherPicksUpAFolderCreatedLater(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "later")
+	events := newLogEvents()
 	var d *Daemon
 	ft := &fileTarget{path: filepath.Join(dir, "client.json"), written: func(p string, b []byte) { d.Written(p, b) }}
 	clock := realClock{}
 	cfg := &config.Config{Profiles: map[string]*config.Profile{"data": {Targets: []config.Target{{Client: "file", Path: ft.path}}}}}
 	d, err := New(Options{Config: cfg, Engine: fakeEngine{"data": newFakeAuth(clock, time.Hour, true)},
-		NewTarget: func(config.Target) (Target, error) { return ft, nil }})
+		NewTarget: func(config.Target) (Target, error) { return ft, nil }, Logger: events.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runDaemon(t, d)
-	// The folder does not exist at start; the first write fails and is
+	// The folder does not exist at start: the first write fails and is
 	// retried after 1 s, by when the folder exists.
-	time.Sleep(100 * time.Millisecond)
+	events.waitFor(t, 0, "target write failed")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the first write", func() bool { b, _ := os.ReadFile(ft.path); return string(b) == "tok-1" })
-	time.Sleep(cachePollEvery + time.Second) // the folder gets watched
+	events.waitFor(t, 0, "watching folder", "dir", dir) // within cachePollEvery
 	if err := os.WriteFile(ft.path, []byte("overwritten"), 0o600); err != nil {
 		t.Fatal(err)
 	}

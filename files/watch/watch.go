@@ -104,6 +104,7 @@ func (w *Watcher) addMissing() {
 			continue
 		}
 		w.dirs[dir] = true
+		w.log.Debug("watching folder", "dir", dir)
 	}
 }
 
@@ -162,7 +163,13 @@ func (w *Watcher) fire(ctx context.Context, name string) {
 	prev, ok := w.seen[name]
 	w.seen[name] = h
 	w.mu.Unlock()
-	if ctx.Err() != nil || ok && prev == h {
+	changed := !ok || prev != h
+	if ctx.Err() != nil {
+		return
+	}
+	// Tests wait for this line instead of sleeping past the debounce.
+	w.log.Debug("watched file settled", "path", name, "changed", changed)
+	if !changed {
 		return
 	}
 	for _, h := range hs {
