@@ -289,7 +289,7 @@ func TestTrayHostStartedLater(t *testing.T) {
 	d := newDesktop(t)
 	h := startHelper(t, d)
 	h.set(t, signedIn(time.Now(), time.Hour))
-	time.Sleep(300 * time.Millisecond) // the tray is up and waiting
+	h.expect(t, "log: no tray host on the session bus yet; waiting for one")
 
 	host := desktoptest.StartTrayHost(t, d.bus, d.display)
 	s := d.waitItem(t)

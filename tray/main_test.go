@@ -47,7 +47,7 @@ func helperMain() int {
 			m.set(st)
 		}
 	}()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(reportingHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}), out})
 	err := Run(context.Background(), m, Options{
 		ConfigPath: "/cfg/config.toml",
 		LogPath:    "/cfg/broker.log",
@@ -62,6 +62,26 @@ func helperMain() int {
 	}
 	out.line("exited")
 	return 0
+}
+
+// reportingHandler also reports every log message on stdout ("log: MSG"),
+// so that a test can wait for what the tray logs instead of sleeping.
+type reportingHandler struct {
+	slog.Handler
+	out *lockedWriter
+}
+
+func (h reportingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.out.line("log: " + r.Message)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h reportingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return reportingHandler{h.Handler.WithAttrs(as), h.out}
+}
+
+func (h reportingHandler) WithGroup(name string) slog.Handler {
+	return reportingHandler{h.Handler.WithGroup(name), h.out}
 }
 
 type lockedWriter struct {
