@@ -41,6 +41,11 @@ func TestServerToClient(t *testing.T) {
 		})
 	var mu sync.Mutex
 	var gets, versions []string
+	// The SDK flushes the GET stream's headers while it holds the stream,
+	// and registers it before it lets go: a notification sent after the
+	// flush is delivered on it.
+	streamOpen := make(chan struct{})
+	opened := sync.OnceFunc(func() { close(streamOpen) })
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer good" {
@@ -51,6 +56,7 @@ func TestServerToClient(t *testing.T) {
 		mu.Lock()
 		if r.Method == http.MethodGet {
 			gets = append(gets, r.Header.Get("Accept"))
+			w = flushSignal{ResponseWriter: w, flushed: opened}
 		}
 		versions = append(versions, r.Header.Get("MCP-Protocol-Version"))
 		mu.Unlock()
@@ -69,20 +75,11 @@ func TestServerToClient(t *testing.T) {
 
 	// Wait for the bridge's GET stream, then change the tools: the server
 	// announces it on that stream.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(gets)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the bridge opened no GET stream")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-streamOpen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bridge opened no GET stream")
 	}
-	time.Sleep(50 * time.Millisecond) // the server registers the stream after its headers
 	server.AddTool(&mcp.Tool{Name: "later", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return &mcp.CallToolResult{}, nil
@@ -212,3 +209,18 @@ func TestServerRefusalIsReported(t *testing.T) {
 	}
 	checkStdout(t, h.written.String())
 }
+
+// flushSignal calls flushed after each Flush of the response.
+type flushSignal struct {
+	http.ResponseWriter
+	flushed func()
+}
+
+func (f flushSignal) Flush() {
+	if fl, ok := f.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+	f.flushed()
+}
+
+func (f flushSignal) Unwrap() http.ResponseWriter { return f.ResponseWriter }
