@@ -50,6 +50,7 @@ const (
 	DefaultTenantDomain = "contoso.onmicrosoft.com"
 	DefaultClientID     = "b7c4e1d2-6f3a-4a8b-9c5d-1e2f3a4b5c6d"
 	DefaultAPIAudience  = "api://mcp-demo-api"
+	DefaultAPIAppID     = "3c9a1f6e-8b2d-4e7a-a5c4-7d1e9b0f2a68"
 	DefaultUsername     = "alice@contoso.com"
 )
 
@@ -66,6 +67,15 @@ type Options struct {
 	// APIAudience is the API's App ID URI; its scopes are
 	// APIAudience+"/.default" and APIAudience+"/access_as_user".
 	APIAudience string
+	// APIAppID is the API's application (client) ID, the aud of its v2
+	// tokens.
+	APIAppID string
+	// TokenVersion is the API registration's requestedAccessTokenVersion:
+	// 2 (the default, as Entra recommends for new APIs) gives tokens with
+	// iss URL()/TENANT/v2.0 and aud APIAppID; 1 gives iss
+	// https://sts.windows.net/TENANT/ and aud APIAudience. Graph tokens
+	// are v1 whatever this says, as in Entra.
+	TokenVersion int
 	// Username is the user who signs in (preferred_username, upn).
 	Username string
 	// Lifetime of access tokens; 0 draws a random 60–90 minutes per token
@@ -205,6 +215,13 @@ func setDefaults(o *Options) {
 		o.APIAudience = DefaultAPIAudience
 	}
 	o.APIAudience = strings.TrimSuffix(o.APIAudience, "/")
+	if o.APIAppID == "" {
+		o.APIAppID = DefaultAPIAppID
+	}
+	o.APIAppID = strings.ToLower(o.APIAppID)
+	if o.TokenVersion == 0 {
+		o.TokenVersion = 2
+	}
 	if o.Username == "" {
 		o.Username = DefaultUsername
 	}
@@ -229,8 +246,33 @@ func (s *Server) TenantDomain() string { return s.opts.TenantDomain }
 // ClientID is the registered public client.
 func (s *Server) ClientID() string { return s.opts.ClientID }
 
-// APIAudience is the API's App ID URI, the aud of API tokens.
+// APIAudience is the API's App ID URI: its scopes start with it, and it
+// is the aud of v1 tokens.
 func (s *Server) APIAudience() string { return s.opts.APIAudience }
+
+// APIAppID is the API's application (client) ID, the aud of v2 tokens.
+func (s *Server) APIAppID() string { return s.opts.APIAppID }
+
+// TokenVersion is 1 or 2: the shape of the API's access tokens.
+func (s *Server) TokenVersion() int { return s.opts.TokenVersion }
+
+// TokenAudience is the aud of the API's access tokens: APIAppID for v2,
+// APIAudience for v1.
+func (s *Server) TokenAudience() string {
+	if s.opts.TokenVersion == 1 {
+		return s.opts.APIAudience
+	}
+	return s.opts.APIAppID
+}
+
+// TokenIssuer is the iss of the API's access tokens: URL()/TENANT/v2.0 for
+// v2, https://sts.windows.net/TENANT/ for v1.
+func (s *Server) TokenIssuer() string {
+	if s.opts.TokenVersion == 1 {
+		return s.v1Issuer()
+	}
+	return s.issuer()
+}
 
 // Username is the user who signs in.
 func (s *Server) Username() string { return s.opts.Username }

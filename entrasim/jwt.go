@@ -23,9 +23,9 @@ const GraphAudience = "00000003-0000-0000-c000-000000000000"
 // TokenOpts describes an access token minted directly with
 // IssueAccessToken. Zero fields take the simulator's defaults.
 type TokenOpts struct {
-	Audience string   // default the API audience
+	Audience string   // default TokenAudience()
 	Scopes   []string // scp, default ["access_as_user"]
-	Issuer   string   // default URL()/TENANT/v2.0
+	Issuer   string   // default the issuer of the token's version
 	Username string   // default Options.Username
 	TenantID string   // default Options.TenantID
 	// Lifetime from now; negative gives an expired token. Default: the
@@ -88,6 +88,10 @@ func (s *Server) sign(claims jwt.MapClaims, key *rsa.PrivateKey) string {
 // issuer is the v2.0 issuer for the tenant.
 func (s *Server) issuer() string { return s.url + "/" + s.opts.TenantID + "/v2.0" }
 
+// v1Issuer is the issuer of v1.0 access tokens, the same in every cloud's
+// public instance: Entra's security token service, not the authority.
+func (s *Server) v1Issuer() string { return "https://sts.windows.net/" + s.opts.TenantID + "/" }
+
 // displayName turns alice@contoso.com into "Alice".
 func displayName(upn string) string {
 	local, _, _ := strings.Cut(upn, "@")
@@ -97,29 +101,42 @@ func displayName(upn string) string {
 	return strings.ToUpper(local[:1]) + local[1:]
 }
 
-// accessClaims are the claims of an Entra v2.0 access token for the
-// simulator's user.
+// accessClaims are the claims of an Entra access token for the
+// simulator's user: v1.0 for Microsoft Graph and for an API registered
+// with requestedAccessTokenVersion 1, v2.0 otherwise. The two differ as in
+// Entra: iss, ver, appid/azp, and the user's name claims.
 func (s *Server) accessClaims(aud string, scp []string, now, exp time.Time) jwt.MapClaims {
-	return jwt.MapClaims{
-		"aud":                aud,
-		"iss":                s.issuer(),
-		"iat":                now.Unix(),
-		"nbf":                now.Unix(),
-		"exp":                exp.Unix(),
-		"aio":                randomToken(24),
-		"azp":                s.opts.ClientID,
-		"azpacr":             "0",
-		"name":               displayName(s.opts.Username),
-		"oid":                s.oid,
-		"preferred_username": s.opts.Username,
-		"upn":                s.opts.Username,
-		"rh":                 "1.A" + randomToken(18) + ".",
-		"scp":                strings.Join(scp, " "),
-		"sub":                nameUUID("sub:" + s.opts.Username + ":" + aud),
-		"tid":                s.opts.TenantID,
-		"uti":                randomToken(16),
-		"ver":                "2.0",
+	c := jwt.MapClaims{
+		"aud":  aud,
+		"iat":  now.Unix(),
+		"nbf":  now.Unix(),
+		"exp":  exp.Unix(),
+		"aio":  randomToken(24),
+		"name": displayName(s.opts.Username),
+		"oid":  s.oid,
+		"rh":   "1.A" + randomToken(18) + ".",
+		"scp":  strings.Join(scp, " "),
+		"sub":  nameUUID("sub:" + s.opts.Username + ":" + aud),
+		"tid":  s.opts.TenantID,
+		"uti":  randomToken(16),
 	}
+	if aud == GraphAudience || s.opts.TokenVersion == 1 {
+		c["iss"] = s.v1Issuer()
+		c["ver"] = "1.0"
+		c["appid"] = s.opts.ClientID
+		c["appidacr"] = "0"
+		c["amr"] = []string{"pwd"}
+		c["upn"] = s.opts.Username
+		c["unique_name"] = s.opts.Username
+		return c
+	}
+	c["iss"] = s.issuer()
+	c["ver"] = "2.0"
+	c["azp"] = s.opts.ClientID
+	c["azpacr"] = "0"
+	c["preferred_username"] = s.opts.Username
+	c["upn"] = s.opts.Username
+	return c
 }
 
 // idToken mints the id_token MSAL reads the account from.
@@ -158,7 +175,7 @@ func (s *Server) IssueAccessToken(o TokenOpts) string {
 	now := time.Now()
 	aud := o.Audience
 	if aud == "" {
-		aud = s.opts.APIAudience
+		aud = s.TokenAudience()
 	}
 	scp := o.Scopes
 	if len(scp) == 0 {
@@ -177,7 +194,12 @@ func (s *Server) IssueAccessToken(o TokenOpts) string {
 		c["iss"] = o.Issuer
 	}
 	if o.Username != "" {
-		c["upn"], c["preferred_username"], c["name"] = o.Username, o.Username, displayName(o.Username)
+		c["upn"], c["name"] = o.Username, displayName(o.Username)
+		if c["ver"] == "2.0" {
+			c["preferred_username"] = o.Username
+		} else {
+			c["unique_name"] = o.Username
+		}
 		c["oid"] = nameUUID(o.Username)
 	}
 	if o.TenantID != "" {
@@ -244,6 +266,9 @@ func (s *Server) checkToken(raw string) tokenCheck {
 		c := unverified.Claims.(jwt.MapClaims)
 		tc.Audience, _ = c["aud"].(string)
 		tc.Username, _ = c["preferred_username"].(string)
+		if tc.Username == "" {
+			tc.Username, _ = c["upn"].(string)
+		}
 		tc.Scopes, _ = c["scp"].(string)
 		if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 			tc.Expires = exp.Time
@@ -256,8 +281,8 @@ func (s *Server) checkToken(raw string) tokenCheck {
 		return &s.pki.signKey.PublicKey, nil
 	},
 		jwt.WithValidMethods([]string{"RS256"}),
-		jwt.WithIssuer(s.issuer()),
-		jwt.WithAudience(s.opts.APIAudience),
+		jwt.WithIssuer(s.TokenIssuer()),
+		jwt.WithAudience(s.TokenAudience()),
 		jwt.WithExpirationRequired(),
 	)
 	switch {

@@ -127,7 +127,7 @@ func TestMCPSession(t *testing.T) {
 		t.Errorf("tools/list: %d %s", status, body)
 	}
 	status, body, _ = mcpPost(t, s, tok, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`)
-	if status != 200 || !strings.Contains(body, `alice@contoso.com`) || !strings.Contains(body, `api://mcp-demo-api`) {
+	if status != 200 || !strings.Contains(body, `alice@contoso.com`) || !strings.Contains(body, s.TokenAudience()) {
 		t.Errorf("whoami: %d %s", status, body)
 	}
 	if _, body, _ := mcpPost(t, s, tok, "no-such-session", `{"jsonrpc":"2.0","id":4,"method":"ping"}`); !strings.Contains(body, "Session not found") {
@@ -151,7 +151,7 @@ func TestMCPSession(t *testing.T) {
 	calls := s.MCPCalls()
 	var accepted int
 	for _, c := range calls {
-		if c.Authorized && c.Audience == s.APIAudience() && !c.ExpiresAt.IsZero() && c.Token == Fingerprint(tok) {
+		if c.Authorized && c.Audience == s.TokenAudience() && !c.ExpiresAt.IsZero() && c.Token == Fingerprint(tok) {
 			accepted++
 		}
 	}

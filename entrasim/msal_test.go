@@ -148,7 +148,31 @@ func forceRefresh(ctx context.Context, pca public.Client, acct public.Account, s
 
 func TestInteractivePKCEAndSilentFromCache(t *testing.T) {
 	t.Parallel()
-	s := startSim(t, Options{})
+	for _, tc := range []struct {
+		version int
+		claims  func(s *Server) map[string]any
+		absent  []string
+	}{
+		{2, func(s *Server) map[string]any {
+			return map[string]any{"aud": DefaultAPIAppID, "tid": s.TenantID(), "iss": s.URL() + "/" + s.TenantID() + "/v2.0",
+				"scp": "access_as_user", "ver": "2.0", "preferred_username": "alice@contoso.com", "upn": "alice@contoso.com",
+				"azp": s.ClientID()}
+		}, []string{"appid", "unique_name"}},
+		{1, func(s *Server) map[string]any {
+			return map[string]any{"aud": "api://mcp-demo-api", "tid": s.TenantID(), "iss": "https://sts.windows.net/" + s.TenantID() + "/",
+				"scp": "access_as_user", "ver": "1.0", "unique_name": "alice@contoso.com", "upn": "alice@contoso.com",
+				"appid": s.ClientID()}
+		}, []string{"azp", "preferred_username"}},
+	} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			t.Parallel()
+			testInteractivePKCEAndSilentFromCache(t, tc.version, tc.claims, tc.absent)
+		})
+	}
+}
+
+func testInteractivePKCEAndSilentFromCache(t *testing.T, version int, want func(*Server) map[string]any, absent []string) {
+	s := startSim(t, Options{TokenVersion: version})
 	ctx := testCtx(t)
 	mc := &memCache{}
 	pca := newPCA(t, s, mc, "")
@@ -159,14 +183,19 @@ func TestInteractivePKCEAndSilentFromCache(t *testing.T) {
 		t.Fatalf("AcquireTokenInteractive: %v", err)
 	}
 	c := claimsOf(t, res.AccessToken)
-	for k, want := range map[string]any{
-		"aud": s.APIAudience(), "tid": s.TenantID(), "iss": s.URL() + "/" + s.TenantID() + "/v2.0",
-		"scp": "access_as_user", "ver": "2.0", "preferred_username": "alice@contoso.com", "upn": "alice@contoso.com",
-		"azp": s.ClientID(),
-	} {
+	for k, want := range want(s) {
 		if c[k] != want {
 			t.Errorf("access token %s = %v, want %v", k, c[k], want)
 		}
+	}
+	for _, k := range absent {
+		if _, ok := c[k]; ok {
+			t.Errorf("a v%d access token has %s", version, k)
+		}
+	}
+	// The protected endpoint takes the token as APIM's policy would.
+	if tc := s.checkToken(res.AccessToken); tc.Reason != "" {
+		t.Errorf("the MCP endpoint refuses the v%d token: %s", version, tc.Reason)
 	}
 	if life := time.Until(res.ExpiresOn); life < 59*time.Minute || life > 91*time.Minute {
 		t.Errorf("default lifetime %v, want random 60–90 min", life)
@@ -390,7 +419,7 @@ func TestDeviceCode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AuthenticationResult: %v", err)
 	}
-	if aud := claimsOf(t, res.AccessToken)["aud"]; aud != s.APIAudience() {
+	if aud := claimsOf(t, res.AccessToken)["aud"]; aud != s.TokenAudience() {
 		t.Errorf("aud = %v", aud)
 	}
 	var pending int

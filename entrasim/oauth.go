@@ -210,7 +210,7 @@ func (s *Server) parseScopes(raw string) (grantScopes, *aadError) {
 		return g, newAADError(28000, "invalid_scope", strings.Join(g.requested, " "))
 	}
 	if resources["api"] {
-		g.audience, g.scp = s.opts.APIAudience, []string{"access_as_user"}
+		g.audience, g.scp = s.TokenAudience(), []string{"access_as_user"}
 		return g, nil
 	}
 	g.audience = GraphAudience

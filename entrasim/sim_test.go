@@ -266,8 +266,8 @@ func TestParseScopes(t *testing.T) {
 		scope, aud string
 		code       int
 	}{
-		{"api://mcp-demo-api/.default openid offline_access profile", DefaultAPIAudience, 0},
-		{"API://MCP-DEMO-API/access_as_user", DefaultAPIAudience, 0},
+		{"api://mcp-demo-api/.default openid offline_access profile", DefaultAPIAppID, 0},
+		{"API://MCP-DEMO-API/access_as_user", DefaultAPIAppID, 0},
 		{"openid profile offline_access", GraphAudience, 0},
 		{"User.Read openid", GraphAudience, 0},
 		{"https://graph.microsoft.com/.default", GraphAudience, 0},
@@ -283,6 +283,11 @@ func TestParseScopes(t *testing.T) {
 		case tc.code == 0 && (e != nil || g.audience != tc.aud):
 			t.Errorf("%q: aud %q err %+v, want %q", tc.scope, g.audience, e, tc.aud)
 		}
+	}
+	// An API registered for v1 tokens: their aud is the App ID URI.
+	s.opts.TokenVersion = 1
+	if g, e := s.parseScopes("api://mcp-demo-api/.default"); e != nil || g.audience != DefaultAPIAudience {
+		t.Errorf("v1 API: aud %q err %+v, want %q", g.audience, e, DefaultAPIAudience)
 	}
 }
 
