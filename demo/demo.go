@@ -71,6 +71,9 @@ type Options struct {
 	// above).
 	Lifetime      time.Duration
 	RefreshBefore time.Duration
+	// TokenVersion is the shape of the demo API's tokens: 2 (the
+	// default; aud the API's application ID) or 1 (aud its App ID URI).
+	TokenVersion int
 
 	// spoil names a client ("vscode", …) whose file gets a Microsoft Graph
 	// token instead of the daemon's: the checks must catch it (tests).
@@ -155,7 +158,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	r.sim, err = entrasim.Start(entrasim.Options{Lifetime: o.Lifetime})
+	r.sim, err = entrasim.Start(entrasim.Options{Lifetime: o.Lifetime, TokenVersion: o.TokenVersion})
 	if err != nil {
 		return fmt.Errorf("starting the Entra ID simulator: %w", err)
 	}
@@ -413,8 +416,8 @@ func (r *run) show(ev event) {
 			p.style(styleDim, "the demo's browser stand-in signs "+r.sim.Username()+" in and posts the code back to MSAL"))
 	case evSignIn:
 		p.event(ev.at, "sign-in", r.style(styleBold+styleGreen),
-			fmt.Sprintf("%s signed in; token for %s expires %s (%s)", ev.tok.Account, ev.tok.Audience,
-				ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
+			fmt.Sprintf("%s signed in; token for %s (v%d.0, aud %s) expires %s (%s)", ev.tok.Account, r.sim.APIAudience(),
+				r.sim.TokenVersion(), ev.tok.Audience, ev.tok.ExpiresOn.Format("15:04:05"), until(ev.at, ev.tok.ExpiresOn)))
 	case evRefresh:
 		p.event(ev.at, "refresh", r.style(styleBold+styleYellow),
 			fmt.Sprintf("the daemon refreshed the token by itself: new token expires %s (%s)",

@@ -135,8 +135,8 @@ func TestInteractiveLoginThenSilentFromCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
-	if tok.Audience != s.APIAudience() || tok.Account != s.Username() || tok.Tenant != s.TenantID() {
-		t.Errorf("token = aud %q account %q tenant %q, want %q %q %q", tok.Audience, tok.Account, tok.Tenant, s.APIAudience(), s.Username(), s.TenantID())
+	if tok.Audience != s.TokenAudience() || tok.Account != s.Username() || tok.Tenant != s.TenantID() {
+		t.Errorf("token = aud %q account %q tenant %q, want %q %q %q", tok.Audience, tok.Account, tok.Tenant, s.TokenAudience(), s.Username(), s.TenantID())
 	}
 	if left := time.Until(tok.ExpiresOn); left < 55*time.Minute || left > 91*time.Minute {
 		t.Errorf("token valid for %s, want Entra's 60-90 min", left)
@@ -197,7 +197,7 @@ func TestDeviceCode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Login(device code): %v", err)
 	}
-	if tok.Audience != s.APIAudience() {
+	if tok.Audience != s.TokenAudience() {
 		t.Errorf("aud = %q", tok.Audience)
 	}
 	if !strings.Contains(out.String(), "code") {

@@ -205,9 +205,8 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 	add(Check{Name: "sign-in", Profile: p.Name, Level: OK, Message: "signed in as " + tok.Account})
 	now := o.Now()
 	want := p.APIResource()
-	msg := fmt.Sprintf("aud %s, scp %s, tid %s, upn %s, expires %s (in %s)",
-		tok.Audience, strings.Join(tok.Scopes, " "), tok.Tenant, tok.Account,
-		tok.ExpiresOn.Local().Format("15:04:05"), strings.TrimSuffix(tok.ExpiresOn.Sub(now).Round(time.Minute).String(), "0s"))
+	claims := claimsOf(tok)
+	msg := describeToken(tok, claims, now)
 	switch {
 	case isGraph(tok.Audience):
 		add(Check{Name: "token", Profile: p.Name, Level: Fail, Message: "the token is for Microsoft Graph, not your API: " + msg,
@@ -216,11 +215,15 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 	case !tok.ExpiresOn.After(now):
 		add(Check{Name: "token", Profile: p.Name, Level: Fail, Message: "the token has expired: " + msg, Hint: "run `broker login`"})
 		return tok, false
-	case want != "" && !audienceMatches(tok.Audience, want):
-		add(Check{Name: "token", Profile: p.Name, Level: Warn, Message: "the token's audience is not the scope's API " + want + ": " + msg,
-			Hint: "this is normal for an API whose tokens carry its application ID; check that the API accepts it (`broker doctor --probe`)"})
-	default:
+	}
+	if why := audienceProblem(tok.Audience, claims, want); why != "" {
+		add(Check{Name: "token", Profile: p.Name, Level: Warn, Message: why + ": " + msg,
+			Hint: "check that the API accepts it (`broker doctor --probe`), and the API's Application ID URI in `scopes`"})
+	} else {
 		add(Check{Name: "token", Profile: p.Name, Level: OK, Message: msg})
+	}
+	if claims.Tid != "" {
+		add(apimCheck(p, claims))
 	}
 	if guidLike(p.Tenant) && tok.Tenant != "" && !strings.EqualFold(tok.Tenant, p.Tenant) {
 		add(Check{Name: "token", Profile: p.Name, Level: Warn, Message: fmt.Sprintf("the token's tenant %s is not the profile's %s", tok.Tenant, p.Tenant),
@@ -308,6 +311,61 @@ func isGraph(aud string) bool { return aud != "" && auth.IsGraphAudience(aud) }
 
 func audienceMatches(aud, want string) bool {
 	return strings.EqualFold(strings.TrimSuffix(aud, "/"), strings.TrimSuffix(want, "/"))
+}
+
+// describeToken is the token line of the report: its version and the
+// claims an API checks.
+func describeToken(tok token.Token, c token.Claims, now time.Time) string {
+	var b strings.Builder
+	if c.Ver != "" {
+		fmt.Fprintf(&b, "v%s token, ", c.Ver)
+	}
+	fmt.Fprintf(&b, "aud %s", tok.Audience)
+	if c.Iss != "" {
+		fmt.Fprintf(&b, ", iss %s", c.Iss)
+	}
+	fmt.Fprintf(&b, ", scp %s", strings.Join(tok.Scopes, " "))
+	if len(c.Roles) > 0 {
+		fmt.Fprintf(&b, ", roles %s", strings.Join(c.Roles, " "))
+	}
+	fmt.Fprintf(&b, ", tid %s, upn %s, expires %s (in %s)", tok.Tenant, tok.Account,
+		tok.ExpiresOn.Local().Format("15:04:05"), strings.TrimSuffix(tok.ExpiresOn.Sub(now).Round(time.Minute).String(), "0s"))
+	return b.String()
+}
+
+// audienceProblem says what is wrong with aud for the API whose
+// Application ID URI is want, or "". The API's registration chooses the
+// token version: a v1 token's aud is the Application ID URI; a v2 token's
+// is the API's application (client) ID, which the broker can check only
+// when the URI is the default api://<application ID>.
+func audienceProblem(aud string, c token.Claims, want string) string {
+	switch {
+	case want == "" || audienceMatches(aud, want):
+		return ""
+	case c.V2() && guidLike(aud):
+		if id := strings.TrimPrefix(strings.ToLower(want), "api://"); guidLike(id) && !strings.EqualFold(id, aud) {
+			return fmt.Sprintf("the token's audience %s is not the application ID of the scope's API %s", aud, want)
+		}
+		return ""
+	default:
+		return "the token's audience is not the scope's API " + want
+	}
+}
+
+// apimCheck says what an Azure API Management policy must list to accept
+// this token: audiences and issuer differ between v1 and v2 tokens, and
+// a policy written for one refuses the other.
+func apimCheck(p *config.Profile, c token.Claims) Check {
+	aud := strings.Join(c.Aud, " ")
+	msg := fmt.Sprintf("for API Management, <validate-azure-ad-token tenant-id=\"%s\"> needs <audiences><audience>%s</audience></audiences>; <validate-jwt> needs <issuer>%s</issuer>", c.Tid, aud, c.Iss)
+	hint := ""
+	switch {
+	case c.V2():
+		hint = fmt.Sprintf("this API issues v2.0 tokens: their aud is the API's application (client) ID, not %s, and their issuer is the tenant's v2.0 endpoint (openid-config %s/%s/v2.0/.well-known/openid-configuration)", p.APIResource(), p.Authority, c.Tid)
+	case c.Ver == "1.0":
+		hint = fmt.Sprintf("this API issues v1.0 tokens (its registration's api.requestedAccessTokenVersion, accessTokenAcceptedVersion in the manifest, is 1 or null): their issuer is %s, not the v2.0 endpoint; set it to 2 to get v2.0 tokens", c.Iss)
+	}
+	return Check{Name: "apim", Profile: p.Name, Level: OK, Message: msg, Hint: hint}
 }
 
 func guidLike(s string) bool { return len(s) == 36 && strings.Count(s, "-") == 4 }

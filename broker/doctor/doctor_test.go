@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,14 @@ type setup struct {
 
 func newSetup(t *testing.T, extraTarget string) *setup {
 	t.Helper()
-	sim, err := entrasim.Start(entrasim.Options{Lifetime: 65 * time.Minute})
+	return newSetupWith(t, extraTarget, entrasim.Options{})
+}
+
+// newSetupWith is newSetup against a simulator with o (its lifetime set).
+func newSetupWith(t *testing.T, extraTarget string, o entrasim.Options) *setup {
+	t.Helper()
+	o.Lifetime = 65 * time.Minute
+	sim, err := entrasim.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +152,54 @@ func dump(r Report) string {
 
 func TestHealthySetup(t *testing.T) {
 	t.Parallel()
-	s := newSetup(t, "")
-	s.apply(t)
-	r := Run(context.Background(), s.options(true, nil))
-	if r.Failed() {
-		t.Fatalf("healthy setup failed:\n%s", dump(r))
+	for _, version := range []int{2, 1} {
+		t.Run(fmt.Sprintf("v%d tokens", version), func(t *testing.T) {
+			t.Parallel()
+			s := newSetupWith(t, "", entrasim.Options{TokenVersion: version})
+			s.apply(t)
+			r := Run(context.Background(), s.options(true, nil))
+			if r.Failed() {
+				t.Fatalf("healthy setup failed:\n%s", dump(r))
+			}
+			expect(t, r, "sign-in", "", OK, "signed in as "+s.sim.Username())
+			expect(t, r, "token", "", OK, fmt.Sprintf("v%d.0 token, aud %s, iss %s", version, s.sim.TokenAudience(), s.sim.TokenIssuer()))
+			expect(t, r, "apim", "", OK, "<audience>"+s.sim.TokenAudience()+"</audience></audiences>; <validate-jwt> needs <issuer>"+s.sim.TokenIssuer()+"</issuer>")
+			expect(t, r, "clock", "", OK, "clock skew")
+			expect(t, r, "target", "vscode/api", OK, "token current")
+			expect(t, r, "probe", "vscode/api", OK, `server "entrasim-mcp"`)
+			for _, c := range r.Checks {
+				if strings.Contains(c.Message+c.Hint, s.tok.Value.Reveal()) {
+					t.Fatalf("a check prints the token: %+v", c)
+				}
+				if c.Level != OK && c.Name == "token" {
+					t.Errorf("a v%d token gets %s: %s", version, c.Level, c.Message)
+				}
+			}
+		})
 	}
-	expect(t, r, "sign-in", "", OK, "signed in as "+s.sim.Username())
-	expect(t, r, "token", "", OK, "aud "+s.sim.APIAudience())
-	expect(t, r, "clock", "", OK, "clock skew")
-	expect(t, r, "target", "vscode/api", OK, "token current")
-	expect(t, r, "probe", "vscode/api", OK, `server "entrasim-mcp"`)
-	for _, c := range r.Checks {
-		if strings.Contains(c.Message+c.Hint, s.tok.Value.Reveal()) {
-			t.Fatalf("a check prints the token: %+v", c)
+}
+
+// TestV2AudienceOfAnotherAPI: with the default Application ID URI
+// api://<application ID>, a v2 token for another application is caught.
+func TestV2AudienceOfAnotherAPI(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, aud, want string
+		warn            bool
+	}{
+		{"its own application ID", "3c9a1f6e-8b2d-4e7a-a5c4-7d1e9b0f2a68", "api://3c9a1f6e-8b2d-4e7a-a5c4-7d1e9b0f2a68", false},
+		{"another application ID", "11111111-2222-3333-4444-555555555555", "api://3c9a1f6e-8b2d-4e7a-a5c4-7d1e9b0f2a68", true},
+		{"a custom URI cannot be checked", "11111111-2222-3333-4444-555555555555", "api://data-platform", false},
+		{"a v2 token with a URI aud", "api://other", "api://data-platform", true},
+	} {
+		c := token.Claims{Ver: "2.0", Aud: []string{tc.aud}}
+		if got := audienceProblem(tc.aud, c, tc.want); (got != "") != tc.warn {
+			t.Errorf("%s: audienceProblem = %q, want a warning: %v", tc.name, got, tc.warn)
 		}
+	}
+	v1 := token.Claims{Ver: "1.0", Aud: []string{"3c9a1f6e-8b2d-4e7a-a5c4-7d1e9b0f2a68"}}
+	if audienceProblem(v1.Aud[0], v1, "api://data-platform") == "" {
+		t.Error("a v1 token whose aud is not the App ID URI passes")
 	}
 }
 
@@ -205,7 +246,7 @@ func TestProbeExplains401(t *testing.T) {
 		raw := s.sim.IssueAccessToken(tc.opts)
 		tok := token.Token{Value: token.Secret(raw), Audience: tc.opts.Audience, ExpiresOn: time.Now().Add(tc.opts.Lifetime)}
 		if tok.Audience == "" {
-			tok.Audience = s.sim.APIAudience()
+			tok.Audience = s.sim.TokenAudience()
 		}
 		if tc.opts.Lifetime == 0 {
 			tok.ExpiresOn = time.Now().Add(time.Hour)

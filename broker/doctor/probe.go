@@ -113,7 +113,7 @@ func explain401(p ProbeResult, tok token.Token, wantAud string, now time.Time) (
 			"set the profile's scopes to the API's scope, e.g. \"" + wantAud + "/.default\", then `broker login`"
 	case !tok.ExpiresOn.IsZero() && !tok.ExpiresOn.After(now):
 		return "the token has expired", "run `broker sync` (or start the daemon with `broker run`) so a fresh token is delivered"
-	case wantAud != "" && tok.Audience != "" && !strings.EqualFold(strings.TrimSuffix(tok.Audience, "/"), strings.TrimSuffix(wantAud, "/")):
+	case tok.Audience != "" && audienceProblem(tok.Audience, claimsOf(tok), wantAud) != "":
 		return fmt.Sprintf("the token's audience is %s but the profile asks for %s", tok.Audience, wantAud),
 			"check that the profile's scope is the API this server validates (its validate-jwt policy lists the audiences it accepts)"
 	case strings.Contains(lc, "invalid_token") || strings.Contains(lc, "invalid audience") || strings.Contains(lc, "audience"):
@@ -122,6 +122,12 @@ func explain401(p ProbeResult, tok token.Token, wantAud string, now time.Time) (
 	}
 	return "the server answered 401 Unauthorized (" + oneLine(p.Challenge+" "+p.Body) + ")",
 		"check the server's token validation (audience, issuer, required scopes or roles)"
+}
+
+// claimsOf decodes tok's claims; a token that does not decode has none.
+func claimsOf(tok token.Token) token.Claims {
+	c, _ := token.ParseClaims(tok.Value.Reveal())
+	return c
 }
 
 func oneLine(s string) string {

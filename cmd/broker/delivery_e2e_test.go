@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,31 +26,35 @@ func TestDeliveryScripts(t *testing.T) {
 		}
 		t.Skip("the npm client CLIs are missing: run scripts/test-deps")
 	}
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/delivery",
-		RequireExplicitExec: true,
-		Setup: func(env *testscript.Env) error {
-			s, err := simScriptSetup(env, bin, entrasim.Options{})
-			if err != nil {
-				return err
-			}
-			env.Setenv("DISABLE_AUTOUPDATER", "1")
-			env.Setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-			// The npm CLIs before any on the system (the broker stays first).
-			env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+nmBin+string(os.PathListSeparator)+env.Getenv("PATH"))
-			return writeSimConfig(s, env.Getenv("HOME"), "data")
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sim":      cmdSim,
-			"code":     cmdCode,
-			"cmptoken": cmdCmpToken,
-			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
-				d, err := time.ParseDuration(args[0])
-				ts.Check(err)
-				time.Sleep(d)
-			},
-		},
-	})
+	for _, version := range tokenVersions {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			testscript.Run(t, testscript.Params{
+				Dir:                 "testdata/delivery",
+				RequireExplicitExec: true,
+				Setup: func(env *testscript.Env) error {
+					s, err := simScriptSetup(env, bin, entrasim.Options{TokenVersion: version})
+					if err != nil {
+						return err
+					}
+					env.Setenv("DISABLE_AUTOUPDATER", "1")
+					env.Setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+					// The npm CLIs before any on the system (the broker stays first).
+					env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+nmBin+string(os.PathListSeparator)+env.Getenv("PATH"))
+					return writeSimConfig(s, env.Getenv("HOME"), "data")
+				},
+				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+					"sim":      cmdSim,
+					"code":     cmdCode,
+					"cmptoken": cmdCmpToken,
+					"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+						d, err := time.ParseDuration(args[0])
+						ts.Check(err)
+						time.Sleep(d)
+					},
+				},
+			})
+		})
+	}
 }
 
 var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)

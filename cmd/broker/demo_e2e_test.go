@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/tailscale/hujson"
+
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // demoEnv is the environment of a `broker demo` under test: a HOME and a
@@ -67,9 +71,21 @@ var clientLabels = []string{"Claude Code", "VS Code", "Copilot CLI", "env file"}
 func TestDemoOnce(t *testing.T) {
 	t.Parallel()
 	bin := buildBroker(t)
+	for _, tc := range []struct {
+		version int
+		aud     string
+	}{{2, entrasim.DefaultAPIAppID}, {1, entrasim.DefaultAPIAudience}} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			t.Parallel()
+			testDemoOnce(t, bin, tc.version, tc.aud)
+		})
+	}
+}
+
+func testDemoOnce(t *testing.T, bin string, version int, aud string) {
 	env, home, tmp := demoEnv(t)
 	dir := filepath.Join(t.TempDir(), "sandbox")
-	cmd := exec.Command(bin, "demo", "--once", "--dir", dir)
+	cmd := exec.Command(bin, "demo", "--once", "--dir", dir, "--token-version", strconv.Itoa(version))
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -86,7 +102,7 @@ func TestDemoOnce(t *testing.T) {
 			t.Errorf("output lacks the accepted line of %s", c)
 		}
 	}
-	for _, want := range []string{"sign-in   alice@contoso.com signed in", "sandbox kept in " + dir} {
+	for _, want := range []string{"sign-in   alice@contoso.com signed in; token for api://mcp-demo-api (v" + strconv.Itoa(version) + ".0, aud " + aud + ")", "sandbox kept in " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -90,31 +90,41 @@ func buildBroker(t testing.TB) string {
 type simKey struct{}
 
 // TestSignInScripts runs testdata/signin/*.txtar against the real binary
-// in a temporary HOME, with a simulator per script.
+// in a temporary HOME, with a simulator per script, for an API that
+// issues v2 tokens (aud its application ID) and for one that issues v1.
 func TestSignInScripts(t *testing.T) {
 	bin := buildBroker(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/signin",
-		RequireExplicitExec: true,
-		Setup: func(env *testscript.Env) error {
-			s, err := simScriptSetup(env, bin, entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second})
-			if err != nil {
-				return err
-			}
-			return writeSimConfig(s, env.Getenv("HOME"), "data")
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sim":  cmdSim,
-			"code": cmdCode,
-		},
-	})
+	for _, version := range tokenVersions {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			testscript.Run(t, testscript.Params{
+				Dir:                 "testdata/signin",
+				RequireExplicitExec: true,
+				Setup: func(env *testscript.Env) error {
+					s, err := simScriptSetup(env, bin, entrasim.Options{AutoApproveDevice: true, DeviceInterval: time.Second, TokenVersion: version})
+					if err != nil {
+						return err
+					}
+					return writeSimConfig(s, env.Getenv("HOME"), "data")
+				},
+				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+					"sim":  cmdSim,
+					"code": cmdCode,
+				},
+			})
+		})
+	}
 }
+
+// tokenVersions are the shapes of access token the end-to-end suites run
+// with: Entra's registration of the API chooses (requestedAccessTokenVersion).
+var tokenVersions = []int{2, 1}
 
 // simScriptSetup gives a script a simulator of its own and a sandbox: a
 // temporary HOME, the simulator's CA trusted, no admin config, a session
 // bus that does not exist (no keyring, never an autolaunched one), the
 // `browse` stand-in as $BROWSER and the built broker first on PATH. The
-// scripts read SIM_URL, SIM_USER, SIM_TENANT, SIM_CLIENT and STATE.
+// scripts read SIM_URL, SIM_USER, SIM_TENANT, SIM_CLIENT, SIM_AUD,
+// SIM_ISS, SIM_TOKEN_VERSION and STATE.
 func simScriptSetup(env *testscript.Env, bin string, o entrasim.Options) (*entrasim.Server, error) {
 	s, err := entrasim.Start(o)
 	if err != nil {
@@ -141,6 +151,9 @@ func simScriptSetup(env *testscript.Env, bin string, o entrasim.Options) (*entra
 	env.Setenv("SIM_USER", s.Username())
 	env.Setenv("SIM_TENANT", s.TenantID())
 	env.Setenv("SIM_CLIENT", s.ClientID())
+	env.Setenv("SIM_TOKEN_VERSION", strconv.Itoa(s.TokenVersion()))
+	env.Setenv("SIM_AUD", s.TokenAudience())
+	env.Setenv("SIM_ISS", s.TokenIssuer())
 	return s, nil
 }
 

@@ -14,8 +14,9 @@ import (
 )
 
 type demoOptions struct {
-	Dir  string
-	Once bool
+	Dir          string
+	Once         bool
+	TokenVersion int
 }
 
 func newDemoCmd(app *App) *cobra.Command {
@@ -37,7 +38,12 @@ token comes every minute or so without anyone doing anything.
 Nothing outside the sandbox is touched (not your home, not your keyring).
 The sandbox is a temporary folder, removed when you press Ctrl-C; with
 --dir it is kept. --once runs one sign-in, write and check cycle and exits
-0 only when every client's token was accepted.`,
+0 only when every client's token was accepted.
+
+The demo API issues v2.0 tokens, whose aud is the API's application ID (a
+GUID), as Entra does for an API registered with requestedAccessTokenVersion
+2; --token-version 1 shows v1.0 tokens (aud the Application ID URI, issuer
+https://sts.windows.net/TENANT/).`,
 		Example: "  broker demo\n  broker demo --once\n  broker demo --dir /tmp/broker-demo",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,10 +52,14 @@ The sandbox is a temporary folder, removed when you press Ctrl-C; with
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the sandbox in `DIR` (new, empty, or an earlier demo's)")
 	cmd.Flags().BoolVar(&opts.Once, "once", false, "one sign-in, write and check cycle; exit 0 only if every check passed")
+	cmd.Flags().IntVar(&opts.TokenVersion, "token-version", 2, "the demo API's access tokens: `1` or 2 (Entra's v1.0 or v2.0 shape)")
 	return cmd
 }
 
 func demoRun(ctx context.Context, app *App, opts demoOptions) error {
+	if opts.TokenVersion != 1 && opts.TokenVersion != 2 {
+		return WithHint(UsageErrorf("--token-version is %d", opts.TokenVersion), "use --token-version 1 or --token-version 2")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the broker binary: %w", err)
@@ -68,6 +78,7 @@ func demoRun(ctx context.Context, app *App, opts demoOptions) error {
 		Color:         wantColor(app.Stdout),
 		BrokerPath:    exe,
 		SetProcessEnv: true,
+		TokenVersion:  opts.TokenVersion,
 	})
 }
 
