@@ -40,6 +40,10 @@ type Result struct {
 	Tenant    string
 	// Scopes are the scopes the broker should ask for.
 	Scopes []string
+	// ResourceNote explains Entra's rule for RFC 8707 `resource` when the
+	// metadata's resource is not the API's Application ID URI ("" when it
+	// is, or when there is nothing to say).
+	ResourceNote string
 }
 
 // ErrNoMetadata means the server published no protected-resource metadata.
@@ -95,7 +99,32 @@ func Discover(ctx context.Context, client *http.Client, serverURL string) (*Resu
 	}
 	res.Authority, res.Tenant = entraAuthority(res.Metadata.AuthorizationServers)
 	res.Scopes = apiScopes(res.Metadata)
+	res.ResourceNote = resourceNote(res.Metadata.Resource, res.Scopes)
 	return res, nil
+}
+
+// resourceNote explains why a client that sends the metadata's resource
+// as RFC 8707 `resource` fails against Entra: since 2026 Entra v2 accepts
+// `resource` only when it equals an Application ID URI of the API whose
+// scopes are asked for (else AADSTS9010010; AADSTS901002 before, for any
+// `resource`), and an https:// Application ID URI must be on a verified
+// domain of the tenant, which APIM's *.azure-api.net hosts never are.
+func resourceNote(resource string, scopes []string) string {
+	if resource == "" || len(scopes) == 0 {
+		return ""
+	}
+	api := scopes[0][:strings.LastIndex(scopes[0], "/")]
+	if strings.EqualFold(strings.TrimSuffix(resource, "/"), strings.TrimSuffix(api, "/")) {
+		return ""
+	}
+	note := fmt.Sprintf("the metadata's resource %s is not the API's Application ID URI %s: Entra refuses it as the RFC 8707 `resource` parameter (AADSTS9010010), so MCP clients that send it cannot sign in natively; broker never sends `resource` and asks for the API's scope instead", resource, api)
+	if u, err := url.Parse(resource); err == nil && u.Scheme == "https" {
+		note += "; an https:// Application ID URI must be on a verified domain of the tenant"
+		if strings.HasSuffix(strings.ToLower(u.Hostname()), ".azure-api.net") {
+			note += ", which API Management's default *.azure-api.net host can never be (use a custom domain for APIM, or api:// URIs)"
+		}
+	}
+	return note
 }
 
 // wellKnown lists RFC 9728's well-known metadata URLs for u: with the path

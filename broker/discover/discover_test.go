@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -34,6 +35,39 @@ func TestDiscoverFromSimulatorMetadata(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{sim.Scope()}, res.Scopes); d != "" {
 		t.Errorf("scopes (-want +got):\n%s", d)
+	}
+	// The simulator's metadata names the MCP URL as resource, as APIM's
+	// does: Entra would refuse that as `resource`.
+	if !strings.Contains(res.ResourceNote, "AADSTS9010010") || !strings.Contains(res.ResourceNote, sim.APIAudience()) {
+		t.Errorf("resource note = %q", res.ResourceNote)
+	}
+}
+
+func TestResourceNote(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		resource string
+		scopes   []string
+		want     []string // substrings; none means no note
+	}{
+		{"api://data", []string{"api://data/.default"}, nil},
+		{"API://data/", []string{"api://data/access_as_user"}, nil},
+		{"", []string{"api://data/.default"}, nil},
+		{"https://contoso.azure-api.net/mcp", []string{"api://data/.default"}, []string{"AADSTS9010010", "verified domain", "*.azure-api.net"}},
+		{"https://apim.contoso.com/mcp", []string{"api://data/.default"}, []string{"AADSTS9010010", "verified domain"}},
+	} {
+		got := resourceNote(tc.resource, tc.scopes)
+		if (got == "") != (len(tc.want) == 0) {
+			t.Errorf("%q: note %q", tc.resource, got)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%q: note %q lacks %q", tc.resource, got, w)
+			}
+		}
+		if strings.Contains(got, "azure-api.net host") && !strings.HasSuffix(tc.resource, "azure-api.net/mcp") {
+			t.Errorf("%q: note speaks of azure-api.net: %q", tc.resource, got)
+		}
 	}
 }
 

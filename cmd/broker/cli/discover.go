@@ -70,6 +70,9 @@ func discoverRun(ctx context.Context, app *App, o *discoverOptions) error {
 	}
 	fmt.Fprintf(app.Stderr, "metadata: %s\nauthorization server: %s\nscopes: %s\n\n",
 		res.MetadataURL, strings.Join(res.Metadata.AuthorizationServers, ", "), strings.Join(res.Scopes, ", "))
+	if res.ResourceNote != "" {
+		fmt.Fprintf(app.Stderr, "note: %s\n\n", res.ResourceNote)
+	}
 	text := config.ProfileTOML(p)
 	if !o.Write {
 		fmt.Fprint(app.Stdout, text)
