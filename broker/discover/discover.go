@@ -281,3 +281,41 @@ func apiScopes(md Metadata) []string {
 	}
 	return out
 }
+
+// EntraConfig is what an authorization server's OpenID configuration says
+// about it.
+type EntraConfig struct {
+	Issuer        string `json:"issuer"`
+	TokenEndpoint string `json:"token_endpoint"`
+	// Entra's own members: no other OpenID provider publishes them.
+	CloudInstanceName string `json:"cloud_instance_name"`
+	MSGraphHost       string `json:"msgraph_host"`
+}
+
+// CheckEntra reads the OpenID configuration of authority/tenant (the v2.0
+// endpoint) and reports whether it is Microsoft Entra ID: Entra publishes
+// cloud_instance_name and msgraph_host, and its token endpoint is
+// …/oauth2/v2.0/token. It blocks until done or ctx ends.
+func CheckEntra(ctx context.Context, client *http.Client, authority, tenant string) (bool, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	u := strings.TrimSuffix(authority, "/") + "/" + url.PathEscape(tenant) + "/v2.0/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("%s: HTTP %d", u, resp.StatusCode)
+	}
+	var c EntraConfig
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil {
+		return false, fmt.Errorf("%s: %w", u, err)
+	}
+	return c.CloudInstanceName != "" && c.MSGraphHost != "" && strings.HasSuffix(c.TokenEndpoint, "/oauth2/v2.0/token"), nil
+}

@@ -89,6 +89,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 	root.AddCommand(
 		newVersionCmd(app),
 		newDiscoverCmd(app),
+		newScanCmd(app),
 		newDoctorCmd(app),
 		newInstallCmd(app),
 		newUninstallCmd(app),
