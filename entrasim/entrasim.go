@@ -148,6 +148,11 @@ type Server struct {
 	devices       map[string]*deviceGrant // by device_code
 	userCodes     map[string]string       // user_code -> device_code
 	sessions      map[string]bool
+	// Conditional Access and CAE (cae.go).
+	authContext string
+	revokedAt   time.Time
+	issued      map[string]bool // uti of the tokens issued since the last RevokeSessions
+	revoked     map[string]bool // uti of the tokens it revoked
 }
 
 // Start listens, generates the CA, TLS certificate and signing key, and

@@ -120,6 +120,7 @@ func (s *Server) accessClaims(aud string, scp []string, now, exp time.Time) jwt.
 		"tid":  s.opts.TenantID,
 		"uti":  randomToken(16),
 	}
+	s.issuedToken(c["uti"].(string))
 	if aud == GraphAudience || s.opts.TokenVersion == 1 {
 		c["iss"] = s.v1Issuer()
 		c["ver"] = "1.0"

@@ -156,6 +156,12 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(sw, true)
 		return
 	}
+	if challenge, why := s.caeCheck(unverifiedClaims(raw)); challenge != "" {
+		call.Reason = why
+		sw.Header().Set("WWW-Authenticate", challenge)
+		writeJSON(sw, http.StatusUnauthorized, map[string]any{"statusCode": http.StatusUnauthorized, "message": "Unauthorized. " + why + "."})
+		return
+	}
 	call.Authorized = true
 
 	switch r.Method {

@@ -150,6 +150,27 @@ type grantScopes struct {
 	scp       []string
 	offline   bool
 	openid    bool
+	// acrs and capabilities come from the claims parameter (cae.go).
+	acrs, capabilities []string
+}
+
+// resourceError is Entra v2's answer to an RFC 8707 resource parameter
+// since 2026: accepted only when it equals the Application ID URI of the
+// API whose scopes are asked for, AADSTS9010010 otherwise (before 2026:
+// AADSTS901002 for any resource). nil when there is none.
+func (s *Server) resourceError(resource, scope string) *aadError {
+	if resource == "" {
+		return nil
+	}
+	api := strings.ToLower(s.opts.APIAudience)
+	if strings.EqualFold(strings.TrimSuffix(resource, "/"), api) {
+		for _, sc := range strings.Fields(scope) {
+			if strings.HasPrefix(strings.ToLower(sc), api+"/") {
+				return nil
+			}
+		}
+	}
+	return newAADError(9010010, "invalid_target")
 }
 
 // parseScopes reads a scope parameter like Entra: one resource per
@@ -313,8 +334,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		s.answerAuthorize(w, r, redirect, mode, fields)
 	}
-	if q.Get("resource") != "" {
-		fail(newAADError(901002, "invalid_request"))
+	if e := s.resourceError(q.Get("resource"), q.Get("scope")); e != nil {
+		fail(e)
 		return
 	}
 	if rt := q.Get("response_type"); rt != "code" {
@@ -416,8 +437,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		e.Message = "Client is public so neither 'client_assertion' nor 'client_secret' should be presented."
 		e.write(w, corr)
 		return
-	case f.Get("resource") != "":
-		newAADError(901002, "invalid_request").write(w, corr)
+	case s.resourceError(f.Get("resource"), f.Get("scope")) != nil:
+		s.resourceError(f.Get("resource"), f.Get("scope")).write(w, corr)
 		return
 	case f.Get("claims") != "" && !json.Valid([]byte(f.Get("claims"))):
 		e := newAADError(9002313, "invalid_request")
@@ -459,6 +480,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		e.write(w, corr)
 		return
 	}
+	cr := parseClaimsRequest(f.Get("claims"))
+	if len(cr.acrs) > 0 && f.Get("grant_type") == "refresh_token" {
+		// An authentication context stands for a step-up the user makes.
+		e := newAADError(50076, "interaction_required")
+		e.Suberror, e.Claims = "basic_action", f.Get("claims")
+		e.write(w, corr)
+		return
+	}
+	g.acrs, g.capabilities = cr.acrs, cr.capabilities
 	s.issue(w, g, f.Get("client_info") == "1", nonce)
 }
 
@@ -574,8 +604,15 @@ func (s *Server) issue(w http.ResponseWriter, g grantScopes, withClientInfo bool
 		Scope:        strings.Join(g.requested, " "),
 		ExpiresIn:    int(life / time.Second),
 		ExtExpiresIn: int(life / time.Second),
-		AccessToken:  s.sign(s.accessClaims(g.audience, g.scp, now, now.Add(life)), s.pki.signKey),
 	}
+	c := s.accessClaims(g.audience, g.scp, now, now.Add(life))
+	if len(g.acrs) > 0 {
+		c["acrs"] = g.acrs
+	}
+	if len(g.capabilities) > 0 {
+		c["xms_cc"] = g.capabilities
+	}
+	resp.AccessToken = s.sign(c, s.pki.signKey)
 	if g.offline {
 		rt := "1.A" + randomToken(180)
 		s.mu.Lock()
@@ -620,8 +657,8 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	case !strings.EqualFold(clientID, s.opts.ClientID):
 		newAADError(700016, "unauthorized_client", clientID, seg).write(w, corr)
 		return
-	case f.Get("resource") != "":
-		newAADError(901002, "invalid_request").write(w, corr)
+	case s.resourceError(f.Get("resource"), f.Get("scope")) != nil:
+		s.resourceError(f.Get("resource"), f.Get("scope")).write(w, corr)
 		return
 	}
 	if _, e := s.parseScopes(f.Get("scope")); e != nil {

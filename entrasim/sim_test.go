@@ -160,15 +160,20 @@ func TestAuthorizeAndCodeRedemption(t *testing.T) {
 	redirect := "http://localhost:53123"
 	token := s.Authority() + "/oauth2/v2.0/token"
 
-	// resource is refused (RFC 8707 is not Entra v2).
-	u, _ := authorizeURL(s, redirect, url.Values{"resource": {"api://mcp-demo-api"}})
+	// resource is refused unless it is the Application ID URI of the API
+	// whose scopes are asked for (Entra since 2026).
+	u, _ := authorizeURL(s, redirect, url.Values{"resource": {"https://contoso.azure-api.net/mcp"}})
 	st, f := formFields(t, s, u)
-	if st != 200 || f["error"] != "invalid_request" || !strings.HasPrefix(f["error_description"], "AADSTS901002: ") || f["state"] != "st-1" {
+	if st != 200 || f["error"] != "invalid_target" || !strings.HasPrefix(f["error_description"], "AADSTS9010010: ") || f["state"] != "st-1" {
 		t.Errorf("authorize with resource: %d %v", st, f)
 	}
-	stt, body := postForm(t, s, token, url.Values{"client_id": {s.ClientID()}, "grant_type": {"refresh_token"}, "refresh_token": {"x"}, "resource": {"api://mcp-demo-api"}, "scope": {s.Scope()}})
-	if stt != 400 || !strings.Contains(body, "AADSTS901002") {
+	stt, body := postForm(t, s, token, url.Values{"client_id": {s.ClientID()}, "grant_type": {"refresh_token"}, "refresh_token": {"x"}, "resource": {"https://contoso.azure-api.net/mcp"}, "scope": {s.Scope()}})
+	if stt != 400 || !strings.Contains(body, "AADSTS9010010") {
 		t.Errorf("token with resource: %d %s", stt, body)
+	}
+	stt, body = postForm(t, s, token, url.Values{"client_id": {s.ClientID()}, "grant_type": {"refresh_token"}, "refresh_token": {"x"}, "resource": {s.APIAudience()}, "scope": {s.Scope()}})
+	if strings.Contains(body, "AADSTS9010010") {
+		t.Errorf("token with the API's own App ID URI as resource: %d %s", stt, body)
 	}
 
 	// Error pages for what cannot go back to the client.
