@@ -24,7 +24,8 @@ type MCPCall struct {
 	Authorized bool
 	// Reason says why the token was refused: "missing token", "malformed
 	// token", "invalid signature", "wrong audience", "wrong issuer",
-	// "expired", "not yet valid".
+	// "expired", "not yet valid", "session revoked", "authentication
+	// context ID required" (cae.go).
 	Reason    string
 	Audience  string
 	Username  string
