@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// scriptNotifier shows macOS notifications through osascript (no cgo).
-// They cannot carry buttons, so a sign-in notice says to use the menu.
+// scriptNotifier shows macOS notifications through osascript (no cgo), in
+// the tray build and in the headless one alike. They cannot carry buttons,
+// so a sign-in notice says what to do instead.
 type scriptNotifier struct{ log *slog.Logger }
 
 func newNotifier(ctx context.Context, log *slog.Logger, onSignIn func(profile string)) notifier {
@@ -17,15 +18,7 @@ func newNotifier(ctx context.Context, log *slog.Logger, onSignIn func(profile st
 }
 
 func (n scriptNotifier) notify(ctx context.Context, nt notice) error {
-	body := nt.Body
-	if nt.SignIn {
-		body += " Choose Sign in… in the broker's menu."
-	}
-	// The texts go in as arguments of the script: nothing to quote.
-	cmd := exec.CommandContext(ctx, "osascript",
-		"-e", "on run argv",
-		"-e", "display notification (item 2 of argv) with title \"MCP token broker\" subtitle (item 1 of argv)",
-		"-e", "end run", nt.Summary, body)
+	cmd := exec.CommandContext(ctx, "osascript", osascriptArgs("MCP token broker", nt.Summary, darwinBody(nt, uiBuilt))...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("showing a notification: %w: %s", err, strings.TrimSpace(string(out)))
 	}

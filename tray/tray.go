@@ -74,8 +74,8 @@ type Options struct {
 }
 
 // ErrUnavailable is returned by Run when this platform or session cannot
-// show a tray icon (no session bus, or macOS built without cgo); the caller
-// runs headless.
+// show a tray icon (no session bus); the caller runs headless. A macOS build
+// without cgo has no tray either, but its Run shows notifications only.
 var ErrUnavailable = errors.New("no tray available")
 
 // recheckEvery redraws the menu even when nothing changed, so that "in 47

@@ -1,4 +1,4 @@
-//go:build !(linux || windows || (darwin && cgo))
+//go:build !(linux || windows || darwin)
 
 package tray
 
@@ -11,7 +11,7 @@ import (
 // uiBuilt reports whether this build has a tray.
 const uiBuilt = false
 
-// runUI cannot show a tray: macOS needs cgo for it.
+// runUI cannot show a tray on this system.
 func runUI(ctx context.Context, log *slog.Logger, loop func(context.Context, ui)) error {
-	return fmt.Errorf("%w: this broker was built without cgo, which the macOS tray needs", ErrUnavailable)
+	return fmt.Errorf("%w: this system has no tray support in this broker", ErrUnavailable)
 }
