@@ -65,9 +65,10 @@ ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 ICONDIR     ?= $(DATADIR)/icons/hicolor/32x32/apps
 GEN         ?= build/gen
-# Release builds: darwin is not here because its tray needs cgo (build it on
-# a Mac with CGO_ENABLED=1).
-DIST_TARGETS := linux/amd64 linux/arm64 windows/amd64
+# Release builds, all without cgo: the darwin binaries have no tray icon
+# (fyne.io/systray needs cgo on macOS) and notify through osascript; build
+# the tray on a Mac with `CGO_ENABLED=1 make build`.
+DIST_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 DEB_ARCHES   ?= amd64 arm64
 DIST         ?= dist
 DIST_BUILD   ?= build/dist
@@ -77,6 +78,10 @@ NFPM         := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\./!s/^/0.0.0~git/; s/^v//; s/-/+/g')
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
+# The manifests of `make dist` download the archives from RELEASE_URL and
+# name PKG_LICENSE (an SPDX identifier; the project has no license file yet).
+RELEASE_URL ?= https://github.com/mcp-token-broker/mcp-token-broker/releases/download/$(VERSION)
+PKG_LICENSE ?= Proprietary
 
 # Man pages, completions and the autostart template, generated from the
 # command tree by internal/gendocs (not linked into the broker binary).
@@ -103,10 +108,14 @@ uninstall:
 		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	@echo "start at login is not touched: \`broker uninstall\` removes it"
 
-# dist/: linux/amd64, linux/arm64 (.tar.gz) and windows/amd64 (.zip), the
-# .debs, and SHA256SUMS. The Windows zip also holds brokerw.exe, the same
+# dist/: linux/amd64, linux/arm64, darwin/amd64, darwin/arm64 (.tar.gz, with
+# man pages and completions) and windows/amd64 (.zip), the .debs,
+# SHA256SUMS, and the package managers' manifests made from those sums:
+# scoop/, winget/ (for the zip) and homebrew/ (for the tarballs), written by
+# packaging/genmanifests. The Windows zip also holds brokerw.exe, the same
 # program linked for the GUI subsystem: `broker install` points the Run key
-# at it so that no console window opens at login.
+# at it so that no console window opens at login. The .debs hold the linux
+# binaries of the tarballs (not built twice).
 dist: gen
 	rm -rf $(DIST) $(DIST_BUILD)
 	mkdir -p $(DIST) $(DIST_BUILD)
@@ -123,8 +132,13 @@ dist: gen
 				-cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
 		fi; \
 	done
-	$(MAKE) --no-print-directory deb-only DEB_OUT=$(DIST) VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
+	set -e; for arch in $(DEB_ARCHES); do \
+		mkdir -p $(DEB_STAGE)/$$arch; cp $(DIST_BUILD)/broker_$(VERSION)_linux_$$arch/broker $(DEB_STAGE)/$$arch/broker; \
+	done
+	$(MAKE) --no-print-directory deb-pkg DEB_OUT=$(DIST) VERSION='$(VERSION)'
 	cd $(DIST) && sha256sum *.tar.gz *.zip *.deb > SHA256SUMS
+	$(GO) run ./packaging/genmanifests -sums $(DIST)/SHA256SUMS -version '$(VERSION)' \
+		-url '$(RELEASE_URL)' -license '$(PKG_LICENSE)' -out $(DIST)
 
 # .deb with nfpm from the Go module proxy (not a dependency of the binary).
 DEB_OUT   ?= dist
@@ -132,13 +146,19 @@ DEB_STAGE ?= build/deb
 deb: gen
 	$(MAKE) --no-print-directory deb-only VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)'
 
-.PHONY: deb-only
+# deb-only builds the linux binaries into DEB_STAGE; deb-pkg packages them.
+.PHONY: deb-only deb-pkg
 deb-only:
-	mkdir -p $(DEB_OUT) $(GEN)/man-gz
-	set -e; for f in $(GEN)/man/man1/*.1; do gzip -9n < $$f > $(GEN)/man-gz/$${f##*/}.gz; done
 	set -e; for arch in $(DEB_ARCHES); do \
 		mkdir -p $(DEB_STAGE)/$$arch; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEB_STAGE)/$$arch/broker ./cmd/broker; \
+	done
+	$(MAKE) --no-print-directory deb-pkg VERSION='$(VERSION)'
+
+deb-pkg:
+	mkdir -p $(DEB_OUT) $(GEN)/man-gz
+	set -e; for f in $(GEN)/man/man1/*.1; do gzip -9n < $$f > $(GEN)/man-gz/$${f##*/}.gz; done
+	set -e; for arch in $(DEB_ARCHES); do \
 		DEB_ARCH=$$arch DEB_VERSION='$(DEB_VERSION)' GEN=$(GEN) DEB_STAGE=$(DEB_STAGE) \
 			$(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB_OUT)/; \
 	done

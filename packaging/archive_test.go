@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
+	"debug/macho"
 	"debug/pe"
 	"fmt"
 	"io"
@@ -100,4 +101,35 @@ func peSubsystem(want uint16) func([]byte) error {
 		}
 		return nil
 	}
+}
+
+// machO checks a macOS binary's CPU; an arm64 one must carry a code
+// signature (Go's linker signs it ad hoc), or macOS kills it at start.
+func machO(cpu macho.Cpu) func([]byte) error {
+	return func(b []byte) error {
+		f, err := macho.NewFile(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		if f.Type != macho.TypeExec || f.Cpu != cpu {
+			return fmt.Errorf("a Mach-O %v for %v, want an executable for %v", f.Type, f.Cpu, cpu)
+		}
+		if cpu != macho.CpuArm64 {
+			return nil
+		}
+		const lcCodeSignature = 0x1d
+		for _, l := range f.Loads {
+			if raw := l.Raw(); len(raw) >= 4 && f.ByteOrder.Uint32(raw) == lcCodeSignature {
+				return nil
+			}
+		}
+		return fmt.Errorf("no code signature (LC_CODE_SIGNATURE): Apple silicon refuses to run it")
+	}
+}
+
+func nonEmpty(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("empty")
+	}
+	return nil
 }

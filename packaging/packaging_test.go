@@ -5,6 +5,7 @@ package packaging_test
 
 import (
 	"bytes"
+	"debug/macho"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -263,27 +264,74 @@ func TestDeb(t *testing.T) {
 	}
 }
 
-// TestDist: make dist cross-builds linux/amd64, linux/arm64 and windows/amd64
-// archives (Windows with brokerw.exe for the GUI subsystem), the .deb and
-// SHA256SUMS that match.
+// TestDist: make dist cross-builds linux/amd64, linux/arm64, darwin/amd64,
+// darwin/arm64 and windows/amd64 archives (Windows with brokerw.exe for the
+// GUI subsystem), the .deb, SHA256SUMS that match, and the package managers'
+// manifests with those sums (their schemas: packaging/genmanifests' tests).
 func TestDist(t *testing.T) {
 	needTool(t, "make")
 	needTool(t, "zip")
 	sha := needTool(t, "sha256sum")
+	ruby := needTool(t, "ruby")
 	root := repoRoot(t)
 	work := t.TempDir()
 	dist := filepath.Join(work, "dist")
 	run(t, root, nil, "make", append(buildVars(work), "--no-print-directory", "dist", "DIST="+dist,
-		"DIST_BUILD="+filepath.Join(work, "build"), "DEB_STAGE="+filepath.Join(work, "stage"), "DEB_ARCHES=amd64")...)
+		"DIST_BUILD="+filepath.Join(work, "build"), "DEB_STAGE="+filepath.Join(work, "stage"), "DEB_ARCHES=amd64",
+		"VERSION=v9.8.7", "RELEASE_URL=https://example.invalid/dl/v9.8.7")...)
 
 	run(t, dist, nil, sha, "--check", "--strict", "SHA256SUMS")
-	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
-	for _, re := range []string{`broker_\S+_linux_amd64\.tar\.gz`, `broker_\S+_linux_arm64\.tar\.gz`, `broker_\S+_windows_amd64\.zip`, `mcp-token-broker_\S+_amd64\.deb`} {
-		if !regexp.MustCompile(`(?m)^[0-9a-f]{64}  ` + re + `$`).Match(sums) {
-			t.Errorf("SHA256SUMS has no %s:\n%s", re, sums)
+	b, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	sums := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if sum, name, ok := strings.Cut(l, "  "); ok {
+			sums[name] = sum
 		}
 	}
+	archives := []string{"broker_v9.8.7_linux_amd64.tar.gz", "broker_v9.8.7_linux_arm64.tar.gz", "broker_v9.8.7_darwin_amd64.tar.gz",
+		"broker_v9.8.7_darwin_arm64.tar.gz", "broker_v9.8.7_windows_amd64.zip", "mcp-token-broker_9.8.7-1_amd64.deb"}
+	for _, a := range archives {
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(sums[a]) {
+			t.Errorf("SHA256SUMS has no %s:\n%s", a, b)
+		}
+	}
+	if len(sums) != len(archives) {
+		t.Errorf("SHA256SUMS has %d files, want %d:\n%s", len(sums), len(archives), b)
+	}
 	checkArchive(t, dist, "linux_arm64.tar.gz", "broker", elfMachine("EM_AARCH64"))
+	checkArchive(t, dist, "darwin_amd64.tar.gz", "broker", machO(macho.CpuAmd64))
+	checkArchive(t, dist, "darwin_arm64.tar.gz", "broker", machO(macho.CpuArm64))
+	checkArchive(t, dist, "darwin_arm64.tar.gz", "man/man1/broker-install.1", nonEmpty)
+	checkArchive(t, dist, "darwin_arm64.tar.gz", "completions/_broker", nonEmpty)
 	checkArchive(t, dist, "windows_amd64.zip", "broker.exe", peSubsystem(3))  // console
 	checkArchive(t, dist, "windows_amd64.zip", "brokerw.exe", peSubsystem(2)) // GUI
+
+	// The manifests carry the sums of this SHA256SUMS and download from RELEASE_URL.
+	zip := "broker_v9.8.7_windows_amd64.zip"
+	manifests := map[string][]string{
+		"scoop/mcp-token-broker.json": {`"url": "https://example.invalid/dl/v9.8.7/` + zip + `"`, `"hash": "` + sums[zip] + `"`, `"version": "9.8.7"`},
+		"winget/mcp-token-broker.mcp-token-broker.installer.yaml": {"InstallerUrl: https://example.invalid/dl/v9.8.7/" + zip,
+			"InstallerSha256: " + strings.ToUpper(sums[zip])},
+		"winget/mcp-token-broker.mcp-token-broker.yaml":              {"PackageVersion: 9.8.7"},
+		"winget/mcp-token-broker.mcp-token-broker.locale.en-US.yaml": {"ManifestType: defaultLocale"},
+	}
+	for _, a := range archives[:4] {
+		manifests["homebrew/mcp-token-broker.rb"] = append(manifests["homebrew/mcp-token-broker.rb"],
+			`url "https://example.invalid/dl/v9.8.7/`+a+`"`+"\n      sha256 \""+sums[a]+`"`)
+	}
+	for f, wants := range manifests {
+		b, err := os.ReadFile(filepath.Join(dist, f))
+		if err != nil {
+			t.Errorf("make dist wrote no %s: %v", f, err)
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s has no %q:\n%s", f, w, b)
+			}
+		}
+	}
+	if out := run(t, dist, nil, ruby, "-c", "homebrew/mcp-token-broker.rb"); !strings.Contains(out, "Syntax OK") {
+		t.Errorf("ruby -c: %s", out)
+	}
 }

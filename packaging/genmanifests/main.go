@@ -50,15 +50,18 @@ type release struct {
 	Sums map[string]string
 }
 
+// releaseTag is a version tag as git describe prints it: v1.2.3, maybe
+// with -N-gHASH and -dirty after it.
+var releaseTag = regexp.MustCompile(`^v?[0-9]+\.`)
+
 // version is the version for package managers: no leading "v", and a
-// build that is not a tagged release (git describe gives a bare commit)
-// sorts below every release: 0.0.0-<commit>.
+// build that is not from a tag (git describe gives a bare commit hash)
+// sorts below every release: 0.0.0-<hash>.
 func (r release) version() string {
-	v := strings.TrimPrefix(r.Tag, "v")
-	if v == "" || v[0] < '0' || v[0] > '9' {
-		v = "0.0.0-" + v
+	if !releaseTag.MatchString(r.Tag) {
+		return "0.0.0-" + r.Tag
 	}
-	return v
+	return strings.TrimPrefix(r.Tag, "v")
 }
 
 // archive is one release archive.

@@ -16,13 +16,15 @@ import (
 
 // testRelease has a sum for every archive of a release; each differs so
 // that a sum in the wrong place shows.
-func testRelease() release {
+func testRelease() release { return testReleaseOf("v1.2.3") }
+
+func testReleaseOf(tag string) release {
 	sums := map[string]string{}
 	for i, n := range []string{"darwin_amd64.tar.gz", "darwin_arm64.tar.gz", "linux_amd64.tar.gz", "linux_arm64.tar.gz", "windows_amd64.zip"} {
-		sums["broker_v1.2.3_"+n] = strings.Repeat(string("abcde"[i]), 64)
+		sums["broker_"+tag+"_"+n] = strings.Repeat(string("abcde"[i]), 64)
 	}
 	sums["mcp-token-broker_1.2.3-1_amd64.deb"] = strings.Repeat("f", 64)
-	return release{Tag: "v1.2.3", BaseURL: "https://github.com/mcp-token-broker/mcp-token-broker/releases/download/v1.2.3",
+	return release{Tag: tag, BaseURL: "https://github.com/mcp-token-broker/mcp-token-broker/releases/download/" + tag,
 		License: "Proprietary", Sums: sums}
 }
 
@@ -71,7 +73,7 @@ func TestVersion(t *testing.T) {
 	t.Parallel()
 	for tag, want := range map[string]string{
 		"v1.2.3": "1.2.3", "1.2.3": "1.2.3", "v1.2.3-4-gabcdef0": "1.2.3-4-gabcdef0",
-		"abcdef0": "0.0.0-abcdef0", "abcdef0-dirty": "0.0.0-abcdef0-dirty",
+		"abcdef0": "0.0.0-abcdef0", "abcdef0-dirty": "0.0.0-abcdef0-dirty", "33354f0": "0.0.0-33354f0",
 	} {
 		if got := (release{Tag: tag}).version(); got != want {
 			t.Errorf("version of %q = %q, want %q", tag, got, want)
@@ -173,6 +175,38 @@ func TestWingetSchemas(t *testing.T) {
 		inst["Architecture"] = "amd64"
 		if err := rs.Validate(m); err == nil {
 			t.Error("the installer schema accepts Architecture amd64: the validation proves nothing")
+		}
+	}
+}
+
+// TestSchemasEveryVersion: every shape of version make dist can be given
+// (a tag, a tag with commits after it, a bare commit, a dirty tree) gives
+// manifests that their schemas accept.
+func TestSchemasEveryVersion(t *testing.T) {
+	t.Parallel()
+	scoopSchema := schema(t, "scoop/schema.json")
+	winget := map[string]*jsonschema.Resolved{}
+	for _, kind := range []string{"version", "defaultLocale", "installer"} {
+		winget[kind] = schema(t, "winget/manifest."+kind+"."+wingetSchema+".json")
+	}
+	for _, tag := range []string{"v1.2.3", "v0.10.0-rc.1", "v1.2.3-4-gabcdef0-dirty", "33354f0", "abcdef0-dirty"} {
+		r := testReleaseOf(tag)
+		b, err := scoopManifest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := scoopSchema.Validate(instance(t, b, false)); err != nil {
+			t.Errorf("%s: the Scoop manifest: %v\n%s", tag, err, b)
+		}
+		files, err := wingetManifests(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, b := range files {
+			m := instance(t, b, true)
+			if err := winget[m["ManifestType"].(string)].Validate(m); err != nil {
+				t.Errorf("%s: %s: %v\n%s", tag, n, err, b)
+			}
 		}
 	}
 }
