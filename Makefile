@@ -11,8 +11,11 @@ BIN     ?= bin/broker
 LDFLAGS := -s -w -X $(PKG)/cmd/broker/cli.version=$(VERSION) -X $(PKG)/cmd/broker/cli.commit=$(COMMIT) -X $(PKG)/cmd/broker/cli.date=$(DATE)
 
 .PHONY: build test test-deps lint gen install uninstall dist deb
+# Without cgo by default; on a Mac with the Xcode command line tools,
+# `CGO_ENABLED=1 make build` links the macOS tray (Cocoa).
+CGO_ENABLED ?= 0
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/broker
+	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/broker
 
 # The whole loop against the built-in Entra ID simulator, no tenant needed
 # (Ctrl-C ends it). Not `go run`: it exits 1 when interrupted, whatever the
@@ -46,12 +49,16 @@ bench: test-deps
 	$(GO) build -o $(BENCH_DIR)/benchreport ./internal/benchreport
 	$(BENCH_DIR)/benchreport -broker $(BENCH_DIR)/broker -out BENCHMARKS.md
 
+# actionlint checks the GitHub workflows (runners this machine cannot be),
+# with shellcheck on their scripts when it is installed (test-deps does).
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy" >&2; $(GO) mod tidy -diff; exit 1; }
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 # --- installation and release (installer/, packaging/) ---------------------
 # make install [PREFIX=~/.local] [DESTDIR=staging]: the binary, man pages,
