@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 )
 
@@ -50,6 +51,15 @@ func (l *launchAgent) status(ctx context.Context) (Entry, error) {
 func (l *launchAgent) service(content []byte) (serviceInstaller, error) {
 	if h, err := os.UserHomeDir(); err != nil || filepath.Clean(h) != filepath.Clean(l.env.Home) {
 		return nil, fmt.Errorf("a LaunchAgent can only be installed for the home folder of this process ($HOME=%s, not %s)", h, l.env.Home)
+	}
+	// kardianos writes into the account's home folder (user.Current), and
+	// launchd reads the LaunchAgents of that folder whatever $HOME says.
+	if u, err := user.Current(); err != nil || filepath.Clean(u.HomeDir) != filepath.Clean(l.env.Home) {
+		account := "unknown"
+		if u != nil {
+			account = u.HomeDir
+		}
+		return nil, fmt.Errorf("$HOME (%s) is not your account's home folder (%s), whose LaunchAgents launchd starts; run broker install with HOME=%s", l.env.Home, account, account)
 	}
 	return newService("darwin-launchd", serviceSpec{
 		Name:       LaunchdLabel,
