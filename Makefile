@@ -121,14 +121,16 @@ uninstall:
 # scoop/, winget/ (for the zip) and homebrew/ (for the tarballs), written by
 # packaging/genmanifests. The Windows zip also holds brokerw.exe, the same
 # program linked for the GUI subsystem: `broker install` points the Run key
-# at it so that no console window opens at login. The .debs hold the linux
-# binaries of the tarballs (not built twice).
+# at it so that no console window opens at login. The targets build in
+# parallel; the .debs hold the linux binaries of the tarballs (not built
+# twice).
 dist: gen
 	rm -rf $(DIST) $(DIST_BUILD)
 	mkdir -p $(DIST) $(DIST_BUILD)
-	set -e; for t in $(DIST_TARGETS); do \
+	set -e; pids=; for t in $(DIST_TARGETS); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		name=broker_$(VERSION)_$${os}_$${arch}; dir=$(DIST_BUILD)/$$name; mkdir -p $$dir; \
+		( set -e; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$dir/broker$$ext ./cmd/broker; \
 		if [ $$os = windows ]; then \
 			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -H windowsgui' -o $$dir/brokerw.exe ./cmd/broker; \
@@ -137,8 +139,9 @@ dist: gen
 			cp -R $(GEN)/man $(GEN)/completions $$dir/; \
 			tar -C $(DIST_BUILD) --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
 				-cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
-		fi; \
-	done
+		fi ) & pids="$$pids $$!"; \
+	done; \
+	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 	set -e; for arch in $(DEB_ARCHES); do \
 		mkdir -p $(DEB_STAGE)/$$arch; cp $(DIST_BUILD)/broker_$(VERSION)_linux_$$arch/broker $(DEB_STAGE)/$$arch/broker; \
 	done
