@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -28,24 +29,74 @@ var ErrNoDaemon = errors.New("the broker daemon is not running")
 // once; this only matters for a daemon too busy to accept.
 const dialTimeout = 200 * time.Millisecond
 
+// AnswerWithin is how long Dial waits for the daemon to answer its first
+// request. A live daemon answers status at once (it never waits for the
+// network to do so); one that is stopped (SIGSTOP), stuck, or accepts
+// connections and never answers is given up on after this, so that
+// `broker token` and `headers` still have time to answer from the token
+// cache within their 8 s.
+const AnswerWithin = 2 * time.Second
+
+// NotAnsweringError is Dial's error when the daemon took the connection
+// but did not answer within AnswerWithin. It matches ErrNoDaemon, so that
+// callers do the work themselves.
+type NotAnsweringError struct {
+	PID     int // 0 when unknown
+	Address string
+	Within  time.Duration
+}
+
+func (e *NotAnsweringError) Error() string {
+	who := "the broker daemon"
+	if e.PID > 0 {
+		who += fmt.Sprintf(" (pid %d)", e.PID)
+	}
+	return fmt.Sprintf("%s did not answer within %s", who, e.Within)
+}
+
+// HintText says what to do about it.
+func (e *NotAnsweringError) HintText() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("it is stopped or stuck: `kill -CONT %d` if you stopped it, else end it (`kill %d`) and start `broker run` again", e.PID, e.PID)
+	}
+	return "it is stopped or stuck: end it and start `broker run` again"
+}
+
+// Is makes the error match ErrNoDaemon.
+func (e *NotAnsweringError) Is(target error) bool { return target == ErrNoDaemon }
+
 // Client talks to the daemon. It is safe for concurrent use.
 type Client struct {
 	hc   *http.Client
 	addr string
+	pid  int
 }
 
-// Dial connects to the running daemon at Address(). It fails fast (no
-// retries, no waiting) with an error matching ErrNoDaemon when none runs.
+// Dial connects to the running daemon of this user, found through the
+// Record in the state folder (so the same daemon is found whatever the
+// environment). It fails fast with an error matching ErrNoDaemon when
+// none runs, and within AnswerWithin with a *NotAnsweringError when one
+// does not answer.
 func Dial(ctx context.Context) (*Client, error) {
-	addr, err := Address()
+	dir, err := paths.StateDir()
 	if err != nil {
 		return nil, err
 	}
-	return DialAddress(ctx, addr)
+	r, err := ReadRecord(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoDaemon, err)
+	}
+	return dialAddress(ctx, r.Address, r.PID)
 }
 
-// DialAddress is Dial for a given socket path (or pipe name).
+// DialAddress is Dial for a given socket path (or pipe name). On Unix the
+// socket's folder must be this user's alone and the process listening
+// must run as this user; anything else is not our daemon.
 func DialAddress(ctx context.Context, addr string) (*Client, error) {
+	return dialAddress(ctx, addr, 0)
+}
+
+func dialAddress(ctx context.Context, addr string, pid int) (*Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	conn, err := dial(dctx, addr)
@@ -68,8 +119,22 @@ func DialAddress(ctx context.Context, addr string) (*Client, error) {
 		IdleConnTimeout:   30 * time.Second,
 		DisableKeepAlives: false,
 	}
-	return &Client{hc: &http.Client{Transport: tr}, addr: addr}, nil
+	c := &Client{hc: &http.Client{Transport: tr}, addr: addr, pid: pid}
+	// A daemon that accepted may still never answer (stopped, stuck).
+	pctx, cancel := context.WithTimeout(ctx, AnswerWithin)
+	defer cancel()
+	if _, err := c.do(pctx, http.MethodGet, "status", nil); err != nil {
+		c.Close()
+		if pctx.Err() != nil && ctx.Err() == nil {
+			return nil, &NotAnsweringError{PID: pid, Address: addr, Within: AnswerWithin}
+		}
+		return nil, err
+	}
+	return c, nil
 }
+
+// PID returns the daemon's process ID from its record (0 when unknown).
+func (c *Client) PID() int { return c.pid }
 
 // Close closes idle connections.
 func (c *Client) Close() error {
@@ -126,6 +191,9 @@ func (c *Client) Token(ctx context.Context, profile string, minValidity time.Dur
 	if err := json.Unmarshal(body, &t); err != nil {
 		return token.Token{}, fmt.Errorf("reading the daemon's answer: %w", err)
 	}
+	if !jwtShaped(t.AccessToken) {
+		return token.Token{}, errBadAnswer
+	}
 	return token.Token{
 		Value:     token.Secret(t.AccessToken),
 		ExpiresOn: time.Unix(t.ExpiresOn, 0),
@@ -136,10 +204,50 @@ func (c *Client) Token(ctx context.Context, profile string, minValidity time.Dur
 	}, nil
 }
 
-// Headers returns the JSON object {"Authorization": "Bearer …"} as the
-// daemon wrote it, ready to print (it holds the token: handle with care).
+// Headers returns the JSON object {"Authorization":"Bearer …"} and a
+// newline, ready to print (it holds the token: handle with care). Only
+// what was checked is returned: an object of exactly that one string,
+// whose value is "Bearer " and a JWT-shaped token; any other answer is
+// an error, never printed.
 func (c *Client) Headers(ctx context.Context, profile string, minValidity time.Duration) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, "headers", query(profile, minValidity))
+	body, err := c.do(ctx, http.MethodGet, "headers", query(profile, minValidity))
+	if err != nil {
+		return nil, err
+	}
+	var h map[string]string
+	if err := json.Unmarshal(body, &h); err != nil || len(h) != 1 {
+		return nil, errBadAnswer
+	}
+	v, ok := strings.CutPrefix(h["Authorization"], "Bearer ")
+	if !ok || !jwtShaped(v) {
+		return nil, errBadAnswer
+	}
+	b, err := json.Marshal(map[string]string{"Authorization": "Bearer " + v})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// errBadAnswer is a token or headers answer that is not what a daemon
+// sends.
+var errBadAnswer = errors.New("the daemon's answer is not a token; not using it")
+
+// jwtShaped reports whether s looks like a JWT: three dot-separated
+// base64url parts, the first two not empty.
+func jwtShaped(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || len(s) > 64<<10 {
+		return false
+	}
+	for _, p := range parts {
+		for _, r := range p {
+			if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Status returns the daemon's status.

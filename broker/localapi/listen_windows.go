@@ -3,6 +3,7 @@ package localapi
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 
@@ -41,6 +42,21 @@ func Listen(path string, log *slog.Logger) (net.Listener, error) {
 		MessageMode:        false,
 	})
 }
+
+// ListenDefault listens at Address() and returns the listener and its
+// address, for the daemon's Record.
+func ListenDefault(log *slog.Logger) (net.Listener, string, error) {
+	addr, err := Address()
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := Listen(addr, log)
+	return l, addr, err
+}
+
+// ownedByMe accepts every file: the ACLs of the profile's folders keep
+// other users out of the state folder.
+func ownedByMe(fs.FileInfo) error { return nil }
 
 func dial(ctx context.Context, addr string) (net.Conn, error) {
 	return winio.DialPipeContext(ctx, addr)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,5 +286,135 @@ func BenchmarkHeaders(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.Close()
+	}
+}
+
+// serveRaw serves h on a private socket, as a daemon of this user would
+// but answering whatever h writes.
+func serveRaw(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	path := filepath.Join(shortDir(t), "rt", "broker.sock")
+	l, err := Listen(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return path
+}
+
+// Only a checked answer reaches the caller of Headers (and so the fast
+// path's stdout): exactly {"Authorization":"Bearer <JWT>"}.
+func TestHeadersAnswerIsChecked(t *testing.T) {
+	t.Parallel()
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGk6Ly9kYXRhIn0.c2ln"
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"the daemon's answer", `{"Authorization":"Bearer ` + jwt + `"}`, true},
+		{"an injected header", `{"Authorization":"Bearer ` + jwt + `","X-Injected":"evil"}`, false},
+		{"not a JWT", `{"Authorization":"Bearer opaque value"}`, false},
+		{"not Bearer", `{"Authorization":"Basic ` + jwt + `"}`, false},
+		{"a number", `{"Authorization":1}`, false},
+		{"shell text", `$(touch /tmp/x)`, false},
+		{"no Authorization", `{"Cookie":"Bearer ` + jwt + `"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := serveRaw(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v1/headers" {
+					io.WriteString(w, tc.body)
+					return
+				}
+				io.WriteString(w, `{"daemon":{"running":true}}`)
+			})
+			c, err := DialAddress(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			b, err := c.Headers(t.Context(), "", DefaultMinValidity)
+			if tc.ok {
+				if err != nil || string(b) != `{"Authorization":"Bearer `+jwt+`"}`+"\n" {
+					t.Fatalf("Headers = %q, %v", b, err)
+				}
+				return
+			}
+			if err == nil || b != nil {
+				t.Fatalf("Headers passed %q on: %q", tc.body, b)
+			}
+		})
+	}
+}
+
+// A daemon that takes the connection and never answers (stopped with
+// SIGSTOP, stuck) is given up on: Dial says so, with the pid, and the
+// error matches ErrNoDaemon so that the caller does the work itself.
+func TestDialGivesUpOnADaemonThatDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(shortDir(t), "rt", "broker.sock")
+	l, err := Listen(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // accepted, never answered
+		}
+	}()
+	state := t.TempDir()
+	if err := Publish(state, Record{PID: 4242, Address: path}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ReadRecord(state)
+	_, err = dialAddress(t.Context(), r.Address, r.PID)
+	var na *NotAnsweringError
+	if !errors.As(err, &na) || !errors.Is(err, ErrNoDaemon) || !strings.Contains(err.Error(), "(pid 4242) did not answer") {
+		t.Fatalf("Dial = %v; want a NotAnsweringError naming pid 4242", err)
+	}
+	if !strings.Contains(na.HintText(), "kill -CONT 4242") {
+		t.Errorf("hint: %s", na.HintText())
+	}
+}
+
+// The record is never written through a link someone planted, and a
+// planted link is not read.
+func TestRecordFollowsNoLink(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "bashrc")
+	if err := os.WriteFile(victim, []byte("# mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(state, RecordFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRecord(state); err == nil {
+		t.Error("ReadRecord read through a link")
+	}
+	rec := Record{PID: 99, Address: "/x/broker.sock"}
+	if err := Publish(state, rec); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "# mine\n" {
+		t.Errorf("Publish wrote through the link: %q", b)
+	}
+	if got, err := ReadRecord(state); err != nil || got != rec {
+		t.Errorf("ReadRecord = %+v, %v", got, err)
+	}
+	Unpublish(state, Record{PID: 1, Address: "/other"})
+	if _, err := ReadRecord(state); err != nil {
+		t.Error("Unpublish removed another daemon's record")
+	}
+	Unpublish(state, rec)
+	if _, err := os.Lstat(filepath.Join(state, RecordFile)); !os.IsNotExist(err) {
+		t.Errorf("record still there: %v", err)
 	}
 }

@@ -144,6 +144,7 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) (token.Token, 
 		writeError(w, err)
 		return token.Token{}, false
 	}
+	s.log.Debug("local api: token given", "endpoint", r.URL.Path, "profile", q.Get("profile"))
 	return tok, true
 }
 
