@@ -30,10 +30,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/brokerd"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
@@ -186,53 +186,46 @@ func (r *run) loop(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the demo's config: %w", err)
 	}
-	eng, err := engine.Open(ctx, engine.Options{
-		Config:     cfg,
-		StateDir:   r.sb.stateDir(),
-		HTTPClient: r.sim.HTTPClient(),
-		OpenURL:    r.openURL,
-		Logger:     r.log,
-	})
-	if err != nil {
-		return err
-	}
-	r.d, err = daemon.New(daemon.Options{
+	// The daemon as `broker run` builds it, with the demo's overrides: the
+	// simulator's HTTP client and browser stand-in, the observing
+	// wrappers, and the sandbox.
+	r.api = &countingListener{}
+	env := r.integrationsEnv()
+	d, err := brokerd.New(ctx, brokerd.Options{
 		Config:          cfg,
 		ConfigPath:      r.sb.configFile(),
 		AdminConfigPath: r.sb.adminFile(),
-		Engine:          observedEngine{eng: eng, events: r.events, asked: &r.asking},
-		NewTarget:       r.targetFactory,
 		StateDir:        r.sb.stateDir(),
 		Logger:          r.log,
+		HTTPClient:      r.sim.HTTPClient(),
+		OpenURL:         r.openURL,
+		WrapEngine: func(e *engine.Engine) daemon.Engine {
+			return observedEngine{eng: e, events: r.events, asked: &r.asking}
+		},
+		TargetEnv:  &env,
+		WrapTarget: r.observeTarget,
+		Address:    r.sb.socketPath(),
+		// On Windows the local API is a named pipe per user, not per
+		// sandbox: the demo serves none, so as not to take the real
+		// daemon's place.
+		NoLocalAPI: runtime.GOOS == "windows",
+		WrapListener: func(l net.Listener) net.Listener {
+			r.api.Listener = l
+			return r.api
+		},
 	})
 	if err != nil {
 		return err
 	}
-	r.api = &countingListener{}
-	if runtime.GOOS != "windows" {
-		// On Windows the local API is a named pipe per user, not per
-		// sandbox: the demo serves none, so as not to take the real
-		// daemon's place.
-		ln, err := localapi.Listen(r.sb.socketPath(), r.log)
-		if err != nil {
-			return fmt.Errorf("the daemon's socket: %w", err)
-		}
-		r.api.Listener = ln
-	}
+	r.d = d.Daemon
 
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := r.d.Run(dctx)
+		err := d.Run(dctx)
 		r.events.send(event{kind: evStopped, at: time.Now(), err: err})
-	}()
-	go func() {
-		defer wg.Done()
-		if r.api.Listener != nil {
-			_ = localapi.NewServer(r.d, r.log).Serve(dctx, r.api)
-		}
 	}()
 
 	cycle := make(chan struct{}, 1)

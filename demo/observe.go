@@ -188,16 +188,12 @@ func (o *observedTarget) Remove(ctx context.Context) error { return o.t.Remove(c
 // WatchPaths lets the daemon watch the client's file.
 func (o *observedTarget) WatchPaths() []string { return o.t.WatchPaths() }
 
-// targetFactory builds the daemon's targets: the real integrations
-// targets, observed.
-func (d *run) targetFactory(t config.Target) (daemon.Target, error) {
+// observeTarget wraps each of the daemon's targets (the real
+// integrations targets) to report its writes.
+func (d *run) observeTarget(t config.Target, tg *integrations.Target) (daemon.Target, error) {
 	ci := d.clientFor(t)
 	if ci == nil {
 		return nil, errors.New("the demo has no client " + t.Client)
-	}
-	tg, err := integrations.New(t, d.integrationsEnv())
-	if err != nil {
-		return nil, err
 	}
 	ot := &observedTarget{c: ci, t: tg, events: d.events}
 	if d.opts.spoil == ci.key {

@@ -6,22 +6,25 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/brokerd"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
 // The real daemon is a Model.
 var _ Model = (*daemon.Daemon)(nil)
 
-// helperDaemonMain runs the tray over the real daemon, whose one profile
-// signs in against the Entra simulator (real MSAL over TLS; the browser is
-// the simulator's stand-in). A line "revoke" on stdin makes the simulator
-// revoke every refresh token.
+// helperDaemonMain runs the tray over the real daemon, built as `broker
+// run` builds it (brokerd.New), whose one profile signs in against the
+// Entra simulator (real MSAL over TLS; the browser is the simulator's
+// stand-in) and writes a real file target at $TRAY_TEST_TARGET. A line
+// "revoke" on stdin makes the simulator revoke every refresh token.
 func helperDaemonMain() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sim, err := entrasim.Start(entrasim.Options{})
@@ -30,29 +33,41 @@ func helperDaemonMain() int {
 		return 3
 	}
 	defer sim.Close()
-	p := &config.Profile{Name: "data", Tenant: sim.TenantID(), ClientID: sim.ClientID(),
-		Scopes: []string{sim.Scope()}, Authority: sim.URL(), Login: "browser",
-		Targets: []config.Target{{Client: "file", Path: "/tmp/data.token", Profile: "data"}}}
+	target := os.Getenv("TRAY_TEST_TARGET")
+	dir := filepath.Dir(target)
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfgText := fmt.Sprintf("[settings]\nstorage = \"file\"\n\n[profiles.data]\ntenant = %q\nclient_id = %q\nscopes = [%q]\nauthority = %q\n\n[[profiles.data.targets]]\nclient = \"file\"\npath = %q\n",
+		sim.TenantID(), sim.ClientID(), sim.Scope(), sim.URL(), target)
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "helper: config:", err)
+		return 3
+	}
+	cfg, err := config.Load("", cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper: config:", err)
+		return 3
+	}
+	sock, err := os.MkdirTemp("", "trayd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 3
+	}
+	defer os.RemoveAll(sock)
 	hc := sim.HTTPClient()
-	client, err := auth.New(p, auth.Options{
-		HTTPClient: hc,
-		Logger:     log,
+	d, err := brokerd.New(context.Background(), brokerd.Options{
+		Config:          cfg,
+		ConfigPath:      cfgPath,
+		AdminConfigPath: filepath.Join(dir, "no-admin.toml"),
+		StateDir:        filepath.Join(dir, "state"),
+		Logger:          log,
+		HTTPClient:      hc,
 		OpenURL: func(u string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			return entrasim.Browse(ctx, hc, u)
 		},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper: auth:", err)
-		return 3
-	}
-	d, err := daemon.New(daemon.Options{
-		Config:    &config.Config{Profiles: map[string]*config.Profile{"data": p}},
-		Engine:    simEngine{"data": client},
-		NewTarget: func(config.Target) (daemon.Target, error) { return nopTarget{}, nil },
-		Logger:    log,
-		NoWatch:   true,
+		TargetEnv: &integrations.Env{Home: dir, Getenv: func(string) string { return "" }, GOOS: runtime.GOOS, BrokerPath: "/usr/bin/broker"},
+		Address:   filepath.Join(sock, "rt", "broker.sock"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper: daemon:", err)
@@ -72,7 +87,7 @@ func helperDaemonMain() int {
 			}
 		}
 	}()
-	if err := Run(ctx, d, Options{Logger: log, OnQuit: func() { out.line("quit") }}); err != nil {
+	if err := Run(ctx, d.Daemon, Options{Logger: log, OnQuit: func() { out.line("quit") }}); err != nil {
 		fmt.Fprintln(os.Stderr, "helper: run:", err)
 		return 3
 	}
@@ -84,18 +99,3 @@ func helperDaemonMain() int {
 	out.line("exited")
 	return 0
 }
-
-type simEngine map[string]daemon.Auth
-
-func (e simEngine) Auth(p string) (daemon.Auth, error) {
-	a, ok := e[p]
-	if !ok {
-		return nil, fmt.Errorf("no profile %q", p)
-	}
-	return a, nil
-}
-
-type nopTarget struct{}
-
-func (nopTarget) Apply(context.Context, token.Token) error { return nil }
-func (nopTarget) Remove(context.Context) error             { return nil }

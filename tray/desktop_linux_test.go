@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -432,7 +433,8 @@ func (s *noteServer) invoke(t *testing.T, id uint32, action string) {
 func TestTrayWithDaemon(t *testing.T) {
 	d := newDesktop(t)
 	desktoptest.StartTrayHost(t, d.bus, d.display)
-	h := startHelper(t, d, helperEnv+"=daemon")
+	target := filepath.Join(t.TempDir(), "data.token")
+	h := startHelper(t, d, helperEnv+"=daemon", "TRAY_TEST_TARGET="+target)
 
 	s := d.waitItem(t)
 	s.waitIcon(t, assets.SignedOut)
@@ -441,7 +443,10 @@ func TestTrayWithDaemon(t *testing.T) {
 	s.Click(t, "Sign in…")
 	s.waitIcon(t, assets.OK)
 	s.WaitEntry(t, entrasim.DefaultUsername+" — token valid until ")
-	s.WaitEntry(t, "    ✓ file — /tmp/data.token")
+	s.WaitEntry(t, "    ✓ file — "+target)
+	if b, err := os.ReadFile(target); err != nil || !strings.HasPrefix(string(b), "eyJ") {
+		t.Errorf("the file target holds %q, %v; want the token", b, err)
+	}
 
 	if _, err := io.WriteString(h.stdin, "revoke\n"); err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.OnConfig != nil {
 		d.opts.OnConfig(cfg)
 	}
-	d.apply(ctx, nil, cfg)
+	d.apply(ctx, nil, cfg, false)
 
 	var wg sync.WaitGroup
 	if d.opts.NoWatch {
@@ -194,15 +194,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // apply starts, restarts and stops refreshers so that they match cfg.
-// old is the config in force before (nil at start).
-func (d *Daemon) apply(ctx context.Context, old, cfg *config.Config) {
+// old is the config in force before (nil at start); restartAll restarts
+// every profile (a new engine), still scrubbing what old had and cfg has
+// not.
+func (d *Daemon) apply(ctx context.Context, old, cfg *config.Config, restartAll bool) {
 	rb := refreshBefore(cfg)
 	for name, p := range cfg.Profiles {
 		p.Name = name
 		d.mu.Lock()
 		cur := d.profiles[name]
 		d.mu.Unlock()
-		if cur != nil && old != nil && reflect.DeepEqual(old.Profiles[name], p) && refreshBefore(old) == rb {
+		if !restartAll && cur != nil && old != nil && reflect.DeepEqual(old.Profiles[name], p) && refreshBefore(old) == rb {
 			continue
 		}
 		if cur != nil {
@@ -340,6 +342,7 @@ func (d *Daemon) reload(ctx context.Context) {
 		return
 	}
 	d.log.Info("config reloaded", "profiles", len(cfg.Profiles))
+	restartAll := false
 	if d.opts.Reopen != nil && !reflect.DeepEqual(old.Settings.Storage, cfg.Settings.Storage) || d.opts.Reopen != nil && !reflect.DeepEqual(old.Profiles, cfg.Profiles) {
 		eng, err := d.opts.Reopen(ctx, cfg)
 		if err != nil {
@@ -354,7 +357,7 @@ func (d *Daemon) reload(ctx context.Context) {
 		d.eng = eng
 		d.mu.Unlock()
 		// Every profile gets a client from the new engine.
-		old = nil
+		restartAll = true
 	}
 	d.mu.Lock()
 	d.cfg = cfg
@@ -362,7 +365,7 @@ func (d *Daemon) reload(ctx context.Context) {
 	if d.opts.OnConfig != nil {
 		d.opts.OnConfig(cfg)
 	}
-	d.apply(ctx, old, cfg)
+	d.apply(ctx, old, cfg, restartAll)
 	if w := d.watcherOf(); w != nil {
 		d.watchFiles(w)
 	}

@@ -100,11 +100,14 @@ func SocketPath() (string, error) {
 	return filepath.Join(d, "broker.sock"), nil
 }
 
+// LogName is the daemon's log file in the state folder.
+const LogName = "broker.log"
+
 // LogFile returns the daemon's log file in the state folder.
 func LogFile() (string, error) {
 	d, err := StateDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(d, "broker.log"), nil
+	return filepath.Join(d, LogName), nil
 }
