@@ -38,6 +38,9 @@ type Status struct {
 type Daemon struct {
 	Running bool `json:"running"`
 	PID     int  `json:"pid,omitempty"`
+	// Error says why a daemon that runs did not answer (the rest of the
+	// status is then read from the token cache).
+	Error string `json:"error,omitempty"`
 }
 
 // StartAtLogin says whether and how the broker starts at login.

@@ -23,6 +23,9 @@ import (
 // what a browser does with the simulator's sign-in page (this test binary,
 // re-executed).
 func TestMain(m *testing.M) {
+	if os.Getenv(squatEnv) != "" {
+		os.Exit(squatMain())
+	}
 	testscript.Main(cleanupM{m}, map[string]func(){
 		"browse": func() { os.Exit(browseMain()) },
 	})

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,7 +13,6 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/bridge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
-	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 )
@@ -65,7 +62,7 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	if err != nil {
 		return err
 	}
-	p, url, err := bridgeTarget(cfg, opts)
+	p, url, err := bridge.Resolve(cfg, opts.Name, opts.URL, opts.Profile)
 	if err != nil {
 		return err
 	}
@@ -84,61 +81,6 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	// SIGPIPE, so that stdin's end still closes the remote session.
 	signal.Ignore(syscall.SIGPIPE)
 	return b.Run(ctx, io.NopCloser(app.Stdin), nopWriteCloser{app.Stdout})
-}
-
-// bridgeTarget finds the profile and URL of the server to bridge.
-func bridgeTarget(cfg *config.Config, opts bridgeOptions) (*config.Profile, string, error) {
-	if opts.URL != "" {
-		p, err := engine.SelectProfile(cfg, opts.Profile)
-		return p, opts.URL, err
-	}
-	var found []config.Target
-	servers := map[string]bool{}
-	for _, name := range cfg.ProfileNames() {
-		if opts.Profile != "" && name != opts.Profile {
-			continue
-		}
-		for _, t := range cfg.Profiles[name].Targets {
-			if t.Server == "" {
-				continue
-			}
-			servers[t.Server] = true
-			if t.Server == opts.Name {
-				t.Profile = name
-				found = append(found, t)
-			}
-		}
-	}
-	var withURL []config.Target
-	for _, t := range found {
-		if t.URL != "" {
-			withURL = append(withURL, t)
-		}
-	}
-	switch {
-	case len(found) == 0:
-		known := make([]string, 0, len(servers))
-		for s := range servers {
-			known = append(known, s)
-		}
-		sort.Strings(known)
-		hint := "no target names a server; add one with `broker connect CLIENT --server NAME --url URL`"
-		if len(known) > 0 {
-			hint = "known servers: " + strings.Join(known, ", ")
-		}
-		return nil, "", WithHint(&config.Error{Path: cfg.Path, Message: fmt.Sprintf("no target has the server name %q", opts.Name)}, hint)
-	case len(withURL) == 0:
-		return nil, "", WithHint(&config.Error{Path: cfg.Path, Message: fmt.Sprintf("the target of server %q has no url", opts.Name)},
-			"add `url = \"https://…/mcp\"` to the target, or run `broker bridge --url URL`")
-	}
-	first := withURL[0]
-	for _, t := range withURL[1:] {
-		if t.URL != first.URL || t.Profile != first.Profile {
-			return nil, "", WithHint(&config.Error{Path: cfg.Path, Message: fmt.Sprintf("several targets named %q differ (profiles %s and %s)", opts.Name, first.Profile, t.Profile)},
-				"name the profile with --profile")
-		}
-	}
-	return cfg.Profiles[first.Profile], first.URL, nil
 }
 
 // bridgeLogger logs to stderr and, when it can be opened, the broker log.
@@ -176,11 +118,14 @@ func (a *App) bridgeTokens(cfg *config.Config, profile string, log *slog.Logger)
 		}
 		return eng.Client(profile)
 	})
+	// Dialled per call, each with localapi.AnswerWithin: a daemon that
+	// stops answering is left for the cache, one that recovers is used.
 	dial := func(ctx context.Context) (bridge.Daemon, error) {
-		if c := a.daemon(ctx); c != nil {
-			return c, nil
+		c, err := a.dialDaemon(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return nil, localapi.ErrNoDaemon
+		return c, nil
 	}
 	return bridge.DaemonFirst(dial, profile, cache, log)
 }

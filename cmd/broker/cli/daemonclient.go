@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 )
@@ -21,18 +22,46 @@ import (
 // browser or writes the targets.
 
 // daemon returns a client of the running daemon, or nil when none runs
-// (found out at once: no daemon means no socket or a refused connect).
-// A --config other than the daemon's is answered without it, and so is
-// everything when BROKER_NO_DAEMON is set.
+// (found out at once: no daemon means no record, no socket or a refused
+// connect) or when it did not answer within localapi.AnswerWithin (said
+// on stderr, once). A --config other than the daemon's is answered
+// without it, and so is everything when BROKER_NO_DAEMON is set.
 func (a *App) daemon(ctx context.Context) *localapi.Client {
-	if a.ConfigPath != "" || os.Getenv("BROKER_NO_DAEMON") != "" {
+	if a.daemonDown != nil {
 		return nil
 	}
-	c, err := localapi.Dial(ctx)
+	c, err := a.dialDaemon(ctx)
+	var na *localapi.NotAnsweringError
+	if errors.As(err, &na) {
+		a.daemonNotice(na)
+	}
 	if err != nil {
 		return nil
 	}
 	return c
+}
+
+// dialDaemon connects to the running daemon (localapi.Dial), unless this
+// command must do without one.
+func (a *App) dialDaemon(ctx context.Context) (*localapi.Client, error) {
+	if a.ConfigPath != "" || os.Getenv("BROKER_NO_DAEMON") != "" {
+		return nil, localapi.ErrNoDaemon
+	}
+	return localapi.Dial(ctx)
+}
+
+// daemonNotice says on stderr (once) that the daemon did not answer and
+// that this command does the work without it; later asks skip it.
+func (a *App) daemonNotice(err error) {
+	if a.daemonDown != nil {
+		return
+	}
+	a.daemonDown = err
+	fmt.Fprintf(a.Stderr, "broker: warning: %s; going on without it\n", err)
+	var h interface{ HintText() string }
+	if errors.As(err, &h) {
+		fmt.Fprintf(a.Stderr, "hint: %s\n", h.HintText())
+	}
 }
 
 // noDaemon reports whether err says the daemon did not answer (so the
@@ -85,10 +114,19 @@ func (a *App) loginViaDaemon(ctx context.Context, c *localapi.Client, profile st
 	return nil
 }
 
+// daemonSyncTimeout bounds a sync by a daemon that answered but then
+// does not finish; the command then writes the targets itself.
+const daemonSyncTimeout = time.Minute
+
 // syncViaDaemon has the daemon write every target now and prints the
 // result per target, as a local sync does.
 func (a *App) syncViaDaemon(ctx context.Context, c *localapi.Client, profile string) error {
-	serr := c.Sync(ctx, profile)
+	sctx, cancel := context.WithTimeout(ctx, daemonSyncTimeout)
+	serr := c.Sync(sctx, profile)
+	if sctx.Err() != nil && ctx.Err() == nil {
+		a.daemonNotice(&localapi.NotAnsweringError{PID: c.PID(), Within: daemonSyncTimeout})
+	}
+	cancel()
 	if serr != nil && noDaemon(serr) {
 		return serr
 	}
@@ -197,12 +235,15 @@ func (a *App) logoutViaDaemon(ctx context.Context, c *localapi.Client, profile s
 // fastHeaders answers `broker headers [--profile P]` straight from the
 // running daemon, before the command tree is built: Claude Code runs it
 // on every connection, so it should cost little more than starting the
-// process. It reports false (and prints nothing) for anything else —
-// other flags, no daemon, an error answer — and Main then runs the
-// command as usual.
-func fastHeaders(args []string, stdout io.Writer) bool {
+// process. It prints only what the client checked (one Authorization
+// header with a JWT-shaped bearer token). It reports false (and prints
+// nothing) for anything else — other flags, no daemon, an error answer —
+// and Main then runs the command as usual; down is the daemon's
+// *localapi.NotAnsweringError when it did not answer, so that the command
+// does not wait for it again.
+func fastHeaders(args []string, stdout io.Writer) (done bool, down error) {
 	if len(args) == 0 || args[0] != "headers" || os.Getenv("BROKER_NO_DAEMON") != "" {
-		return false
+		return false, nil
 	}
 	profile := ""
 	for i := 1; i < len(args); i++ {
@@ -213,19 +254,24 @@ func fastHeaders(args []string, stdout io.Writer) bool {
 		case strings.HasPrefix(a, "--profile="):
 			profile = strings.TrimPrefix(a, "--profile=")
 		default:
-			return false
+			return false, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), quickTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), fetch.Limit)
 	defer cancel()
 	c, err := localapi.Dial(ctx)
-	if err != nil {
-		return false
+	var na *localapi.NotAnsweringError
+	if errors.As(err, &na) {
+		return false, na
 	}
+	if err != nil {
+		return false, nil
+	}
+	defer c.Close()
 	b, err := c.Headers(ctx, profile, defaultMinValidity)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	_, err = stdout.Write(b)
-	return err == nil
+	return err == nil, nil
 }

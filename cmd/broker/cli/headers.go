@@ -2,10 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
 )
 
 type headersOptions struct {
@@ -31,25 +31,10 @@ sign in (run ` + "`broker login`" + `).`,
 }
 
 func headersRun(ctx context.Context, app *App, opts headersOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
-	defer cancel()
-	if c := app.daemon(ctx); c != nil {
-		if b, err := c.Headers(ctx, opts.Profile, defaultMinValidity); !noDaemon(err) {
-			if err != nil {
-				return err
-			}
-			_, err = app.Stdout.Write(b)
-			return err
-		}
-	}
-	tok, err := app.fetchToken(ctx, opts.Profile, defaultMinValidity)
+	b, err := fetch.Headers(ctx, app.fetchOptions(opts.Profile, defaultMinValidity))
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(map[string]string{"Authorization": "Bearer " + tok.Value.Reveal()})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(app.Stdout, "%s\n", b)
+	_, err = app.Stdout.Write(b)
 	return err
 }

@@ -22,6 +22,8 @@ type App struct {
 	Stdin  io.Reader
 	// ConfigPath is --config; empty means $BROKER_CONFIG or the default.
 	ConfigPath string
+	// daemonDown is set once the daemon did not answer: not asked again.
+	daemonDown error
 }
 
 // ConfigFile returns the user's config file path.
@@ -43,10 +45,14 @@ func (a *App) LoadConfig() (*config.Config, error) {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
-	if fastHeaders(args, os.Stdout) {
+	done, down := fastHeaders(args, os.Stdout)
+	if done {
 		return ExitOK
 	}
 	app := &App{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin}
+	if down != nil {
+		app.daemonNotice(down)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd(app)

@@ -11,18 +11,14 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
 // What the sign-in verbs (login, logout, token, headers, status) share.
 
-// quickTimeout bounds `token` and `headers` as a whole, keyring and lock
-// waits included: Claude Code kills a headersHelper at 10 s.
-const quickTimeout = 8 * time.Second
-
-// innerMargin is how much earlier than the hard limit the work itself is
-// told to stop.
-const innerMargin = 500 * time.Millisecond
+// quickTimeout bounds `status` as a whole (token and headers: fetch.Limit).
+const quickTimeout = fetch.Limit
 
 // loginTimeout bounds an interactive sign-in.
 const loginTimeout = 10 * time.Minute
@@ -105,51 +101,25 @@ func (h *stderrHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *stderrHandler) WithGroup(string) slog.Handler { return h }
 
 // fetchToken returns a token of the profile with at least minValidity
-// left, from the persistent cache or by a silent refresh; never
-// interactive. (The daemon's local API, when running, is asked first.)
+// left: from the running daemon when it answers, else from the persistent
+// cache or by a silent refresh; never interactive, within fetch.Limit.
 func (a *App) fetchToken(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
-	if c := a.daemon(ctx); c != nil {
-		if tok, err := c.Token(ctx, profile, minValidity); !noDaemon(err) {
-			return tok, err
-		}
-	}
-	// Whatever blocks without honouring ctx (a keyring call that hangs),
-	// the answer comes by the deadline: the process exits right after, and
-	// the stuck goroutine with it.
-	type result struct {
-		tok token.Token
-		err error
-	}
-	// The work gets a little less time than the caller, so that its own
-	// (better) error usually arrives first.
-	inner := ctx
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		inner, cancel = context.WithDeadline(ctx, d.Add(-innerMargin))
-		defer cancel()
-	}
-	done := make(chan result, 1)
-	go func() {
-		tok, err := a.fetchTokenSync(inner, profile, minValidity)
-		done <- result{tok, err}
-	}()
-	select {
-	case r := <-done:
-		return r.tok, r.err
-	case <-ctx.Done():
-		return token.Token{}, &auth.Error{Class: auth.ClassTemporary, Message: "no token within the time limit",
-			Hint: "the keyring, the token cache lock or the authority did not answer; try again, or run `broker status`", Err: ctx.Err()}
-	}
+	return fetch.Token(ctx, a.fetchOptions(profile, minValidity))
 }
 
-func (a *App) fetchTokenSync(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error) {
-	eng, err := a.openEngine(ctx, false)
-	if err != nil {
-		return token.Token{}, err
+// fetchOptions are fetch's options for this command line.
+func (a *App) fetchOptions(profile string, minValidity time.Duration) fetch.Options {
+	return fetch.Options{
+		Profile:     profile,
+		MinValidity: minValidity,
+		Daemon:      a.daemon,
+		Cache: func(ctx context.Context) (fetch.Source, error) {
+			eng, err := a.openEngine(ctx, false)
+			if err != nil {
+				return nil, err
+			}
+			return eng.Client(profile)
+		},
+		Notice: a.daemonNotice,
 	}
-	c, err := eng.Client(profile)
-	if err != nil {
-		return token.Token{}, err
-	}
-	return c.Token(ctx, minValidity)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/installer"
 )
@@ -46,6 +48,10 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 		}
 		st = eng.Status(ctx)
 		targetPaths(eng.Config(), &st)
+		var na *localapi.NotAnsweringError
+		if errors.As(app.daemonDown, &na) {
+			st.Daemon = state.Daemon{Running: true, PID: na.PID, Error: na.Error()}
+		}
 	}
 	if env, err := installer.OSEnv(); err == nil {
 		if e, err := installer.StatusContext(ctx, env); err == nil {
@@ -66,9 +72,12 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 
 // writeStatus prints st for people, with the same words as the JSON.
 func writeStatus(w io.Writer, st state.Status, now time.Time) {
-	if st.Daemon.Running {
+	switch {
+	case st.Daemon.Error != "":
+		fmt.Fprintf(w, "daemon: not answering (pid %d): %s; the rest is read from the token cache\n", st.Daemon.PID, st.Daemon.Error)
+	case st.Daemon.Running:
 		fmt.Fprintf(w, "daemon: running (pid %d)\n", st.Daemon.PID)
-	} else {
+	default:
 		fmt.Fprintf(w, "daemon: not running\n")
 	}
 	fmt.Fprintf(w, "storage: %s\n", st.Storage)

@@ -51,8 +51,6 @@ shape: accessToken, expiresOn, expires_on, tenant, tokenType), env
 }
 
 func tokenRun(ctx context.Context, app *App, opts tokenOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, quickTimeout)
-	defer cancel()
 	tok, err := app.fetchToken(ctx, opts.Profile, opts.MinValidity)
 	if err != nil {
 		return err
