@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -110,6 +112,12 @@ func TestHungDaemon(t *testing.T) {
 	out, errOut, code = runWithin(t, 30*time.Second, w.bin, w.env, "sync")
 	if code != 0 || !strings.Contains(errOut, said) || !strings.Contains(out, w.targets["file"]) {
 		t.Errorf("sync with the daemon stopped: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// A sign-in does not wait for the daemon either: it signs in here.
+	out, errOut, code = runWithin(t, time.Minute, w.bin, w.env, "login")
+	if code != 0 || !strings.Contains(errOut, said) || !strings.Contains(out, "signed in to profile data") {
+		t.Errorf("login with the daemon stopped: exit %d\n%s%s", code, out, errOut)
 	}
 
 	if err := d.Process.Signal(syscall.SIGCONT); err != nil {
