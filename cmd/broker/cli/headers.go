@@ -20,7 +20,9 @@ func newHeadersCmd(app *App) *cobra.Command {
 		Long: `Print one JSON object {"Authorization":"Bearer …"} with a token that has at
 least 5 minutes left, for Claude Code's headersHelper and similar hooks. It
 never opens a browser, gives up after 8 seconds, and exits 3 when you must
-sign in (run ` + "`broker login`" + `).`,
+sign in (run ` + "`broker login`" + `). A daemon that does not answer within 2
+seconds is left for the token cache (stderr says so). Only a checked answer
+is printed: one Authorization header with a bearer token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return headersRun(cmd.Context(), app, opts)

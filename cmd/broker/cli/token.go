@@ -26,7 +26,8 @@ func newTokenCmd(app *App) *cobra.Command {
 		Short: "Print a valid access token (never opens a browser)",
 		Long: `Print an access token with at least --min-validity left, from the running
 daemon or the token cache, refreshing it silently when needed. It never opens
-a browser and gives up after 8 seconds.
+a browser and gives up after 8 seconds; a daemon that does not answer within
+2 seconds is left for the token cache (stderr says so).
 
 Formats: raw (the token), header ("Authorization: Bearer …"), json (Azure CLI's
 shape: accessToken, expiresOn, expires_on, tenant, tokenType), env
