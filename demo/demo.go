@@ -217,6 +217,7 @@ func (r *run) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	r.d = d.Daemon
 
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))

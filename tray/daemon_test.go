@@ -73,6 +73,7 @@ func helperDaemonMain() int {
 		fmt.Fprintln(os.Stderr, "helper: daemon:", err)
 		return 3
 	}
+	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

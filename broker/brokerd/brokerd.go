@@ -45,8 +45,6 @@ type Options struct {
 	// Logger receives the daemon's events; nil opens broker.log in the
 	// state folder at the config's log level (and follows its changes).
 	Logger *slog.Logger
-	// LogAlso receives the log's lines too, when Logger is nil (stderr).
-	LogAlso io.Writer
 
 	// HTTPClient talks to the authority (nil = the default client).
 	HTTPClient *http.Client
@@ -88,7 +86,8 @@ type Daemon struct {
 }
 
 // New builds the daemon; it starts nothing but the listener (see Run).
-// The caller of `broker run` holds the one-daemon Lock first.
+// The caller of `broker run` holds the one-daemon Lock first, and calls
+// Close when done with the daemon and its log.
 func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	if o.Config == nil {
 		return nil, errors.New("brokerd: no configuration")
@@ -110,12 +109,12 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	b := &Daemon{opts: o, log: o.Logger}
 	defer func() {
 		if err != nil {
-			b.close()
+			b.Close()
 		}
 	}()
 	if b.log == nil {
 		b.logPath = filepath.Join(o.StateDir, paths.LogName)
-		b.logFile, err = logging.Open(logging.Options{Path: b.logPath, Level: o.Config.Settings.LogLevel, Also: o.LogAlso})
+		b.logFile, err = logging.Open(logging.Options{Path: b.logPath, Level: o.Config.Settings.LogLevel})
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +212,6 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 // daemon fails. While it serves, the daemon's record in the state folder
 // says where, so that every process of the user finds it.
 func (b *Daemon) Run(ctx context.Context) error {
-	defer b.close()
 	if b.listener == nil {
 		return b.Daemon.Run(ctx)
 	}
@@ -243,13 +241,15 @@ func (b *Daemon) LogPath() string { return b.logPath }
 // Address is where the local API listens ("" without one).
 func (b *Daemon) Address() string { return b.address }
 
-func (b *Daemon) close() {
+// Close closes the listener (if Run did not) and the log New opened.
+func (b *Daemon) Close() error {
 	if b.listener != nil {
 		b.listener.Close()
 	}
 	if b.logFile != nil {
-		b.logFile.Close()
+		return b.logFile.Close()
 	}
+	return nil
 }
 
 // writerFunc is an io.Writer that hands each write to f.

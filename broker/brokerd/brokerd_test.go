@@ -76,6 +76,7 @@ func newWorld(t *testing.T, targets ...string) *world {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+		w.d.Close()
 	})
 	return w
 }

@@ -73,6 +73,7 @@ func runRun(ctx context.Context, app *App, opts runOptions) error {
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	return serveWithTray(ctx, d.Logger(), opts.NoTray, d.Daemon, d.Run, tray.Options{
 		ConfigPath: cfgPath,
 		LogPath:    d.LogPath(),
