@@ -54,7 +54,7 @@ func ListenDefault(log *slog.Logger) (net.Listener, string, error) {
 	if err == nil {
 		return l, addr, nil
 	}
-	if !errors.Is(err, errNotPrivate) {
+	if !errors.Is(err, ErrNotPrivate) {
 		return nil, "", err
 	}
 	if log != nil {
@@ -69,9 +69,10 @@ func ListenDefault(log *slog.Logger) (net.Listener, string, error) {
 	return l, addr, err
 }
 
-// errNotPrivate is matched by the errors of a socket folder that is not
-// this user's alone.
-var errNotPrivate = errors.New("not a private folder of this user")
+// ErrNotPrivate is matched by the errors of a socket folder that is not
+// this user's alone, and of a socket whose listener runs as another user:
+// not our daemon.
+var ErrNotPrivate = errors.New("not a private folder of this user")
 
 // Listen listens on the Unix socket at path. Its folder must be this
 // user's, not a link: it is created 0700 when missing, made 0700 when it
@@ -133,34 +134,34 @@ func makePrivateDir(dir string) error {
 	return err
 }
 
-// checkPrivate returns an error matching errNotPrivate unless fi (dir's
+// checkPrivate returns an error matching ErrNotPrivate unless fi (dir's
 // Lstat) is a folder, not a link, of this user, with no access for
 // others.
 func checkPrivate(dir string, fi fs.FileInfo) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symbolic link: %w", dir, errNotPrivate)
+		return fmt.Errorf("%s is a symbolic link: %w", dir, ErrNotPrivate)
 	case !fi.IsDir():
-		return fmt.Errorf("%s is not a folder: %w", dir, errNotPrivate)
+		return fmt.Errorf("%s is not a folder: %w", dir, ErrNotPrivate)
 	}
 	if err := ownedByMe(fi); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s has mode %v, open to others: %w", dir, fi.Mode().Perm(), errNotPrivate)
+		return fmt.Errorf("%s has mode %v, open to others: %w", dir, fi.Mode().Perm(), ErrNotPrivate)
 	}
 	return nil
 }
 
-// ownedByMe returns an error matching errNotPrivate unless fi belongs to
+// ownedByMe returns an error matching ErrNotPrivate unless fi belongs to
 // this process's user.
 func ownedByMe(fi fs.FileInfo) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("owner unknown: %w", errNotPrivate)
+		return fmt.Errorf("owner unknown: %w", ErrNotPrivate)
 	}
 	if int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("belongs to uid %d, not %d: %w", st.Uid, os.Getuid(), errNotPrivate)
+		return fmt.Errorf("belongs to uid %d, not %d: %w", st.Uid, os.Getuid(), ErrNotPrivate)
 	}
 	return nil
 }
@@ -252,7 +253,7 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	if err := checkPeer(c, os.Getuid()); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("not asking the socket %s: %w", addr, err)
+		return nil, fmt.Errorf("not asking the socket %s: %w (%w)", addr, err, ErrNotPrivate)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -53,6 +54,10 @@ func ListenDefault(log *slog.Logger) (net.Listener, string, error) {
 	l, err := Listen(addr, log)
 	return l, addr, err
 }
+
+// ErrNotPrivate is matched by the errors of an address that is not this
+// user's alone (on Windows the pipe's DACL is the guard).
+var ErrNotPrivate = errors.New("not private to this user")
 
 // ownedByMe accepts every file: the ACLs of the profile's folders keep
 // other users out of the state folder.

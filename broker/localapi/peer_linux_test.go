@@ -297,7 +297,7 @@ func TestListenRefusesAFolderOfAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o777)
-	if _, err := Listen(filepath.Join(dir, "broker.sock"), nil); !errors.Is(err, errNotPrivate) {
+	if _, err := Listen(filepath.Join(dir, "broker.sock"), nil); !errors.Is(err, ErrNotPrivate) {
 		t.Fatalf("Listen in nobody's folder: %v", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -312,7 +312,7 @@ func TestListenRefusesAFolderOfAnotherUser(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Listen(filepath.Join(link, "broker.sock"), nil); !errors.Is(err, errNotPrivate) {
+	if _, err := Listen(filepath.Join(link, "broker.sock"), nil); !errors.Is(err, ErrNotPrivate) {
 		t.Fatalf("Listen through a link: %v", err)
 	}
 }

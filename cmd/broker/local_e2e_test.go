@@ -289,6 +289,9 @@ func TestSquattedSocketFolder(t *testing.T) {
 		if strings.Contains(out+errOut, squatToken) || strings.Contains(out+errOut, "evil") {
 			t.Errorf("%v printed the squatter's answer (exit %d):\n%s%s", args, code, out, errOut)
 		}
+		if !strings.Contains(errOut, "belongs to uid "+nobody.Uid) {
+			t.Errorf("%v does not say whose the socket folder is:\n%s", args, errOut)
+		}
 		if args[0] != "status" && code != 3 {
 			t.Errorf("%v: exit %d, want 3 (not signed in: the cache answered)\n%s%s", args, code, out, errOut)
 		}

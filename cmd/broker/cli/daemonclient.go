@@ -32,8 +32,12 @@ func (a *App) daemon(ctx context.Context) *localapi.Client {
 	}
 	c, err := a.dialDaemon(ctx)
 	var na *localapi.NotAnsweringError
-	if errors.As(err, &na) {
+	switch {
+	case errors.As(err, &na):
 		a.daemonNotice(na)
+	case errors.Is(err, localapi.ErrNotPrivate):
+		// Another user's socket where ours should be: say so, ask nothing.
+		fmt.Fprintf(a.Stderr, "broker: warning: %s\nhint: that socket is not your broker's; `broker run` listens in a private folder of yours\n", err)
 	}
 	if err != nil {
 		return nil
