@@ -306,7 +306,10 @@ func TestReloadScrubsRemovedTargets(t *testing.T) {
 		return &fileTarget{path: tc.Path, written: func(p string, b []byte) { d.Written(p, b) }}, nil
 	}
 	eng := fakeEngine{"data": newFakeAuth(clock, time.Hour, true), "extra": newFakeAuth(clock, time.Hour, true)}
-	d, err = New(Options{Config: cfg, ConfigPath: path, Engine: eng, NewTarget: newTarget})
+	// Reopen set, as `broker run` sets it (brokerd): an edit of the
+	// profiles gives the daemon a new engine and restarts every profile.
+	reopen := func(context.Context, *config.Config) (Engine, error) { return eng, nil }
+	d, err = New(Options{Config: cfg, ConfigPath: path, Engine: eng, Reopen: reopen, NewTarget: newTarget})
 	if err != nil {
 		t.Fatal(err)
 	}
