@@ -66,7 +66,23 @@ func ListenDefault(log *slog.Logger) (net.Listener, string, error) {
 	}
 	addr = filepath.Join(dir, "broker.sock")
 	l, err = Listen(addr, log)
-	return l, addr, err
+	if err != nil {
+		os.Remove(dir)
+		return nil, "", err
+	}
+	return &dirListener{Listener: l, dir: dir}, addr, nil
+}
+
+// dirListener removes its folder (made for it) when closed.
+type dirListener struct {
+	net.Listener
+	dir string
+}
+
+func (l *dirListener) Close() error {
+	err := l.Listener.Close()
+	os.Remove(l.dir) // empty once the socket is unlinked
+	return err
 }
 
 // ErrNotPrivate is matched by the errors of a socket folder that is not

@@ -25,7 +25,6 @@ func TestListenDefaultMovesOffAnUnsafeFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	defer os.RemoveAll(filepath.Dir(addr))
 	if strings.HasPrefix(addr, shared) {
 		t.Errorf("listening at %s, in the unsafe folder", addr)
 	}
@@ -42,4 +41,8 @@ func TestListenDefaultMovesOffAnUnsafeFolder(t *testing.T) {
 		t.Fatalf("dial the new address: %v", err)
 	}
 	c.Close()
+	l.Close()
+	if _, err := os.Lstat(filepath.Dir(addr)); !os.IsNotExist(err) {
+		t.Errorf("the folder made for the socket is left behind: %v", err)
+	}
 }

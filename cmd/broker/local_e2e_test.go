@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 )
 
 // The local API under faults and attacks, on the real binary: a daemon
@@ -108,6 +110,11 @@ func TestHungDaemon(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, "lock") {
 		t.Errorf("status blames a lock:\n%s%s", out, errOut)
+	}
+	out, _, code = runWithin(t, helperLimit, w.bin, w.env, "status", "--json")
+	var st state.Status
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || !st.Daemon.Running || st.Daemon.PID != pid || !strings.Contains(st.Daemon.Error, "did not answer") {
+		t.Errorf("status --json with the daemon stopped: exit %d, %v\n%s", code, err, out)
 	}
 	out, errOut, code = runWithin(t, 30*time.Second, w.bin, w.env, "sync")
 	if code != 0 || !strings.Contains(errOut, said) || !strings.Contains(out, w.targets["file"]) {
