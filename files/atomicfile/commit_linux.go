@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +16,7 @@ import (
 // a plain rename would silently drop a write that landed in between. A
 // new file is created with RENAME_NOREPLACE for the same reason. File
 // systems without renameat2 get a plain rename.
-func commit(tmp, path string, base fileID, existed bool) (bool, error) {
+func commit(_ context.Context, tmp, path string, base fileID, existed bool) (bool, error) {
 	if !existed {
 		err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
 		switch {
