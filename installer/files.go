@@ -1,12 +1,14 @@
 package installer
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 )
 
 // readIfExists returns the file's content, or ok=false when it is missing.
@@ -21,46 +23,16 @@ func readIfExists(path string) (content []byte, ok bool, err error) {
 	return b, true, nil
 }
 
-// writeFile replaces path with content atomically (temporary file in the same
-// folder, fsync, rename), creating missing parent folders with mode 0700.
-// It reports whether anything changed.
+// writeFile replaces path with content atomically (files/atomicfile:
+// temporary file in the same folder, fsync, rename; a symbolic link is
+// written through), creating missing parent folders with mode 0700. The
+// file gets mode. It reports whether anything changed.
 func writeFile(path string, content []byte, mode os.FileMode) (changed bool, err error) {
-	old, ok, err := readIfExists(path)
-	if err != nil {
-		return false, err
-	}
-	if ok && bytes.Equal(old, content) {
-		return false, nil
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return false, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	res, err := atomicfile.WriteFileMode(context.Background(), path, content, mode)
 	if err != nil {
 		return false, fmt.Errorf("writing %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	return true, nil
+	return res.Changed, nil
 }
 
 // removeFile removes path and then every parent folder up to (not

@@ -39,6 +39,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 )
 
 // Storage modes, as Mode reports them.
@@ -497,7 +498,10 @@ func (s *Store) write(c *container) error {
 	if err != nil {
 		return fmt.Errorf("encoding the token cache: %w", err)
 	}
-	if err := writeFileAtomic(s.path(), b); err != nil {
+	// One writer for every file (files/atomicfile): temporary copy in the
+	// same folder, fsync, rename; the copies a killed writer left behind
+	// (each a whole cache) go with the next write.
+	if _, err := atomicfile.WriteFileMode(context.Background(), s.path(), b, 0o600); err != nil {
 		return fmt.Errorf("writing the token cache: %w", err)
 	}
 	return nil
