@@ -262,4 +262,3 @@ func TestInPlaceWriterNeverLost(t *testing.T) {
 	default:
 	}
 }
-

@@ -12,12 +12,15 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/files"
 )
 
 // timeout bounds each git call.
 const timeout = 5 * time.Second
 
-// Tracked reports whether path is inside a git work tree and either
+// Tracked reports whether path (after its symbolic links, in its name and
+// its folders) is inside a git work tree and either
 // tracked or not ignored (so `git add -A` would commit it). The file need
 // not exist. Errors from git (other than "not a repository" and a missing
 // git) are returned.
@@ -26,7 +29,10 @@ func Tracked(ctx context.Context, path string) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	abs, err := filepath.Abs(path)
+	// The file really written: a link (~/.copilot/mcp-config.json), or a
+	// linked folder (~/.config/Code/User), into a dotfiles repository
+	// puts the secret in that repository.
+	abs, err := files.Resolve(path)
 	if err != nil {
 		return false, err
 	}

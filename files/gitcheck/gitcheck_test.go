@@ -54,3 +54,42 @@ func TestTracked(t *testing.T) {
 		}
 	}
 }
+
+// A client file that is a link into a dotfiles repository, or sits in a
+// linked folder (~/.config/Code/User -> the repository), is the
+// repository's file: the check follows the links.
+func TestTrackedThroughLinks(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is missing")
+		}
+		t.Skip("git is missing")
+	}
+	dots := t.TempDir()
+	cmd := exec.Command("git", "init", "-q")
+	cmd.Dir = dots
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	os.MkdirAll(filepath.Join(dots, "Code", "User"), 0o700)
+	os.WriteFile(filepath.Join(dots, "Code", "User", "mcp.json"), []byte("{}"), 0o600)
+	os.WriteFile(filepath.Join(dots, ".gitignore"), []byte("ignored.json\n"), 0o600)
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".config"), 0o700)
+	os.MkdirAll(filepath.Join(home, ".copilot"), 0o700)
+	os.Symlink(filepath.Join(dots, "Code"), filepath.Join(home, ".config", "Code"))
+	os.Symlink(filepath.Join(dots, "copilot.json"), filepath.Join(home, ".copilot", "mcp-config.json")) // dangling
+	os.Symlink(filepath.Join(dots, "ignored.json"), filepath.Join(home, ".copilot", "ignored.json"))
+	for p, want := range map[string]bool{
+		filepath.Join(home, ".config", "Code", "User", "mcp.json"): true,
+		filepath.Join(home, ".copilot", "mcp-config.json"):         true,
+		filepath.Join(home, ".copilot", "ignored.json"):            false,
+	} {
+		got, err := Tracked(context.Background(), p)
+		if err != nil || got != want {
+			t.Errorf("Tracked(%s) = %v, %v; want %v", p, got, err, want)
+		}
+	}
+}
