@@ -12,6 +12,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/mcp-token-broker/mcp-token-broker/files"
 )
 
 // fileDoc is one file as written: pointers tell a value that is set from
@@ -48,22 +50,28 @@ type where struct {
 // validates the result. A profile's targets are the admin's followed by the
 // user's. Errors are *Error values that name file, line and key.
 func Load(adminPath, userPath string) (*Config, error) {
-	var files []file
+	var read []file
 	for _, path := range []string{adminPath, userPath} {
 		if path == "" {
 			continue
 		}
-		data, err := os.ReadFile(path)
+		// Only a regular file, and a small one: a config that is a FIFO
+		// or a link to /dev/zero is an error, not a hang or a crash.
+		data, err := files.ReadRegular(path, files.MaxConfigFile)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
+		}
+		if errors.Is(err, files.ErrNotRegular) || errors.Is(err, files.ErrTooLarge) {
+			return nil, &Error{Path: path, Message: "cannot read the config file: " + strings.TrimPrefix(err.Error(), path+": "),
+				Hint: "the config must be a regular TOML file; replace it with one"}
 		}
 		if err != nil {
 			return nil, &Error{Path: path, Message: fmt.Sprintf("cannot read the config file: %v", unwrapPathError(err)),
 				Hint: "check the file's permissions"}
 		}
-		files = append(files, file{path, data})
+		read = append(read, file{path, data})
 	}
-	return parse(userPath, files)
+	return parse(userPath, read)
 }
 
 // file is one config file's name and content.

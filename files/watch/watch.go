@@ -10,6 +10,9 @@ package watch
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/mcp-token-broker/mcp-token-broker/files"
 )
 
 // Debounce is how long a file must be quiet before its handlers run:
@@ -61,10 +66,27 @@ func (w *Watcher) Remember(path string, data []byte) {
 	w.seen[filepath.Clean(path)] = sha256.Sum256(data)
 }
 
-// hashFile hashes path's content (a missing file hashes as empty).
+// hashFile hashes path's content (a missing file hashes as empty). Only a
+// regular file is read, and at most files.MaxClientFile of it: a target
+// that became a link to /dev/zero or a FIFO hashes as what it is (a
+// change, which the handler then reports) instead of exhausting memory
+// or blocking for ever.
 func hashFile(path string) [sha256.Size]byte {
-	b, _ := os.ReadFile(path)
-	return sha256.Sum256(b)
+	f, _, err := files.OpenRegular(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return sha256.Sum256(nil)
+	}
+	if err != nil {
+		return sha256.Sum256([]byte("unreadable: " + err.Error()))
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, files.MaxClientFile)); err != nil {
+		return sha256.Sum256([]byte("unreadable: " + err.Error()))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // Set replaces the handlers (file path → functions) and watches their
