@@ -1,7 +1,6 @@
 package integrations
 
 import (
-	"bytes"
 	"strings"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
@@ -55,7 +54,10 @@ func (jsonClient) keys(t *Target) []string {
 }
 
 func (c jsonClient) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
-	if !exists || len(bytes.TrimSpace(old)) == 0 {
+	if exists && isBlank(old) {
+		return nil, emptyFileError("write {} into it, or delete it")
+	}
+	if !exists {
 		old = emptyFile
 	}
 	tmpl := t.cfg.Template
@@ -67,6 +69,9 @@ func (c jsonClient) apply(t *Target, old []byte, exists bool, tok token.Token) (
 }
 
 func (c jsonClient) remove(t *Target, old []byte, _ bool) ([]byte, error) {
+	if isBlank(old) {
+		return old, nil // holds no token
+	}
 	isString := func(raw []byte) bool { return len(raw) > 0 && raw[0] == '"' }
 	return jsonedit.Edit(old, jsonedit.DeleteIf(c.keys(t), isString))
 }

@@ -52,7 +52,10 @@ func isBrokerBearer(raw []byte) bool {
 }
 
 func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
-	if !exists || len(bytes.TrimSpace(old)) == 0 {
+	if exists && isBlank(old) {
+		return nil, emptyFileError("write {} into it, or delete it")
+	}
+	if !exists {
 		old = emptyFile
 	}
 	var ops []jsonedit.Op
@@ -88,6 +91,9 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 }
 
 func (j jsonServers) remove(t *Target, old []byte, _ bool) ([]byte, error) {
+	if isBlank(old) {
+		return old, nil // holds no token
+	}
 	return jsonedit.Edit(old, jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/files"
 	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 	"github.com/mcp-token-broker/mcp-token-broker/files/gitcheck"
 	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
@@ -413,7 +414,7 @@ func (t *Target) Check(tok token.Token) Check {
 	if tr, err := gitcheck.Tracked(context.Background(), t.path); err == nil {
 		c.Tracked = tr
 	}
-	data, err := os.ReadFile(t.path)
+	data, err := files.ReadRegular(t.path, files.MaxClientFile)
 	if err != nil {
 		c.Err = err
 		return c
