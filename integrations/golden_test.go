@@ -54,6 +54,7 @@ var goldenCases = []goldenCase{
 	{name: "codex-bridge", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "codex-create", ext: ".toml", target: config.Target{Client: "codex", Server: "api", URL: "https://apim.contoso.com/mcp"}},
 	{name: "codex-header", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "header"}},
+	{name: "codex-helper", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Profile: "data"}},
 	{name: "claude-desktop", ext: ".json", target: config.Target{Client: "claude-desktop", Server: "api", Profile: "data"}},
 	{name: "json-pointer", ext: ".json", target: config.Target{Client: "json", Pointer: "/endpoints/data/headers/x-api~1token", Template: "Token {token}"}, path: "tool/settings.json"},
 	{name: "envfile-sh", ext: ".env", target: config.Target{Client: "envfile"}, path: ".config/mcp.env"},

@@ -70,7 +70,7 @@ func TestInPlaceWriterKeepsItsFile(t *testing.T) {
 // An existing empty file is refused with its place and what to do.
 func TestExistingEmptyFileIsAnError(t *testing.T) {
 	t.Parallel()
-	for _, c := range []string{"claude", "vscode", "copilot"} {
+	for _, c := range []string{"claude", "vscode", "copilot", "codex"} {
 		env := testEnv(t, nil)
 		tg, err := New(config.Target{Client: c, Server: "api", Mode: "header", URL: "https://mcp.example/mcp"}, env)
 		if err != nil {

@@ -1,7 +1,7 @@
 // Package integrations delivers the token to the MCP clients: one small
 // file per client says where its configuration lives and which value the
 // broker manages there; the shared machinery edits that one value
-// (jsonedit for JSON and JSONC, a line edit for Codex's TOML), replaces the
+// (jsonedit for JSON and JSONC, tomledit for Codex's TOML), replaces the
 // file atomically (atomicfile), refuses to put a secret in a file that git
 // would commit (gitcheck), and scrubs it again at logout.
 //

@@ -33,7 +33,7 @@ var modes = map[string][]string{
 	"gemini":         {"header", "bridge"},
 	"cursor":         {"header", "bridge"},
 	"windsurf":       {"header", "bridge"},
-	"codex":          {"header", "bridge"},
+	"codex":          {"helper", "header", "bridge"},
 	"json":           {"header"},
 	"envfile":        {"header"},
 	"file":           {"header"},
