@@ -250,3 +250,52 @@ func TestGeminiConnectsWithHeader(t *testing.T) {
 		t.Fatalf("gemini connected with a Graph token:\n%s", out)
 	}
 }
+
+// TestCodexReadsHelper: the real Codex CLI (0.171) reads each mode the
+// broker wrote into config.toml, keeping an APIM key beside it.
+func TestCodexReadsHelper(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@openai/codex")
+	env := testEnv(t, nil)
+	codexHome := filepath.Join(env.Home, ".codex")
+	os.MkdirAll(codexHome, 0o700)
+	in := "# mine\n[mcp_servers.api]\nurl = \"https://apim.contoso.com/mcp\"\nhttp_headers = { \"Ocp-Apim-Subscription-Key\" = \"k\" }\n"
+	get := func(mode string) map[string]any {
+		t.Helper()
+		os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(in), 0o600)
+		tg, err := New(config.Target{Client: "codex", Server: "api", Mode: mode, Profile: "data"}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Apply(context.Background(), testToken); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(nm, ".bin", "codex"), "mcp", "get", "api", "--json")
+		cmd.Env = isolated(env.Home, "CODEX_HOME="+codexHome)
+		cmd.Dir = env.Home
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("codex mcp get (%s): %v\n%s", mode, err, out)
+		}
+		var got struct {
+			Transport map[string]any `json:"transport"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("codex mcp get (%s): %v\n%s", mode, err, out)
+		}
+		return got.Transport
+	}
+	tr := get("") // the default: helper
+	if tr["type"] != "streamable_http" || tr["url"] != "https://apim.contoso.com/mcp" || tr["http_headers_helper"] == nil {
+		t.Errorf("helper mode: transport = %v", tr)
+	}
+	if h, _ := tr["http_headers"].(map[string]any); len(h) != 1 || h["Ocp-Apim-Subscription-Key"] != "k" {
+		t.Errorf("helper mode: http_headers = %v, want only the APIM key", tr["http_headers"])
+	}
+	tr = get("header")
+	if h, _ := tr["http_headers"].(map[string]any); h["Authorization"] != "Bearer "+testToken.Value.Reveal() || h["Ocp-Apim-Subscription-Key"] != "k" || tr["http_headers_helper"] != nil {
+		t.Errorf("header mode: transport = %v", tr)
+	}
+}
