@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
-
 	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/files/tomledit"
 )
 
 // AddTarget adds t to profile t.Profile in the config file at path
@@ -70,14 +68,7 @@ func targetKeys(t Target) [][2]string {
 	return kv
 }
 
-var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-func tomlKey(s string) string {
-	if bareKeyRE.MatchString(s) {
-		return s
-	}
-	return tomlString(s)
-}
+func tomlKey(s string) string { return tomledit.Key(s) }
 
 // tomlString writes s as a TOML basic string (JSON's escapes are valid
 // TOML escapes).
@@ -89,43 +80,34 @@ func tomlString(s string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// addTarget is the line edit behind AddTarget.
+// addTarget is the edit behind AddTarget. It finds the targets by the
+// byte spans of go-toml's parser (files/tomledit), so a multi-line string
+// holding "[" never ends a block, and each key set is checked where it
+// landed.
 func addTarget(old []byte, t Target) ([]byte, bool, error) {
-	nl := "\n"
-	if bytes.Contains(old, []byte("\r\n")) {
-		nl = "\r\n"
+	d, err := tomledit.Parse(old)
+	if err != nil {
+		return nil, false, err
 	}
-	lines := splitLines(old)
-	header := "profiles." + tomlKey(t.Profile) + ".targets"
-	// Each [[profiles.P.targets]] block: its header index and end.
-	for i := 0; i < len(lines); i++ {
-		if !isArrayHeader(lines[i], header) {
-			continue
-		}
-		end := len(lines)
-		for j := i + 1; j < len(lines); j++ {
-			if bytes.HasPrefix(bytes.TrimSpace(lines[j]), []byte("[")) {
-				end = j
-				break
-			}
-		}
-		var m map[string]any
-		if toml.Unmarshal(bytes.Join(lines[i+1:end], nil), &m) != nil {
-			continue
-		}
-		str := func(k string) string { v, _ := m[k].(string); return v }
+	arr := []string{"profiles", t.Profile, "targets"}
+	for i := 0; i < d.ArrayLen(arr...); i++ {
+		str := func(k string) string { v, _ := d.GetInArray(arr, i, k); s, _ := v.(string); return s }
 		if str("client") != t.Client || str("server") != t.Server {
 			continue
 		}
 		if t.Server == "" && str("path") != t.Path {
 			continue // json, envfile, file: one target per file
 		}
-		block := lines[i+1 : end]
 		for _, kv := range targetKeys(t) {
-			block = setKey(block, kv[0], tomlString(kv[1]), nl)
+			if d, err = d.SetInArray(arr, i, []string{kv[0]}, tomlString(kv[1])); err != nil {
+				return nil, false, err
+			}
 		}
-		out := append(append(append([][]byte{}, lines[:i+1]...), block...), lines[end:]...)
-		return bytes.Join(out, nil), true, nil
+		return d.Bytes(), true, nil
+	}
+	nl := "\n"
+	if bytes.Contains(old, []byte("\r\n")) {
+		nl = "\r\n"
 	}
 	var b bytes.Buffer
 	b.Write(old)
@@ -135,72 +117,26 @@ func addTarget(old []byte, t Target) ([]byte, bool, error) {
 		}
 		b.WriteString(nl)
 	}
-	b.WriteString("[[" + header + "]]" + nl)
+	b.WriteString("[[" + tomlKey("profiles") + "." + tomlKey(t.Profile) + ".targets]]" + nl)
 	for _, kv := range targetKeys(t) {
 		b.WriteString(kv[0] + " = " + tomlString(kv[1]) + nl)
 	}
+	// The new block must be the last target of the profile, with
+	// exactly the keys written.
+	nd, err := tomledit.Parse(b.Bytes())
+	if err != nil {
+		return nil, false, err
+	}
+	n := nd.ArrayLen(arr...)
+	last, _ := nd.GetInArray(arr, n-1)
+	m, _ := last.(map[string]any)
+	if n != d.ArrayLen(arr...)+1 || len(m) != len(targetKeys(t)) {
+		return nil, false, fmt.Errorf("adding the target did not give the intended file; it is left as it was")
+	}
+	for _, kv := range targetKeys(t) {
+		if m[kv[0]] != kv[1] {
+			return nil, false, fmt.Errorf("adding the target did not give the intended file; it is left as it was")
+		}
+	}
 	return b.Bytes(), false, nil
-}
-
-func splitLines(b []byte) [][]byte {
-	var lines [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			return append(lines, b)
-		}
-		lines, b = append(lines, b[:i+1]), b[i+1:]
-	}
-	return lines
-}
-
-// isArrayHeader reports whether l is [[want]] (spaces, needless quotes
-// and a trailing comment allowed).
-func isArrayHeader(l []byte, want string) bool {
-	s := strings.TrimSpace(string(l))
-	if !strings.HasPrefix(s, "[[") {
-		return false
-	}
-	end := strings.Index(s, "]]")
-	if end < 0 {
-		return false
-	}
-	var parts []string
-	for _, p := range strings.Split(s[2:end], ".") {
-		p = strings.TrimSpace(p)
-		if len(p) >= 2 && (p[0] == '"' || p[0] == '\'') && p[len(p)-1] == p[0] {
-			p = tomlKey(p[1 : len(p)-1])
-		}
-		parts = append(parts, p)
-	}
-	return strings.Join(parts, ".") == want
-}
-
-// setKey replaces the line of key in a block, or adds it after the last
-// key line.
-func setKey(block [][]byte, key, value, nl string) [][]byte {
-	line := []byte(key + " = " + value + nl)
-	last := -1
-	for i, l := range block {
-		s := strings.TrimLeft(string(l), " \t")
-		if s == "" || s[0] == '#' || s[0] == '\r' || s[0] == '\n' {
-			continue
-		}
-		last = i
-		if strings.HasPrefix(s, key) && strings.HasPrefix(strings.TrimLeft(s[len(key):], " \t"), "=") {
-			if !bytes.HasSuffix(l, []byte("\n")) {
-				line = bytes.TrimSuffix(line, []byte(nl))
-			}
-			out := append([][]byte{}, block...)
-			out[i] = line
-			return out
-		}
-	}
-	at := last + 1
-	out := append([][]byte{}, block[:at]...)
-	if at > 0 && !bytes.HasSuffix(out[at-1], []byte("\n")) {
-		out[at-1] = append(bytes.Clone(out[at-1]), nl...)
-	}
-	out = append(out, line)
-	return append(out, block[at:]...)
 }

@@ -84,3 +84,29 @@ func TestAddTargetCreatesFileAndRefusesBrokenOne(t *testing.T) {
 		t.Error("broken file changed")
 	}
 }
+
+// A target whose template is a multi-line string with "[" at the start of
+// a line: the line editor took that line for the end of the block and put
+// the new key inside the string. The edit goes by the parser's spans now.
+func TestAddTargetMultiLineString(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	in := connectBase + "\n[[profiles.data.targets]]\nclient = \"json\"\npath = \"/x/t.json\"\npointer = \"/auth\"\ntemplate = \"\"\"\n[v1]\nBearer {token}\"\"\"\n"
+	os.WriteFile(p, []byte(in), 0o600)
+	upd, changed, err := AddTarget(context.Background(), p, Target{Client: "json", Path: "/x/t.json", Pointer: "/token", Profile: "data"})
+	if err != nil || !upd || !changed {
+		t.Fatalf("AddTarget = %v, %v, %v", upd, changed, err)
+	}
+	got, _ := os.ReadFile(p)
+	if want := strings.Replace(in, "pointer = \"/auth\"", "pointer = \"/token\"", 1); string(got) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	cfg, err := Load("", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := cfg.Profiles["data"].Targets
+	if last := tg[len(tg)-1]; last.Template != "[v1]\nBearer {token}" || last.Pointer != "/token" {
+		t.Errorf("target = %+v", last)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
+	"github.com/mcp-token-broker/mcp-token-broker/files/tomledit"
 )
 
 // ProfileTOML renders p as a [profiles.NAME] table. An empty ClientID is
@@ -79,9 +80,20 @@ func AppendProfile(ctx context.Context, path string, p Profile) error {
 			buf.WriteString(nl)
 		}
 		buf.WriteString(strings.ReplaceAll(ProfileTOML(p), "\n", nl))
-		// Check the result before it replaces the file.
+		// Check the result before it replaces the file: it loads, and the
+		// profile is there with the values written (files/tomledit reads
+		// the file as go-toml's parser does).
 		if _, err := parse(path, []file{{path, buf.Bytes()}}); err != nil {
 			return nil, err
+		}
+		d, err := tomledit.Parse(buf.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		tenant, _ := d.Get("profiles", p.Name, "tenant")
+		clientID, _ := d.Get("profiles", p.Name, "client_id")
+		if tenant != p.Tenant || clientID != p.ClientID {
+			return nil, &Error{Path: path, Message: fmt.Sprintf("adding profile %q did not give the intended file; it is left as it was", p.Name)}
 		}
 		return buf.Bytes(), nil
 	})
