@@ -34,6 +34,14 @@ test: test-deps
 test-deps:
 	@scripts/test-deps
 
+# A bounded fuzz run of the editors of other programs' files (JSONC and
+# TOML), each checked against its parser's round trip; FUZZTIME each.
+FUZZTIME ?= 10s
+.PHONY: fuzz-short
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/jsonedit
+	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/tomledit
+
 # Measures the real binary (whole processes against the Entra ID simulator,
 # temporary HOMEs) and writes BENCHMARKS.md from scratch; about 3 minutes,
 # 2 of them the daemon's idle window. It builds its own copy of the binary
