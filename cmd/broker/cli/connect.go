@@ -40,7 +40,7 @@ byte; the same client, server and profile update one target, never two) and
 write the client's file at once. Clients: ` + strings.Join(integrations.Clients(), ", ") + `.
 
 With --url, broker creates the server's entry when the client has none.
-Claude Code defaults to --mode helper (the client runs
+Claude Code and Codex (0.171 and later) default to --mode helper (the client runs
 ` + "`broker headers`" + `, no token in the file, no sign-in needed now); header mode
 (the default elsewhere) writes the token and needs a signed-in profile;
 bridge makes the client
