@@ -263,3 +263,64 @@ func TestInPlaceWriterNeverLost(t *testing.T) {
 	default:
 	}
 }
+
+// A writer killed (kill -9) in the middle of rewrites of a large file
+// leaves its temporary copy; the next write removes it.
+func TestKilledWriterLeftoverRemoved(t *testing.T) {
+	if os.Getenv("ATOMICFILE_LOOP") != "" {
+		t.Skip("helper")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, ".claude.json")
+	os.WriteFile(p, []byte("{}"), 0o600)
+	// Kill it when a temporary copy is there (a write in progress); the
+	// rename may still win the race, then again.
+	left := false
+	for attempt := 0; attempt < 5 && !left; attempt++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLoop$")
+		cmd.Env = append(os.Environ(), "ATOMICFILE_LOOP="+p)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		prefix := tempPrefix(p) + strconv.Itoa(cmd.Process.Pid) + "-"
+		deadline := time.Now().Add(30 * time.Second)
+		for !hasEntry(dir, prefix) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		left = hasEntry(dir, prefix)
+	}
+	if !left {
+		t.Fatal("no kill left a temporary copy behind")
+	}
+	if _, err := WriteFile(context.Background(), p, []byte(`{"next":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if hasEntry(dir, tempPrefix(p)) {
+		t.Error("the killed writer's temporary copy is still there")
+	}
+}
+
+// TestHelperLoop rewrites a large file for ever (killed by the test).
+func TestHelperLoop(t *testing.T) {
+	p := os.Getenv("ATOMICFILE_LOOP")
+	if p == "" {
+		t.Skip("run by TestKilledWriterLeftoverRemoved")
+	}
+	big := strings.Repeat("x", 32<<20)
+	for i := 0; ; i++ {
+		WriteFile(context.Background(), p, []byte(`{"n":`+strconv.Itoa(i)+`,"h":"`+big+`"}`))
+	}
+}
+
+func hasEntry(dir, prefix string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			return true
+		}
+	}
+	return false
+}
