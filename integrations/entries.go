@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/files"
 	"github.com/mcp-token-broker/mcp-token-broker/files/jsonedit"
 )
 
@@ -123,25 +123,13 @@ func Entries(env Env, projectDirs []string) ([]Entry, []error) {
 	return out, errs
 }
 
-// maxConfigSize bounds what is read of a client's file.
-const maxConfigSize = 256 << 20
-
-// readConfig reads a regular file; a missing one is (nil, nil).
+// readConfig reads a client's file (a regular file, capped); a missing
+// one is (nil, nil).
 func readConfig(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	data, err := files.ReadRegular(path, files.MaxClientFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, &FileError{Path: path, Msg: err.Error()}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &FileError{Path: path, Msg: "not a regular file"}
-	}
-	if fi.Size() > maxConfigSize {
-		return nil, &FileError{Path: path, Msg: "larger than 256 MB"}
-	}
-	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &FileError{Path: path, Msg: err.Error()}
 	}
