@@ -54,19 +54,38 @@ func refreshAt(exp time.Time, refreshBefore time.Duration, u float64) time.Time 
 	return exp.Add(-refreshBefore - j)
 }
 
-// nextRefresh is refreshAt, but never sooner than minRefreshGap after now
-// (and, for a token already past its refresh time, halfway to its expiry
-// when that is later), so that short-lived tokens cannot cause a tight loop.
+// nextRefresh is refreshAt, never later than the moment refreshBefore is
+// left (exp-refreshBefore) while that moment is still ahead, and never
+// sooner than minRefreshGap after now unless that moment comes first.
+// A token already past its refresh time (it lives shorter than
+// refreshBefore) is refreshed halfway to its expiry, at least
+// minRefreshGap after now, so that short-lived tokens cannot cause a
+// tight loop.
 func nextRefresh(now, exp time.Time, refreshBefore time.Duration, u float64) time.Time {
 	at := refreshAt(exp, refreshBefore, u)
-	if earliest := now.Add(minRefreshGap); at.Before(earliest) {
-		half := now.Add(exp.Sub(now) / 2)
-		if half.After(earliest) {
-			return half
-		}
-		return earliest
+	latest := exp.Add(-refreshBefore)
+	earliest := now.Add(minRefreshGap)
+	if latest.After(now) {
+		return minTime(maxTime(at, earliest), latest)
 	}
-	return at
+	if half := now.Add(exp.Sub(now) / 2); half.After(earliest) {
+		return half
+	}
+	return earliest
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // backoff returns the wait before retry number n (1 for the first retry

@@ -91,3 +91,48 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Errorf("Retry-After 48h: %v, want capped at %v", got, retryAfterMax)
 	}
 }
+
+// TestNextRefreshNeverLate is the DESIGN.md contract at its boundaries: a
+// refresh is never later than the moment refresh_before is left while
+// that moment is ahead (jitter only moves it earlier), and never in a
+// tight loop.
+func TestNextRefreshNeverLate(t *testing.T) {
+	t.Parallel()
+	issued := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	s := time.Second
+	tests := []struct {
+		name     string
+		now      time.Duration // after issue
+		lifetime time.Duration
+		rb       time.Duration
+		u        float64
+		want     time.Duration // after issue
+	}{
+		{"1h token, 15m, no jitter", 0, time.Hour, 15 * time.Minute, 0, 45 * time.Minute},
+		{"1h token, 15m, half jitter", 0, time.Hour, 15 * time.Minute, 0.5, 44*time.Minute + 30*s},
+		// The report: a 420 s token accepted 95 s after issue with
+		// refresh_before 5m; the jittered time (90 s) is within 30 s of
+		// now. It used to go to halfway (257 s); it must be at 120 s.
+		{"420s token late, jittered time within the gap", 95 * s, 420 * s, 5 * time.Minute, 1, 120 * s},
+		{"jittered time exactly the gap away", 60 * s, 420 * s, 5 * time.Minute, 1, 90 * s},
+		{"jittered time inside the gap, latest beyond it", 70 * s, 420 * s, 5 * time.Minute, 1, 100 * s},
+		{"latest 1 s ahead", 119 * s, 420 * s, 5 * time.Minute, 0, 120 * s},
+		{"latest is now: already due, halfway", 120 * s, 420 * s, 5 * time.Minute, 0, 270 * s},
+		{"6m token, 15m: halfway", 0, 6 * time.Minute, 15 * time.Minute, 0, 3 * time.Minute},
+		{"40s token: not sooner than the gap", 0, 40 * s, 15 * time.Minute, 0, 30 * s},
+		{"expired token: the gap", 10 * time.Minute, 6 * time.Minute, 15 * time.Minute, 0, 10*time.Minute + 30*s},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			now, exp := issued.Add(tt.now), issued.Add(tt.lifetime)
+			got := nextRefresh(now, exp, tt.rb, tt.u)
+			if want := issued.Add(tt.want); !got.Equal(want) {
+				t.Errorf("nextRefresh = issue+%v, want issue+%v", got.Sub(issued), tt.want)
+			}
+			if latest := exp.Add(-tt.rb); latest.After(now) && got.After(latest) {
+				t.Errorf("issue+%v is later than refresh_before allows (issue+%v)", got.Sub(issued), latest.Sub(issued))
+			}
+		})
+	}
+}
