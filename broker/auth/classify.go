@@ -56,11 +56,18 @@ var aadCodes = map[string]codeInfo{
 	"50133":  {ClassSignInRequired, "the session is no longer valid after a password change or expiry", hintLogin},
 	"50132":  {ClassSignInRequired, "the session is no longer valid after a password change or expiry", hintLogin},
 	"53003":  {ClassSignInRequired, "access was blocked by a conditional access policy", hintLogin + " on a compliant device and network; ask your administrator which conditional access policy applies"},
-	"53000":  {ClassSignInRequired, "the device must be compliant (conditional access)", hintLogin + " on a managed, compliant device"},
 	"50058":  {ClassSignInRequired, "there is no signed-in session", hintLogin},
 	"50089":  {ClassSignInRequired, "the sign-in flow expired", hintLogin + " again and finish within a few minutes"},
-	"50097":  {ClassSignInRequired, "device authentication is required", hintLogin + " on a registered device"},
 	"16000":  {ClassSignInRequired, "the account must be chosen again", hintLogin},
+
+	// Signing in again does not help: an administrator, the device or the
+	// app registration must change. Reported as misconfigured (re-probed
+	// slowly, so that the token comes back once the fix is in).
+	"50105":  {ClassMisconfigured, "your account is not assigned to the app (the enterprise application requires user assignment)", "signing in again does not help: ask an administrator to add you (or a group of yours) under Entra admin center > Enterprise applications > the broker's app > Users and groups, or to set \"Assignment required?\" to No in its Properties"},
+	"50020":  {ClassMisconfigured, "the account belongs to another tenant and is not a guest in the profile's tenant", "sign in with an account of the profile's tenant, or ask an administrator of that tenant to invite yours as a guest; if the API lives in your home tenant, set `tenant` in the profile to it"},
+	"530084": {ClassMisconfigured, "a conditional access policy requires token protection (a device-bound token), which the broker cannot provide", "MSAL Go has no OS broker (WAM, Enterprise SSO): ask an administrator to exclude the broker's app registration from the token-protection policy, or get tokens from a tool that uses the OS broker (az on Windows, Microsoft's AzureAuth CLI)"},
+	"53000":  {ClassMisconfigured, "a conditional access policy requires a compliant or managed device, which the broker cannot prove", "MSAL Go has no OS broker (WAM, Enterprise SSO) to present the device: ask an administrator to exclude the broker's app registration from the device-compliance policy, or use a tool with the OS broker (az on Windows, Microsoft's AzureAuth CLI)"},
+	"50097":  {ClassMisconfigured, "device authentication is required, which the broker cannot provide", "MSAL Go has no OS broker (WAM, Enterprise SSO) to authenticate the device: ask an administrator to exclude the broker's app registration from the policy that requires it, or use a tool with the OS broker (az on Windows, Microsoft's AzureAuth CLI)"},
 
 	// The configuration or the app registration is wrong.
 	"700016":  {ClassMisconfigured, "the application (client_id) was not found in the tenant", "check `client_id` and `tenant` in the profile: `az ad app show --id <client_id>` must find the app registration in that tenant"},
@@ -72,11 +79,14 @@ var aadCodes = map[string]codeInfo{
 	"9002327": {ClassMisconfigured, "the app registration's redirect URI is a single-page-app one, which only browsers may redeem", "in the Azure portal open App registrations > your app > Authentication, add the \"Mobile and desktop applications\" platform with `http://localhost`, and remove http://localhost from \"Single-page application\""},
 	"50011":   {ClassMisconfigured, "the redirect URI http://localhost is not registered for the app", "in the Azure portal open App registrations > your app > Authentication > Add a platform > \"Mobile and desktop applications\" and add `http://localhost`"},
 	"500113":  {ClassMisconfigured, "the app registration has no redirect URI", "in the Azure portal open App registrations > your app > Authentication > Add a platform > \"Mobile and desktop applications\" and add `http://localhost`"},
-	"70011":   {ClassMisconfigured, "a scope in the profile is not valid", "check `scopes` in the profile: use `api://<api-app>/.default` or `api://<api-app>/<scope>`"},
-	"901002":  {ClassMisconfigured, "the authority rejected the `resource` parameter", "Entra v2 takes scopes, not `resource`: set `scopes = [\"api://<api-app>/.default\"]` in the profile"},
-	"9010010": {ClassMisconfigured, "the scope does not match the requested resource (invalid_target)", "check `scopes` in the profile: they must all name the same API"},
-	"50020":   {ClassMisconfigured, "the account does not exist in this tenant", "sign in with an account of the profile's tenant, or have it invited as a guest; check `tenant` in the profile"},
 	"50194":   {ClassMisconfigured, "the app registration is single-tenant and cannot use the common endpoint", "set `tenant` in the profile to your tenant ID or domain instead of common or organizations"},
+	"900144":  {ClassMisconfigured, "the request had no scope (AADSTS900144 names the missing parameter)", "set `scopes = [\"api://<api-app>/.default\"]` in the profile; a client or proxy in between may have dropped it"},
+	"65002":   {ClassMisconfigured, "the client_id is a Microsoft first-party app, which may call a Microsoft API only when pre-authorized", "register your own public-client app for the broker (README, \"Set up for your API\") and put its ID in `client_id`, instead of a Microsoft app's such as Azure CLI's"},
+	"70011":   {ClassMisconfigured, "a scope in the profile is not valid", "check `scopes` in the profile: `api://<api-app>/.default` alone, or scopes such as `api://<api-app>/access_as_user` of that one API, without spaces; `.default` cannot be mixed with other scopes of the same API"},
+	"28000":   {ClassMisconfigured, "the scopes name more than one API, and a token is for one API only", "keep the scopes of one API in the profile; use one profile per API"},
+	"28003":   {ClassMisconfigured, "the request had an empty scope", "set `scopes = [\"api://<api-app>/.default\"]` in the profile; a client or proxy in between may have dropped it"},
+	"9010010": {ClassMisconfigured, "the `resource` parameter is not the Application ID URI of the API whose scopes were asked for", "the broker never sends `resource`: a proxy or client in between added one. Make the API's Application ID URI equal it (an https:// one must be on a verified domain), or remove the parameter; keep the scopes of one API"},
+	"901002":  {ClassMisconfigured, "the authority rejected the `resource` parameter (Entra before 2026; now AADSTS9010010)", "the broker never sends `resource`: a proxy or client in between added one; remove it and keep `scopes = [\"api://<api-app>/.default\"]`"},
 	"700054":  {ClassMisconfigured, "the app registration does not allow this response type", "check the app registration's Authentication settings: it must be a public client with the \"Mobile and desktop applications\" platform"},
 	"700025":  {ClassMisconfigured, "the app registration is a public client but a secret was sent", "the broker sends no secret; check that `client_id` is the public-client app registration"},
 }

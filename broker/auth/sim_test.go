@@ -595,3 +595,52 @@ func TestBrowserThatCannotStart(t *testing.T) {
 		t.Fatalf("Login with a missing browser: %+v", e)
 	}
 }
+
+// TestCodesUsersMeet covers AADSTS codes of 2026 through real MSAL against
+// the simulator: each gets the class whose handling fits (signing in
+// again does not fix an assignment, a device policy or a wrong
+// resource), and a hint that names the fix.
+func TestCodesUsersMeet(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{})
+	c := newClient(t, s, clientOpts{})
+	login(t, c)
+	ctx := ctxT(t)
+	cases := []struct {
+		code     int
+		oauthErr string
+		hint     string // a word of the fix
+	}{
+		{50105, "invalid_grant", "Users and groups"},
+		{50020, "invalid_request", "guest"},
+		{530084, "invalid_grant", "token-protection"},
+		{900144, "invalid_request", "scopes"},
+		{65002, "invalid_client", "your own public-client app"},
+		{70011, "invalid_scope", ".default"},
+		{50097, "invalid_grant", "OS broker"},
+		{53000, "invalid_grant", "device-compliance"},
+		{9010010, "invalid_target", "Application ID URI"},
+		{28000, "invalid_scope", "one API"},
+	}
+	for _, tc := range cases {
+		s.QueueError(tc.code, tc.oauthErr, "")
+		_, err := c.Refresh(ctx)
+		e := auth.Classify(err)
+		if e == nil {
+			t.Errorf("AADSTS%d: no error", tc.code)
+			continue
+		}
+		if e.Class != auth.ClassMisconfigured || e.Code != strconv.Itoa(tc.code) {
+			t.Errorf("AADSTS%d: class %s code %q, want misconfigured (%s)", tc.code, e.Class, e.Code, e.Message)
+		}
+		if strings.Contains(e.Hint, "broker login") {
+			t.Errorf("AADSTS%d: hint says to sign in again, which does not help: %q", tc.code, e.Hint)
+		}
+		if !strings.Contains(e.Hint, tc.hint) || !strings.Contains(e.Message, "AADSTS"+strconv.Itoa(tc.code)) {
+			t.Errorf("AADSTS%d: message %q hint %q, want the hint to mention %q", tc.code, e.Message, e.Hint, tc.hint)
+		}
+	}
+	if _, err := c.Refresh(ctx); err != nil {
+		t.Errorf("Refresh after the faults: %v", err)
+	}
+}
