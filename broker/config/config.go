@@ -23,6 +23,9 @@ type Settings struct {
 	RefreshBefore Duration `toml:"refresh_before"`
 	// LogLevel is "debug", "info", "warn" or "error".
 	LogLevel string `toml:"log_level"`
+	// CAFile is a PEM bundle trusted beside the system's roots for every
+	// profile (a TLS-inspecting proxy, a private CA); absolute after Load.
+	CAFile string `toml:"ca_file"`
 }
 
 // Profile is one [profiles.NAME] table: one app registration, one API.
@@ -35,7 +38,18 @@ type Profile struct {
 	// Login is "browser" or "device-code".
 	Login     string   `toml:"login"`
 	LoginHint string   `toml:"login_hint"`
-	Targets   []Target `toml:"targets"`
+	// CAFile is the profile's PEM bundle, instead of settings.ca_file.
+	CAFile  string   `toml:"ca_file"`
+	Targets []Target `toml:"targets"`
+}
+
+// CABundle returns the PEM bundle the profile trusts beside the system's
+// roots: its own ca_file, else settings.ca_file ("" for none).
+func (c *Config) CABundle(p *Profile) string {
+	if p != nil && p.CAFile != "" {
+		return p.CAFile
+	}
+	return c.Settings.CAFile
 }
 
 // Target is one [[profiles.NAME.targets]] entry: where to deliver the token.
@@ -70,15 +84,26 @@ type Target struct {
 // Duration is a time.Duration written as "15m" in TOML.
 type Duration struct{ time.Duration }
 
-// UnmarshalText parses a Go duration string.
+// UnmarshalText parses a Go duration string. A value that is not one
+// (also a number without a unit, which the TOML decoder hands over as
+// text) is a *DurationError.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return &DurationError{Value: string(b), Err: err}
 	}
 	d.Duration = v
 	return nil
 }
+
+// DurationError is a value that is not a duration.
+type DurationError struct {
+	Value string
+	Err   error
+}
+
+func (e *DurationError) Error() string { return e.Err.Error() }
+func (e *DurationError) Unwrap() error { return e.Err }
 
 // MarshalText writes the duration as Go prints it.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }

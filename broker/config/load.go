@@ -27,6 +27,7 @@ type fileSettings struct {
 	Storage       *string   `toml:"storage"`
 	RefreshBefore *Duration `toml:"refresh_before"`
 	LogLevel      *string   `toml:"log_level"`
+	CAFile        *string   `toml:"ca_file"`
 }
 
 type fileProfile struct {
@@ -36,6 +37,7 @@ type fileProfile struct {
 	Authority *string   `toml:"authority"`
 	Login     *string   `toml:"login"`
 	LoginHint *string   `toml:"login_hint"`
+	CAFile    *string   `toml:"ca_file"`
 	Targets   []Target  `toml:"targets"`
 }
 
@@ -85,12 +87,17 @@ func parse(userPath string, files []file) (*Config, error) {
 	cfg := &Config{Profiles: map[string]*Profile{}, Path: userPath}
 	pos := map[string]where{}
 	for _, f := range files {
+		// Windows Notepad starts a UTF-8 file with a byte order mark.
+		f.data = bytes.TrimPrefix(f.data, []byte("\ufeff"))
 		doc, err := decodeFile(f.path, f.data)
 		if err != nil {
 			return nil, err
 		}
 		filePos := map[string]where{}
 		index(f.path, f.data, filePos)
+		if err := checkRefreshBefore(doc, filePos); err != nil {
+			return nil, err
+		}
 		for k, w := range shiftTargets(filePos, cfg) {
 			pos[k] = w
 		}
@@ -139,7 +146,35 @@ func decodeFile(path string, data []byte) (*fileDoc, error) {
 		return nil, &Error{Path: path, Line: line, Col: col, Key: key, Message: msg,
 			Hint: "fix the TOML syntax at that place"}
 	}
+	var dur *DurationError
+	if errors.As(err, &dur) {
+		// The decoder gives no place for a value it handed to
+		// UnmarshalText as is (a number); refresh_before is the only
+		// duration.
+		pos := map[string]where{}
+		index(path, data, pos)
+		w := pos["settings.refresh_before"]
+		return nil, &Error{Path: path, Line: w.line, Col: w.col, Key: "settings.refresh_before",
+			Message: fmt.Sprintf("settings.refresh_before: %s is not a duration (%s)", dur.Value, strings.TrimPrefix(dur.Err.Error(), "time: ")),
+			Hint:    `write a quoted duration with its unit, e.g. refresh_before = "15m"`}
+	}
 	return nil, &Error{Path: path, Message: err.Error(), Hint: "fix the value's type (strings are quoted, scopes is a list)"}
+}
+
+// checkRefreshBefore refuses a refresh_before that a file sets outside the
+// range, "0s" included (which would otherwise read as "not set").
+func checkRefreshBefore(doc *fileDoc, pos map[string]where) error {
+	if doc.Settings == nil || doc.Settings.RefreshBefore == nil {
+		return nil
+	}
+	d := doc.Settings.RefreshBefore.Duration
+	if d >= MinRefreshBefore && d <= MaxRefreshBefore {
+		return nil
+	}
+	w := pos["settings.refresh_before"]
+	return &Error{Path: w.path, Line: w.line, Col: w.col, Key: "settings.refresh_before",
+		Message: fmt.Sprintf("settings.refresh_before: %s is out of range", d),
+		Hint:    "use a duration between 5m and 50m (MSAL itself refreshes below 5 min; tokens live 60–90 min), or leave it out for 15m"}
 }
 
 // index records where each dotted key is set in data. Targets are indexed
@@ -267,6 +302,9 @@ func merge(cfg *Config, doc *fileDoc) {
 		if s.LogLevel != nil {
 			cfg.Settings.LogLevel = *s.LogLevel
 		}
+		if s.CAFile != nil {
+			cfg.Settings.CAFile = *s.CAFile
+		}
 	}
 	for name, fp := range doc.Profiles {
 		if fp == nil {
@@ -287,6 +325,7 @@ func merge(cfg *Config, doc *fileDoc) {
 		set(&p.Authority, fp.Authority)
 		set(&p.Login, fp.Login)
 		set(&p.LoginHint, fp.LoginHint)
+		set(&p.CAFile, fp.CAFile)
 		if fp.Scopes != nil {
 			p.Scopes = append([]string(nil), (*fp.Scopes)...)
 		}

@@ -146,6 +146,11 @@ func TestLoadErrors(t *testing.T) {
 		{"refresh_before too long", "[settings]\nrefresh_before = \"51m\"\n", 2, 1, "settings.refresh_before", "out of range"},
 		{"refresh_before not a duration", "[settings]\nrefresh_before = \"soon\"\n", 2, 18, "", "invalid duration"},
 		{"storage", "[settings]\nstorage = \"vault\"\n", 2, 1, "settings.storage", "unknown storage"},
+		{"refresh_before without unit", "[settings]\nrefresh_before = 15\n", 2, 1, "settings.refresh_before", "15 is not a duration (missing unit"},
+		{"refresh_before zero", "[settings]\nrefresh_before = \"0s\"\n", 2, 1, "settings.refresh_before", "0s is out of range"},
+		{"scopes of two APIs", "[profiles.data]\ntenant = \"contoso.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nscopes = [\"api://one/.default\", \"openid\", \"api://two/read\"]\n", 4, 1, "profiles.data.scopes", `"api://one/.default" and "api://two/read" are scopes of two different APIs`},
+		{"relative ca_file", "[settings]\nca_file = \"corp.pem\"\n", 2, 1, "settings.ca_file", "is not absolute"},
+		{"relative profile ca_file", goodProfile + "ca_file = \"corp.pem\"\n", 6, 1, "profiles.data.ca_file", "is not absolute"},
 		{"authority http", goodProfile + "authority = \"http://login.example.com\"\n", 6, 1, "profiles.data.authority", "not an https URL"},
 		{"unknown client", goodProfile + "[[profiles.data.targets]]\nclient = \"emacs\"\nserver = \"x\"\n", 7, 1, "profiles.data.targets[0].client", `unknown client "emacs"`},
 		{"target without server", goodProfile + "[[profiles.data.targets]]\nclient = \"claude\"\n", 6, 3, "profiles.data.targets[0].server", "server is required"},
@@ -215,5 +220,42 @@ func TestTargetErrorPointsIntoUserFileAfterAdminTargets(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Path != user || ce.Line != 4 || ce.Key != "profiles.data.targets[1].client" {
 		t.Fatalf("err = %v (%+v)", err, ce)
+	}
+}
+
+// TestByteOrderMark: Windows Notepad saves UTF-8 with a BOM; the file is
+// read as if it had none, and places in it stay right.
+func TestByteOrderMark(t *testing.T) {
+	t.Parallel()
+	p := write(t, "config.toml", "\ufeff[settings]\nrefresh_before = \"20m\"\n"+goodProfile)
+	cfg, err := Load("", p)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Settings.RefreshBefore.Duration != 20*time.Minute || cfg.Profiles["data"] == nil {
+		t.Errorf("settings %+v, profiles %v", cfg.Settings, cfg.ProfileNames())
+	}
+	p = write(t, "bad.toml", "\ufeff[settings]\nstorage = \"vault\"\n")
+	_, err = Load("", p)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Line != 2 || ce.Col != 1 {
+		t.Errorf("err = %v, want at 2:1", err)
+	}
+}
+
+// TestCAFile: settings.ca_file for every profile, a profile's own instead.
+func TestCAFile(t *testing.T) {
+	t.Parallel()
+	p := write(t, "config.toml", "[settings]\nca_file = \"/etc/corp.pem\"\n"+goodProfile+
+		"\n[profiles.other]\ntenant = \"contoso.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nscopes = [\"api://x/.default\"]\nca_file = \"/opt/other.pem\"\n")
+	cfg, err := Load("", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.CABundle(cfg.Profiles["data"]); got != "/etc/corp.pem" {
+		t.Errorf("data: %q", got)
+	}
+	if got := cfg.CABundle(cfg.Profiles["other"]); got != "/opt/other.pem" {
+		t.Errorf("other: %q", got)
 	}
 }

@@ -80,6 +80,14 @@ func validate(cfg *Config, pos map[string]where) error {
 			"use a duration between 5m and 50m (MSAL itself refreshes below 5 min; tokens live 60–90 min)",
 			"settings.refresh_before: %s is out of range", s.RefreshBefore.Duration)
 	}
+	if s.CAFile != "" {
+		ca, err := caPath(s.CAFile)
+		if err != nil {
+			return fail(loc("settings.ca_file"), "settings.ca_file", "write the absolute path of a PEM file (~/ is allowed)",
+				"settings.ca_file: %s", err)
+		}
+		s.CAFile = ca
+	}
 	switch s.LogLevel {
 	case "":
 		s.LogLevel = "info"
@@ -150,6 +158,7 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 			"%s.scopes is required and must name your API", base)
 	}
 	api := false
+	first := "" // the first API scope, for the message
 	for _, sc := range p.Scopes {
 		sc = strings.TrimSpace(sc)
 		if oidcScopes[sc] {
@@ -165,12 +174,28 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 				`write the scope with its API, e.g. "api://<api-app-id>/.default" or "api://<api-app-id>/access_as_user"`,
 				"%s.scopes: %q names no API", base, sc)
 		}
+		if first != "" && !sameAPI(first, sc) {
+			return fail(loc(base+".scopes"), base+".scopes",
+				"a token is for one API: keep the scopes of one API in this profile and add another profile for the other",
+				"%s.scopes: %q and %q are scopes of two different APIs, which Entra refuses in one request", base, first, sc)
+		}
+		if first == "" {
+			first = sc
+		}
 		api = true
 	}
 	if !api {
 		return fail(loc(base+".scopes"), base+".scopes",
 			`add your API's scope, e.g. "api://<api-app-id>/.default"`,
 			"%s.scopes names no API (only sign-in scopes)", base)
+	}
+	if p.CAFile != "" {
+		ca, err := caPath(p.CAFile)
+		if err != nil {
+			return fail(loc(base+".ca_file"), base+".ca_file", "write the absolute path of a PEM file (~/ is allowed)",
+				"%s.ca_file: %s", base, err)
+		}
+		p.CAFile = ca
 	}
 	if p.Authority == "" {
 		p.Authority = DefaultAuthority
@@ -196,6 +221,27 @@ func isGraphScope(scope string) bool {
 	l := strings.ToLower(scope)
 	return strings.HasPrefix(l, "https://graph.microsoft.com/") || strings.HasPrefix(l, GraphAppID+"/") ||
 		strings.HasPrefix(l, "https://graph.microsoft.us/") || strings.HasPrefix(l, "https://microsoftgraph.chinacloudapi.cn/")
+}
+
+// sameAPI reports whether two API scopes name the same resource ("api://x"
+// and "x" for an application ID count as one).
+func sameAPI(a, b string) bool {
+	res := func(s string) string {
+		s = strings.ToLower(strings.TrimSpace(s))
+		s = s[:strings.LastIndex(s, "/")]
+		return strings.TrimPrefix(s, "api://")
+	}
+	return res(a) == res(b)
+}
+
+// caPath expands and checks a ca_file path (the file is read when a
+// client is built, so that a bundle replaced later is picked up).
+func caPath(p string) (string, error) {
+	abs, err := expandHome(p)
+	if err != nil || !filepath.IsAbs(abs) {
+		return "", fmt.Errorf("%q is not absolute", p)
+	}
+	return abs, nil
 }
 
 // namesAPI reports whether scope has a resource part ("api://x/.default",

@@ -19,7 +19,7 @@ are the admin's followed by the user's):
   %ProgramData%\mcp-token-broker\config.toml (Windows)
   $BROKER_ADMIN_CONFIG replaces that path.
 Unknown keys, missing keys and wrong values are errors that name the file,
-line and key (exit code 2).
+line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
 
   [settings]
   storage = "auto"          # auto: key in the OS keyring, cache encrypted in a file;
@@ -27,6 +27,9 @@ line and key (exit code 2).
                             #   there is no keyring. keyring: fail without one. file: plain.
   refresh_before = "15m"    # refresh when less than this is left (5m to 50m)
   log_level = "info"        # debug | info | warn | error
+  ca_file = "/etc/ssl/corp-ca.pem"   # PEM bundle trusted beside the system's roots
+                            #   (TLS-inspecting proxy, private CA): sign-in, refresh,
+                            #   bridge, doctor; clients strip SSL_CERT_FILE, this stays
 
   [profiles.data]                        # one profile per API / app registration
   tenant = "contoso.onmicrosoft.com"     # tenant ID (GUID) or domain
@@ -35,6 +38,7 @@ line and key (exit code 2).
   authority = "https://login.microsoftonline.com"   # other clouds or a test authority
   login = "browser"                      # browser | device-code
   login_hint = "alice@contoso.com"       # optional
+  ca_file = "~/corp-ca.pem"              # optional: this profile's bundle instead
 
   [[profiles.data.targets]]              # where the token goes; any number
   client = "claude"       # claude, claude-desktop, vscode, copilot, gemini, cursor,
