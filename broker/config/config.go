@@ -36,8 +36,8 @@ type Profile struct {
 	Scopes    []string `toml:"scopes"`
 	Authority string   `toml:"authority"`
 	// Login is "browser" or "device-code".
-	Login     string   `toml:"login"`
-	LoginHint string   `toml:"login_hint"`
+	Login     string `toml:"login"`
+	LoginHint string `toml:"login_hint"`
 	// CAFile is the profile's PEM bundle, instead of settings.ca_file.
 	CAFile  string   `toml:"ca_file"`
 	Targets []Target `toml:"targets"`
