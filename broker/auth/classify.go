@@ -141,7 +141,7 @@ func Classify(err error) *Error {
 	var cie x509.CertificateInvalidError
 	if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cve) || errors.As(err, &cie) {
 		return &Error{Class: ClassMisconfigured, Message: "the authority's TLS certificate is not trusted: " + rootMessage(err),
-			Hint: "if a proxy inspects TLS on your network, set SSL_CERT_FILE to a PEM bundle that includes its CA; check `authority` in the profile", Err: err}
+			Hint: "if a proxy inspects TLS on your network or the authority has a private CA, set `ca_file` in config.toml ([settings] or the profile) to a PEM bundle with its CA; check `authority` in the profile. The broker retries every few minutes by itself", Err: err}
 	}
 
 	var ne net.Error

@@ -234,10 +234,7 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 
 // checkClock compares the local clock with the authority's Date header.
 func checkClock(ctx context.Context, o Options, p *config.Profile) Check {
-	client := o.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
+	client := o.httpClient(p)
 	url := p.Authority + "/" + p.Tenant + "/v2.0/.well-known/openid-configuration"
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -277,7 +274,7 @@ func probeCheck(ctx context.Context, o Options, p *config.Profile, t config.Targ
 		c.Level, c.Message = Warn, "not probed: no usable token"
 		return c
 	}
-	res := Probe(ctx, o.HTTPClient, t.URL, tok.Value)
+	res := Probe(ctx, o.httpClient(p), t.URL, tok.Value)
 	switch {
 	case res.Err == nil:
 		c.Level = OK
@@ -296,6 +293,18 @@ func probeCheck(ctx context.Context, o Options, p *config.Profile, t config.Targ
 		c.Hint = "check the URL and the network; the URL is the MCP endpoint itself"
 	}
 	return c
+}
+
+// httpClient is the client for profile p: Options.HTTPClient, else
+// auth.HTTPClient (the system's roots plus the profile's ca_file).
+func (o Options) httpClient(p *config.Profile) *http.Client {
+	if o.HTTPClient != nil {
+		return o.HTTPClient
+	}
+	if hc, err := auth.HTTPClient(o.Config, p); err == nil {
+		return hc
+	}
+	return http.DefaultClient
 }
 
 func targetLabel(t config.Target) string {

@@ -27,7 +27,8 @@ type Options struct {
 	Config *config.Config
 	// StateDir holds the token cache; "" is paths.StateDir().
 	StateDir string
-	// HTTPClient talks to the authority; nil is the default client.
+	// HTTPClient talks to the authority; nil is auth.HTTPClient of the
+	// profile (the system's roots plus its ca_file).
 	HTTPClient *http.Client
 	// OpenURL opens the browser for interactive sign-in.
 	OpenURL func(string) error
@@ -131,8 +132,15 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 	if c, ok := e.clients[p.Name]; ok {
 		return c, nil
 	}
+	hc := e.opts.HTTPClient
+	if hc == nil {
+		var err error
+		if hc, err = auth.HTTPClient(e.cfg, p); err != nil {
+			return nil, err
+		}
+	}
 	c, err := auth.New(p, auth.Options{
-		HTTPClient:    e.opts.HTTPClient,
+		HTTPClient:    hc,
 		Cache:         e.store.Cache(p.Name),
 		OpenURL:       e.opts.OpenURL,
 		DeviceCodeOut: e.opts.DeviceCodeOut,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/bridge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
@@ -68,11 +69,16 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	}
 	log, closeLog := app.bridgeLogger(cfg, opts, p.Name)
 	defer closeLog()
+	tr, err := auth.Transport(cfg, p)
+	if err != nil {
+		return err
+	}
 	b, err := bridge.New(bridge.Options{
-		URL:        url,
-		Tokens:     app.bridgeTokens(cfg, p.Name, log),
-		Logger:     log,
-		SignInHint: fmt.Sprintf("run `broker login --profile %s` (or choose Sign in in the broker's tray menu)", p.Name),
+		URL:           url,
+		HTTPTransport: tr,
+		Tokens:        app.bridgeTokens(cfg, p.Name, log),
+		Logger:        log,
+		SignInHint:    fmt.Sprintf("run `broker login --profile %s` (or choose Sign in in the broker's tray menu)", p.Name),
 	})
 	if err != nil {
 		return err
