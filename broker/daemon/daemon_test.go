@@ -353,23 +353,200 @@ func TestLoginByAnotherProcessIsNoticed(t *testing.T) {
 	})
 }
 
-func TestMisconfigurationReportedOnce(t *testing.T) {
+// TestMisconfigurationIsReprobed: a misconfiguration (or an untrusted
+// certificate) is not terminal: it is reported once, shown in status,
+// probed again slowly (never sooner than a minute apart, never past the
+// token's expiry), and the profile recovers by itself once it is fixed.
+func TestMisconfigurationIsReprobed(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, setup{signedIn: true, u: 0.5})
 		defer h.stop()
-		h.auth.fail(&auth.Error{Class: auth.ClassMisconfigured, Code: "700016", Message: "application not found in the tenant", Hint: "check client_id"})
+		misconf := &auth.Error{Class: auth.ClassMisconfigured, Message: "the authority's TLS certificate is not trusted", Hint: "set ca_file"}
+		for range 5 {
+			h.auth.fail(misconf)
+		}
+		exp := *h.profile().ExpiresOn
 		sleep(h.profile().NextRefresh.Sub(h.clock.Now()))
-		sleep(3 * time.Hour)
-		if n := len(h.auth.refreshes()); n != 1 {
-			t.Errorf("%d attempts, want 1", n)
+		p := h.profile()
+		if p.State != state.Degraded || !strings.Contains(p.LastError, "not trusted") || p.NextRefresh == nil {
+			t.Fatalf("after the first failure: %+v", p)
+		}
+		if got := p.NextRefresh.Sub(h.clock.Now()); got < misconfiguredRetry {
+			t.Errorf("probed again in %v, want at least %v", got, misconfiguredRetry)
+		}
+		sleep(10 * time.Minute)
+		refs := h.auth.refreshes()
+		if len(refs) != 6 {
+			t.Fatalf("%d attempts, want 5 failed ones and the one that worked", len(refs))
+		}
+		for i := 1; i < len(refs); i++ {
+			if gap := refs[i].Sub(refs[i-1]); gap < misconfiguredRetry || refs[i].After(exp) {
+				t.Errorf("attempt %d %v after the one before (at %v, token expired at %v)", i, gap, refs[i], exp)
+			}
 		}
 		if n := strings.Count(h.logs.String(), "profile misconfigured"); n != 1 {
 			t.Errorf("reported %d times, want once", n)
 		}
-		if p := h.profile(); !strings.Contains(p.LastError, "application not found") {
+		if p := h.profile(); p.State != state.OK || p.LastError != "" {
+			t.Errorf("after the fix: %+v", p)
+		}
+		if c := h.targets.get("data/a").current(); c.Value != "tok-2" {
+			t.Errorf("target holds %q after recovery", c.Value.Reveal())
+		}
+	})
+}
+
+// TestRequestGetsAnAttemptDuringBackoff: once the authority is back, a
+// request that the current token cannot serve does not wait for the
+// backoff's timer: it gets one real attempt, at most one every askGap.
+func TestRequestGetsAnAttemptDuringBackoff(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true, u: 0.5})
+		defer h.stop()
+		for range 50 {
+			h.auth.fail(tempErr(0))
+		}
+		sleep(h.profile().NextRefresh.Sub(h.clock.Now()) + 6*time.Minute)
+		p := h.profile()
+		if p.State != state.Degraded || p.NextRefresh.Sub(h.clock.Now()) < 10*time.Second {
+			t.Fatalf("want a failing profile with a long backoff: %+v (now %v)", p, h.clock.Now())
+		}
+		n := len(h.auth.refreshes())
+		// Still failing: the first request tries, the next one within
+		// askGap gets the stored error without an attempt.
+		if _, err := h.d.Token(t.Context(), "data", 10*time.Minute); auth.ClassOf(err) != auth.ClassTemporary {
+			t.Fatalf("Token: %v", err)
+		}
+		if got := len(h.auth.refreshes()); got != n+1 {
+			t.Fatalf("%d attempts for the first request, want 1", got-n)
+		}
+		if _, err := h.d.Token(t.Context(), "data", 10*time.Minute); auth.ClassOf(err) != auth.ClassTemporary {
+			t.Fatalf("Token: %v", err)
+		}
+		if got := len(h.auth.refreshes()); got != n+1 {
+			t.Fatalf("a second request within %v made an attempt", askGap)
+		}
+		// The authority is back.
+		h.auth.mu.Lock()
+		h.auth.failures = nil
+		h.auth.mu.Unlock()
+		sleep(askGap)
+		tok, err := h.d.Token(t.Context(), "data", 10*time.Minute)
+		if err != nil || !tok.ValidFor(h.clock.Now(), 10*time.Minute) {
+			t.Fatalf("Token once the authority is back: %v %v", tok.ExpiresOn, err)
+		}
+		if p := h.profile(); p.State != state.OK {
 			t.Errorf("status: %+v", p)
 		}
+	})
+}
+
+// TestRetriesNeverSleepPastExpiry: during a long outage the backoff (up to
+// 5 min) is cut short so that an attempt lands at the token's expiry.
+func TestRetriesNeverSleepPastExpiry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true, u: 0.9999999})
+		defer h.stop()
+		for range 100 {
+			h.auth.fail(tempErr(0))
+		}
+		exp := *h.profile().ExpiresOn
+		sleep(exp.Sub(h.clock.Now()) + time.Minute)
+		refs := h.auth.refreshes()
+		atExpiry := false
+		for i := 1; i < len(refs); i++ {
+			if refs[i-1].Before(exp) && refs[i].After(exp) {
+				t.Errorf("a retry slept past the expiry: %v then %v (expiry %v)", refs[i-1], refs[i], exp)
+			}
+			atExpiry = atExpiry || refs[i].Equal(exp)
+		}
+		if !atExpiry {
+			t.Errorf("no attempt at the expiry %v: %v", exp, refs)
+		}
+	})
+}
+
+// TestWakeUpRetriesAtOnce: after the machine slept (the wall clock ran on
+// while the monotonic clock stood still), a failed profile tries again
+// at once instead of finishing a backoff that was started before.
+func TestWakeUpRetriesAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true, u: 0.5})
+		defer h.stop()
+		for range 100 {
+			h.auth.fail(tempErr(0))
+		}
+		sleep(h.profile().NextRefresh.Sub(h.clock.Now()) + 390*time.Second)
+		if left := h.profile().NextRefresh.Sub(h.clock.Now()); left < 2*time.Minute+tickEvery {
+			t.Fatalf("want a long backoff ahead, have %v", left)
+		}
+		n := len(h.auth.refreshes())
+		h.clock.jump(90 * time.Second) // asleep for 90 s
+		sleep(tickEvery + time.Second)
+		if got := len(h.auth.refreshes()); got != n+1 {
+			t.Errorf("%d attempts after the wake-up, want 1", got-n)
+		}
+	})
+}
+
+// TestSyncWaitIsBounded: a target whose write hangs (another program
+// holds its lock) makes sync give up after syncWait with an error that
+// names the target and says what it waits for; the others are written.
+func TestSyncWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true})
+		defer h.stop()
+		block := make(chan struct{})
+		defer close(block)
+		a := h.targets.get("data/a")
+		a.mu.Lock()
+		a.block = block
+		a.mu.Unlock()
+		before := h.clock.Now()
+		err := h.d.Sync(t.Context(), "data")
+		if waited := h.clock.Now().Sub(before); waited != syncWait {
+			t.Errorf("Sync waited %v, want %v", waited, syncWait)
+		}
+		if err == nil || !strings.Contains(err.Error(), "file a (/a)") || !strings.Contains(err.Error(), "still being written after 20s") {
+			t.Errorf("Sync: %v", err)
+		}
+		if strings.Contains(err.Error(), "file b") || h.targets.get("data/b").count() != 2 {
+			t.Errorf("target b: %d writes, err %v", h.targets.get("data/b").count(), err)
+		}
+	})
+}
+
+// TestSyncDoesNotWaitForAHangingRefresh: sync writes the current token
+// while a refresh hangs, and asks a failed profile to retry at once.
+func TestSyncDoesNotWaitForAHangingRefresh(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true, u: 0.5})
+		defer h.stop()
+		hang := make(chan struct{})
+		h.auth.mu.Lock()
+		h.auth.hang = hang
+		h.auth.mu.Unlock()
+		sleep(h.profile().NextRefresh.Sub(h.clock.Now()) + time.Second)
+		if p := h.profile(); p.State != state.Refreshing {
+			t.Fatalf("want a refresh in flight: %+v", p)
+		}
+		before := h.clock.Now()
+		if err := h.d.Sync(t.Context(), "data"); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		if waited := h.clock.Now().Sub(before); waited != 0 {
+			t.Errorf("Sync waited %v for the refresh", waited)
+		}
+		if n := h.targets.get("data/a").count(); n != 2 {
+			t.Errorf("%d writes, want the first and the sync's", n)
+		}
+		close(hang)
 	})
 }
 

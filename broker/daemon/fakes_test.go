@@ -35,6 +35,7 @@ type fakeAuth struct {
 	refresh  []time.Time
 	logins   int
 	loginGo  chan struct{} // when set, Login waits for it
+	hang     chan struct{} // when set, Refresh waits for it (or ctx)
 }
 
 func newFakeAuth(c Clock, lifetime time.Duration, signedIn bool) *fakeAuth {
@@ -107,6 +108,16 @@ func (a *fakeAuth) Token(ctx context.Context, minValidity time.Duration) (token.
 
 func (a *fakeAuth) Refresh(ctx context.Context) (token.Token, error) {
 	a.mu.Lock()
+	hang := a.hang
+	a.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-ctx.Done():
+			return token.Token{}, ctx.Err()
+		}
+	}
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.redeem()
 }
@@ -150,6 +161,7 @@ type fakeTarget struct {
 	value   token.Token
 	removed bool
 	failN   int
+	block   chan struct{} // when set, Apply waits for it
 }
 
 type write struct {
@@ -158,6 +170,16 @@ type write struct {
 }
 
 func (f *fakeTarget) Apply(ctx context.Context, tok token.Token) error {
+	f.mu.Lock()
+	block := f.block
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failN > 0 {

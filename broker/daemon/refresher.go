@@ -29,6 +29,10 @@ type Auth interface {
 // attemptTimeout bounds one call to the authority.
 const attemptTimeout = 60 * time.Second
 
+// syncWait bounds how long sync waits for the targets' writes; a write
+// still going on then is reported as such (and finishes by itself).
+const syncWait = 20 * time.Second
+
 // loginTimeout bounds one interactive sign-in.
 const loginTimeout = 10 * time.Minute
 
@@ -50,6 +54,7 @@ type refresher struct {
 
 	ops  chan op
 	poke chan struct{} // buffer 1: the token cache may have changed
+	wake chan struct{} // buffer 1: look at the schedule now (it was moved)
 	// ctx is the refresher's life (set by run); stopped closes when run ends.
 	ctx     context.Context
 	stopped chan struct{}
@@ -63,7 +68,8 @@ type refresher struct {
 	lastErr  error
 	reported string    // last misconfiguration reported, so it is reported once
 	next     time.Time // next attempt; zero while waiting for the user
-	failures int       // consecutive temporary failures
+	failures int       // consecutive failures that are retried
+	asked    time.Time // the last attempt a request asked for (rate limit)
 	stamp    string    // the token cache as last seen by the loop
 	login    *loginCall
 	prompt   string         // the device-code instructions of the sign-in in flight
@@ -86,6 +92,7 @@ func newRefresher(d *Daemon, p *config.Profile, a Auth, refreshBefore time.Durat
 		ops:           make(chan op),
 		stopped:       make(chan struct{}),
 		poke:          make(chan struct{}, 1),
+		wake:          make(chan struct{}, 1),
 		st:            state.SignedOut,
 	}
 }
@@ -157,6 +164,12 @@ func (r *refresher) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.d.clock.After(wait):
+			if r.d.clock.Now().Sub(now) > wait+wakeSlack {
+				// The wall clock ran on while the monotonic one did not:
+				// the machine slept. Whatever failed before may work now.
+				r.retrySoon("wake-up")
+			}
+		case <-r.wake:
 		case o := <-r.ops:
 			o(ctx)
 		case <-r.poke:
@@ -300,8 +313,10 @@ func (r *refresher) serve(ctx context.Context, minValidity time.Duration, force 
 			return tok, nil
 		case st == state.SignInRequired || st == state.SignedOut:
 			return token.Token{}, signInError(st, lastErr)
-		case st == state.Degraded && lastErr != nil && (next.IsZero() || now.Before(next)):
-			// Honour the backoff (or, when misconfigured, the report).
+		case st == state.Degraded && lastErr != nil && (next.IsZero() || now.Before(next)) &&
+			(throttled(lastErr) || !r.mayAsk(now)):
+			// The authority asked for a pause (Retry-After), or a request
+			// had its attempt a moment ago: wait for the timer.
 			return token.Token{}, lastErr
 		}
 	}
@@ -313,6 +328,46 @@ func (r *refresher) serve(ctx context.Context, minValidity time.Duration, force 
 		return token.Token{}, fmt.Errorf("the new token has less than %s left (it expires at %s)", minValidity, tok.ExpiresOn.Format(time.RFC3339))
 	}
 	return tok, nil
+}
+
+// mayAsk reports whether a request may have a real attempt now although
+// the backoff has not run out (the token is not good enough for it): at
+// most one every askGap per profile, so that a storm of requests does
+// not become a storm at the authority. Called on the loop.
+func (r *refresher) mayAsk(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.asked.IsZero() && now.Sub(r.asked) < askGap && !now.Before(r.asked) {
+		return false
+	}
+	r.asked = now
+	return true
+}
+
+// throttled reports whether err carries the authority's Retry-After.
+func throttled(err error) bool {
+	var ae *auth.Error
+	return errors.As(err, &ae) && ae.RetryAfter > 0
+}
+
+// retrySoon moves a pending retry of a failed profile to now (a wake-up,
+// a sync asking) and wakes the loop. It does nothing for a profile that
+// is fine or waits for the user. Safe from any goroutine.
+func (r *refresher) retrySoon(why string) {
+	r.mu.Lock()
+	retry := r.st == state.Degraded && !r.next.IsZero() && r.broken == nil && !throttled(r.lastErr)
+	if retry {
+		r.next = r.d.clock.Now()
+	}
+	r.mu.Unlock()
+	if !retry {
+		return
+	}
+	r.log.Info("retrying the failed refresh now", "reason", why)
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // signIn signs in interactively. Only one sign-in runs at a time:
@@ -394,24 +449,38 @@ func (r *refresher) signOut(ctx context.Context) error {
 
 // sync writes the current token to every target now and returns the
 // failures (the other targets are written all the same).
+//
+// It does not wait for the refresher's loop, which may be busy with a
+// refresh that hangs: it hands the current token to the targets itself
+// (under r.mu, so that it never overtakes a newer token or a sign-out),
+// and a profile whose refresh failed gets a retry at once, which sync
+// does not wait for.
 func (r *refresher) sync(ctx context.Context) error {
+	if r.broken != nil {
+		return r.broken
+	}
+	r.mu.Lock()
+	tok, st, lastErr := r.tok, r.st, r.lastErr
 	var chs []<-chan error
-	var serr error
-	err := r.do(ctx, func(ctx context.Context) {
-		tok, st, lastErr := r.snapshot()
-		if tok.Value == "" {
-			serr = signInError(st, lastErr)
-			return
-		}
+	if tok.Value != "" {
 		chs = r.fanOut(tok, false)
-	})
-	if err != nil {
-		return err
 	}
-	if serr != nil {
-		return serr
+	r.mu.Unlock()
+	r.retrySoon("sync")
+	if tok.Value == "" {
+		return signInError(st, lastErr)
 	}
-	return joinTargetErrors(r.targets, waitAll(ctx, chs))
+	wctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
+	errs := waitAll(wctx, chs)
+	if ctx.Err() == nil {
+		for i, err := range errs {
+			if err != nil && errors.Is(err, context.DeadlineExceeded) && wctx.Err() != nil {
+				errs[i] = fmt.Errorf("still being written after %s (another program may hold the file or its lock); the daemon goes on trying, see `broker status`", syncWait)
+			}
+		}
+	}
+	return joinTargetErrors(r.targets, errs)
 }
 
 // pokeCache tells the loop that the token cache may have changed.
@@ -456,27 +525,44 @@ func (r *refresher) fail(err error) {
 		r.stamp = r.d.cacheStamp()
 		r.set(func() { r.st = state.SignInRequired; r.lastErr = err; r.next = time.Time{}; r.failures = 0 })
 		r.log.Warn("sign-in required", "err", err)
-	case auth.ClassMisconfigured:
-		r.set(func() { r.st = state.Degraded; r.lastErr = err; r.next = time.Time{}; r.failures = 0 })
-		if msg := err.Error(); msg != r.reported {
-			r.reported = msg
-			r.log.Error("profile misconfigured", "err", err, "hint", hintOf(err))
-		}
 	default:
+		// Nothing else is terminal while a token could still be had: a
+		// misconfiguration (or an untrusted certificate: a captive
+		// portal, a TLS-inspecting proxy, a VPN coming up) is re-probed
+		// slowly, anything else backs off; neither sleeps past the
+		// current token's expiry.
+		misconfigured := auth.ClassOf(err) == auth.ClassMisconfigured
 		var retryAfter time.Duration
 		var ae *auth.Error
 		if errors.As(err, &ae) {
 			retryAfter = ae.RetryAfter
 		}
-		var delay time.Duration
+		var next time.Time
 		r.set(func() {
 			r.failures++
-			delay = retryDelay(r.failures, retryAfter, r.d.rand())
+			delay := retryDelay(r.failures, retryAfter, r.d.rand())
+			if misconfigured {
+				delay = max(delay, misconfiguredRetry)
+			}
+			next = now.Add(delay)
+			if exp := r.tok.ExpiresOn; exp.After(now) && next.After(exp) {
+				next = exp
+			}
 			r.st = state.Degraded
 			r.lastErr = err
-			r.next = now.Add(delay)
+			r.next = next
 		})
-		r.log.Warn("refresh failed, will retry", "err", err, "retry_in", delay.Round(time.Millisecond), "retry_after", retryAfter)
+		retryIn := next.Sub(now).Round(time.Millisecond)
+		if !misconfigured {
+			r.log.Warn("refresh failed, will retry", "err", err, "retry_in", retryIn, "retry_after", retryAfter)
+			return
+		}
+		if msg := err.Error(); msg != r.reported {
+			r.reported = msg
+			r.log.Error("profile misconfigured; will probe again", "err", err, "hint", hintOf(err), "retry_in", retryIn)
+			return
+		}
+		r.log.Debug("still misconfigured", "err", err, "retry_in", retryIn)
 	}
 }
 

@@ -25,6 +25,17 @@ const (
 	// minRefreshGap is the shortest time between two scheduled refreshes,
 	// even when the authority hands out tokens that are already due.
 	minRefreshGap = 30 * time.Second
+	// misconfiguredRetry is the shortest wait before a misconfigured
+	// profile (or an untrusted certificate) is probed again: the backoff
+	// takes it on from there to backoffMax.
+	misconfiguredRetry = time.Minute
+	// askGap is the shortest time between two attempts that requests
+	// (token, headers) ask for while a failure waits for its retry.
+	askGap = 5 * time.Second
+	// wakeSlack is how much further the wall clock may run than the
+	// monotonic one during a wait before the refresher takes it for a
+	// wake-up from sleep.
+	wakeSlack = time.Minute
 )
 
 // Clock is the daemon's view of time. Now is the wall clock (after a
