@@ -3,8 +3,8 @@ package auth
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
