@@ -140,6 +140,8 @@ type Server struct {
 	queued        []*aadError
 	strict        bool
 	sse           bool
+	untrusted     bool // present a certificate of a CA nobody trusts
+	conns         map[net.Conn]bool
 	tokenRequests int
 	requests      []Request
 	mcpCalls      []MCPCall
@@ -183,6 +185,7 @@ func Start(opts Options) (*Server, error) {
 		devices:   map[string]*deviceGrant{},
 		userCodes: map[string]string{},
 		sessions:  map[string]bool{},
+		conns:     map[net.Conn]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -191,7 +194,8 @@ func Start(opts Options) (*Server, error) {
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{p.leaf}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12},
+		ConnState:         s.track,
 	}
 	go func() {
 		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -357,6 +361,55 @@ func (s *Server) SetStrictRotation(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.strict = on
+}
+
+// SetUntrustedCert makes the server present (on) a certificate from a CA
+// that nobody trusts, as a captive portal or an unknown TLS-inspecting
+// proxy does, or (off) its usual one again. Connections are not kept
+// alive meanwhile, so that clients meet the change at their next request.
+func (s *Server) SetUntrustedCert(on bool) error {
+	if on {
+		if _, err := s.pki.rogueCert(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.untrusted = on
+	s.mu.Unlock()
+	// While untrusted, every request needs a new handshake; the
+	// connections open now are cut, as a network change does.
+	s.srv.SetKeepAlivesEnabled(!on)
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = map[net.Conn]bool{}
+	s.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	return nil
+}
+
+// track keeps the open connections, for SetUntrustedCert.
+func (s *Server) track(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.conns[c] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
+}
+
+// certificate is the TLS certificate of a handshake.
+func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.mu.Lock()
+	untrusted := s.untrusted
+	s.mu.Unlock()
+	if untrusted {
+		return s.pki.rogueCert()
+	}
+	return &s.pki.leaf, nil
 }
 
 // SetMCPSSE makes the MCP endpoint answer as text/event-stream (on) or

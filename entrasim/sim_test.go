@@ -338,3 +338,41 @@ func TestQueueErrorWording(t *testing.T) {
 		t.Errorf("TokenRequests = %d, want 4", n)
 	}
 }
+
+func TestUntrustedCert(t *testing.T) {
+	t.Parallel()
+	s, err := Start(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := s.HTTPClient()
+	get := func() error {
+		resp, err := c.Get(s.Authority() + "/v2.0/.well-known/openid-configuration")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatalf("trusted: %v", err)
+	}
+	if err := s.SetUntrustedCert(true); err != nil {
+		t.Fatal(err)
+	}
+	// The connection that was open is cut (one request may see that),
+	// then every handshake meets the untrusted certificate.
+	err = get()
+	if err != nil && !strings.Contains(err.Error(), "certificate") {
+		err = get()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("untrusted: %v", err)
+	}
+	if err := s.SetUntrustedCert(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(); err != nil {
+		t.Fatalf("trusted again: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -28,6 +29,10 @@ type pki struct {
 	// in the JWKS like Entra does.
 	signCert []byte
 	kid      string
+
+	rogueOnce sync.Once
+	rogue     *tls.Certificate // made on first use: see Server.SetUntrustedCert
+	rogueErr  error
 }
 
 func newPKI() (*pki, error) {
@@ -100,6 +105,20 @@ func newPKI() (*pki, error) {
 	}
 	p.caPool.AddCert(caCert)
 	return p, nil
+}
+
+// rogueCert returns a certificate for the same names as the leaf, signed
+// by a CA that is in no pool.
+func (p *pki) rogueCert() (*tls.Certificate, error) {
+	p.rogueOnce.Do(func() {
+		other, err := newPKI()
+		if err != nil {
+			p.rogueErr = err
+			return
+		}
+		p.rogue = &other.leaf
+	})
+	return p.rogue, p.rogueErr
 }
 
 func serial() *big.Int {
