@@ -15,7 +15,7 @@ import (
 // parked by it: it probes again by itself once the right certificate is
 // back, and a command that needs a token tries at once.
 func TestDaemonRecoversFromUntrustedCert(t *testing.T) {
-	t.Parallel() // mostly waiting for the daemon's re-probe
+	t.Parallel()                                  // mostly waiting for the daemon's re-probe
 	w := newDaemonWorld(t, 370*time.Second, "6m") // the first refresh is due 10 s after sign-in
 	ctx := context.Background()
 	if out, code := w.broker("login"); code != 0 {
