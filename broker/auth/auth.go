@@ -53,7 +53,8 @@ type Options struct {
 }
 
 // Client signs in one profile. It is safe for concurrent use; Token and
-// Refresh calls are serialised so that one refresh runs at a time.
+// Refresh calls are serialised so that one refresh runs at a time, and
+// an interactive Login runs beside them.
 type Client struct {
 	profile *config.Profile
 	pca     public.Client
@@ -188,9 +189,11 @@ func authorityURL(p *config.Profile) (string, string, error) {
 // redirect on http://localhost) or, with deviceCode, with a code typed on
 // another device. It blocks until the user is done or ctx ends. The
 // profile's previous accounts are forgotten once the new one is in.
+//
+// The sign-in does not hold the lock of the silent calls (it may wait
+// for the user for minutes): the current token can still be refreshed
+// meanwhile. MSAL's client is safe for concurrent use.
 func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var (
 		res public.AuthResult
 		err error
@@ -211,7 +214,9 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 	if err != nil {
 		return token.Token{}, err
 	}
+	c.mu.Lock()
 	c.forgetOthers(ctx, res.Account.HomeAccountID)
+	c.mu.Unlock()
 	c.log.Debug("signed in", "account", tok.Account, "expires_on", tok.ExpiresOn)
 	return tok, nil
 }

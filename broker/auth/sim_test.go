@@ -644,3 +644,40 @@ func TestCodesUsersMeet(t *testing.T) {
 		t.Errorf("Refresh after the faults: %v", err)
 	}
 }
+
+// TestRefreshDuringInteractiveSignIn: an interactive sign-in waits for the
+// user (up to 10 minutes); meanwhile the current token can still be
+// refreshed by the same client (the daemon's schedule, Refresh now).
+func TestRefreshDuringInteractiveSignIn(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{})
+	mc := &memCache{}
+	login(t, newClient(t, s, clientOpts{cache: mc}))
+	hc := s.HTTPClient()
+	ctx := ctxT(t)
+	var c *auth.Client
+	refreshed := make(chan error, 1)
+	c, err := auth.New(simProfile(s), auth.Options{HTTPClient: hc, Cache: mc,
+		// The user is slow: while the browser is open, a refresh runs.
+		OpenURL: func(u string) error {
+			go func() { _, err := c.Refresh(ctx); refreshed <- err }()
+			select {
+			case err := <-refreshed:
+				if err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return errors.New("the refresh waited for the sign-in to end")
+			}
+			return entrasim.Browse(ctx, hc, u)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, false); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if n := strings.Count(grants(s), "refresh_token"); n != 1 {
+		t.Errorf("%d refresh_token grants during the sign-in, want 1 (%s)", n, grants(s))
+	}
+}
