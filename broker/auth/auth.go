@@ -50,6 +50,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// RefreshLock, when set, is taken around every silent call that may
+	// redeem the refresh token (store.Store.RefreshLock), so that several
+	// processes that find the token due at once make one refresh. It
+	// waits at most until ctx is done.
+	RefreshLock func(ctx context.Context) (unlock func(), err error)
 }
 
 // Client signs in one profile. It is safe for concurrent use; Token and
@@ -66,6 +71,7 @@ type Client struct {
 	open      func(string) error
 	log       *slog.Logger
 	now       func() time.Time
+	lock      func(ctx context.Context) (func(), error)
 
 	mu sync.Mutex // serialises silent calls: one refresh at a time
 }
@@ -107,20 +113,20 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 			Hint: "check `authority`, `tenant` and `client_id` in the profile", Err: err}
 	}
 	var cached *public.Client
-	if discovery && o.Cache != nil {
+	if o.Cache != nil {
 		// With instance discovery on, every new process asks the
 		// authority for instance metadata before MSAL even reads its
 		// cache. A second client, offline and without discovery, reads
 		// the same cache: a valid cached token costs no request (and
-		// works offline). Entries are keyed by the authority's host
-		// either way.
+		// works offline), and needs no refresh lock. Entries are keyed
+		// by the authority's host either way.
 		cp, err := public.New(p.ClientID, public.WithAuthority(authority), public.WithCache(o.Cache),
 			public.WithInstanceDiscovery(false), public.WithHTTPClient(&http.Client{Transport: offline{}}))
 		if err == nil {
 			cached = &cp
 		}
 	}
-	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now}
+	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -313,14 +319,14 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 	if err != nil {
 		return token.Token{}, err
 	}
-	if c.cachedPCA != nil {
-		res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
-		if err == nil {
-			if tok, err := c.check(res); err == nil && tok.ValidFor(c.now(), minValidity) {
-				return tok, nil
-			}
-		}
+	if tok, ok := c.fromCache(ctx, acct); ok && tok.ValidFor(c.now(), minValidity) {
+		return tok, nil
 	}
+	unlock, err := c.refreshLock(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	defer unlock()
 	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
 	if err != nil {
 		// MSAL's trap: a failed proactive refresh returns the cached token
@@ -365,7 +371,46 @@ func (c *Client) Refresh(ctx context.Context) (token.Token, error) {
 	if err != nil {
 		return token.Token{}, err
 	}
+	before, _ := c.fromCache(ctx, acct)
+	unlock, err := c.refreshLock(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	defer unlock()
+	// Another process may have refreshed while this one waited for the
+	// lock: its new token is as fresh as ours would be.
+	if after, ok := c.fromCache(ctx, acct); ok && after.Value != before.Value && after.ValidFor(c.now(), MSALRefreshWindow) {
+		c.log.Debug("refreshed by another process meanwhile", "expires_on", after.ExpiresOn)
+		return after, nil
+	}
 	return c.refresh(ctx, acct)
+}
+
+// fromCache returns the cached access token of acct (checked), without
+// any network call, when there is one.
+func (c *Client) fromCache(ctx context.Context, acct public.Account) (token.Token, bool) {
+	if c.cachedPCA == nil {
+		return token.Token{}, false
+	}
+	res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	if err != nil {
+		return token.Token{}, false
+	}
+	tok, err := c.check(res)
+	return tok, err == nil
+}
+
+// refreshLock takes Options.RefreshLock, when there is one.
+func (c *Client) refreshLock(ctx context.Context) (func(), error) {
+	if c.lock == nil {
+		return func() {}, nil
+	}
+	unlock, err := c.lock(ctx)
+	if err != nil {
+		return nil, &Error{Class: ClassTemporary, Message: lowerFirst(err.Error()),
+			Hint: "try again in a moment; if it lasts, look for a hung broker process (`broker status`)", Err: err}
+	}
+	return unlock, nil
 }
 
 // refresh forces a refresh-token redemption: MSAL skips its cached access

@@ -146,6 +146,9 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 		DeviceCodeOut: e.opts.DeviceCodeOut,
 		Logger:        e.log.With("profile", p.Name),
 		Now:           e.opts.Now,
+		RefreshLock: func(ctx context.Context) (func(), error) {
+			return e.store.RefreshLock(ctx, p.Name)
+		},
 	})
 	if err != nil {
 		return nil, err

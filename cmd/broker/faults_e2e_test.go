@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,5 +77,63 @@ func TestDaemonRecoversFromUntrustedCert(t *testing.T) {
 	}
 	if p := w.status(); p.State != state.OK || w.all() == before {
 		t.Errorf("after the asked-for attempt: %+v", p)
+	}
+}
+
+// TestNoRefreshStormWithoutDaemon: 20 `broker headers` at once, no daemon,
+// the cached token inside MSAL's 5-minute window: one process refreshes,
+// the others wait for it and answer with its token.
+func TestNoRefreshStormWithoutDaemon(t *testing.T) {
+	t.Parallel()
+	w := newDaemonWorld(t, 310*time.Second, "5m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	w.waitFor("the token to have less than 5 min left", 30*time.Second, func() bool {
+		exp, err := jwtExp(w.all())
+		return err == nil && time.Until(exp) < 5*time.Minute
+	})
+	w.sim.SetLifetime(time.Hour)
+	since := time.Now()
+	const n = 20
+	var wg sync.WaitGroup
+	outs := make([]string, n)
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, w.bin, "headers")
+			cmd.Env = w.env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			outs[i] = string(out)
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				codes[i] = -1
+			}
+			if codes[i] != 0 {
+				outs[i] = stderr.String()
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if codes[i] != 0 || !strings.Contains(outs[i], `{"Authorization":"Bearer eyJ`) {
+			t.Errorf("headers %d exited %d: %s", i, codes[i], daemonJWT.ReplaceAllString(outs[i], "<token>"))
+		}
+	}
+	grants := 0
+	for _, r := range w.tokenRequests(since) {
+		if r.GrantType == "refresh_token" {
+			grants++
+		}
+	}
+	if grants != 1 {
+		t.Errorf("%d concurrent headers made %d refresh_token grants, want 1", n, grants)
 	}
 }
