@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -99,6 +100,8 @@ type Daemon struct {
 	subMu   sync.Mutex
 	subs    map[int]chan struct{}
 	nextSub int
+
+	asks *reask.Memo // which server was given which token when
 }
 
 // running is a started refresher and how to stop it.
@@ -140,6 +143,7 @@ func New(o Options) (*Daemon, error) {
 		eng:      o.Engine,
 		profiles: map[string]*running{},
 		subs:     map[int]chan struct{}{},
+		asks:     reask.New(),
 	}, nil
 }
 
@@ -480,6 +484,36 @@ func (d *Daemon) Token(ctx context.Context, profile string, minValidity time.Dur
 		return token.Token{}, err
 	}
 	return r.token(ctx, minValidity, false)
+}
+
+// TokenFor is Token for a named server's helper (Claude Code's
+// headersHelper names it): when the same server asks again within
+// reask.Window for the token it was just given, the server refused that
+// token although it is valid (revoked, Continuous Access Evaluation, a
+// key rollover), so it gets a freshly redeemed one instead (at most once
+// per server and window). If that refresh fails, the old token, still
+// valid, is the answer.
+func (d *Daemon) TokenFor(ctx context.Context, profile, server, url string, minValidity time.Duration) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	tok, err := r.token(ctx, minValidity, false)
+	if err != nil || server == "" {
+		return tok, err
+	}
+	key := reask.Key(r.name, server, url)
+	if !d.asks.Ask(key, tok.Value.Reveal(), d.clock.Now()) {
+		return tok, nil
+	}
+	r.log.Info("a server asked again at once for the token it was given: replacing it", "server", server)
+	fresh, err := r.token(ctx, minValidity, true)
+	if err != nil {
+		r.log.Warn("cannot replace the token a server asked again for", "server", server, "err", err)
+		return tok, nil
+	}
+	d.asks.Given(key, fresh.Value.Reveal(), d.clock.Now())
+	return fresh, nil
 }
 
 // RefreshNow redeems the refresh token now, whatever the schedule.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
@@ -47,6 +48,23 @@ type Options struct {
 	// Notice is told when a daemon took the request but did not answer in
 	// time, before the cache is asked (nil: nobody is told).
 	Notice func(err error)
+	// Server and ServerURL name the MCP server that asks (Claude Code's
+	// CLAUDE_CODE_MCP_SERVER_NAME and _URL), for Headers: when the same
+	// server asks again at once for the token it was just given, it was
+	// refused and is replaced (by the daemon, or with Asks from the
+	// cache). "" = not said.
+	Server, ServerURL string
+	// Asks remembers what each server was given, for the cache's answer
+	// (nil: never replaced there).
+	Asks *reask.Memo
+
+	replace func(ctx context.Context, src Source, tok token.Token) token.Token
+}
+
+// Refresher is a Source that can redeem the refresh token now (an
+// *auth.Client), to replace a token a server refused.
+type Refresher interface {
+	Refresh(ctx context.Context) (token.Token, error)
 }
 
 // Token returns a token with at least MinValidity left. An answer of the
@@ -82,7 +100,7 @@ func Headers(ctx context.Context, o Options) ([]byte, error) {
 		defer c.Close()
 		start := time.Now()
 		dctx, dcancel := daemonShare(ctx)
-		b, err := c.Headers(dctx, o.Profile, o.MinValidity)
+		b, err := c.HeadersFor(dctx, o.Profile, o.Server, o.ServerURL, o.MinValidity)
 		timedOut := dctx.Err() != nil && ctx.Err() == nil
 		dcancel()
 		if !errors.Is(err, localapi.ErrNoDaemon) {
@@ -92,7 +110,7 @@ func Headers(ctx context.Context, o Options) ([]byte, error) {
 			notice(o, c, start)
 		}
 	}
-	tok, err := fromCache(ctx, o)
+	tok, err := fromCache(ctx, withReplace(o))
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +168,9 @@ func fromCache(ctx context.Context, o Options) (token.Token, error) {
 			return
 		}
 		tok, err := src.Token(inner, o.MinValidity)
+		if err == nil && o.replace != nil {
+			tok = o.replace(inner, src, tok)
+		}
 		done <- result{tok, err}
 	}()
 	select {
@@ -159,4 +180,29 @@ func fromCache(ctx context.Context, o Options) (token.Token, error) {
 		return token.Token{}, &auth.Error{Class: auth.ClassTemporary, Message: "no token within the time limit",
 			Hint: "the keyring, the token cache lock or the authority did not answer; try again, or run `broker status`", Err: ctx.Err()}
 	}
+}
+
+// withReplace sets o.replace when o names a server and has a memo: the
+// daemon's TokenFor, for the cache's answer.
+func withReplace(o Options) Options {
+	if o.Server == "" || o.Asks == nil {
+		return o
+	}
+	o.replace = func(ctx context.Context, src Source, tok token.Token) token.Token {
+		r, ok := src.(Refresher)
+		if !ok {
+			return tok
+		}
+		key := reask.Key(o.Profile, o.Server, o.ServerURL)
+		if !o.Asks.Ask(key, tok.Value.Reveal(), time.Now()) {
+			return tok
+		}
+		fresh, err := r.Refresh(ctx)
+		if err != nil || !fresh.ValidFor(time.Now(), o.MinValidity) {
+			return tok // still valid: better than nothing
+		}
+		o.Asks.Given(key, fresh.Value.Reveal(), time.Now())
+		return fresh
+	}
+	return o
 }

@@ -210,7 +210,22 @@ func (c *Client) Token(ctx context.Context, profile string, minValidity time.Dur
 // whose value is "Bearer " and a JWT-shaped token; any other answer is
 // an error, never printed.
 func (c *Client) Headers(ctx context.Context, profile string, minValidity time.Duration) ([]byte, error) {
-	body, err := c.do(ctx, http.MethodGet, "headers", query(profile, minValidity))
+	return c.HeadersFor(ctx, profile, "", "", minValidity)
+}
+
+// HeadersFor is Headers for the helper of a named MCP server (Claude
+// Code's CLAUDE_CODE_MCP_SERVER_NAME and _URL): a second ask of the same
+// server at once gets a fresh token (see ServerTokener). With server ""
+// it is Headers.
+func (c *Client) HeadersFor(ctx context.Context, profile, server, serverURL string, minValidity time.Duration) ([]byte, error) {
+	q := query(profile, minValidity)
+	if server != "" {
+		q.Set("server", server)
+		if serverURL != "" {
+			q.Set("server_url", serverURL)
+		}
+	}
+	body, err := c.do(ctx, http.MethodGet, "headers", q)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,8 @@
 // Endpoints (all under /v1/, profile and min_validity as query values):
 //
 //	GET  token      {"access_token", "expires_on", "account", "tenant", "audience", "scopes"}
-//	GET  headers    {"Authorization": "Bearer …"}
+//	GET  headers    {"Authorization": "Bearer …"}; server and server_url name
+//	                the asking MCP server (see ServerTokener)
 //	GET  status     state.Status
 //	POST sign-in, sign-out, refresh, sync, cache-changed   {}
 //	GET  events     text/event-stream; one "data: <status>" per change
@@ -45,6 +46,13 @@ type Backend interface {
 	RefreshNow(ctx context.Context, profile string) error
 	Sync(ctx context.Context, profile string) error
 	CacheChanged()
+}
+
+// ServerTokener is implemented by backends that replace a token a named
+// server asks for again at once (*daemon.Daemon): the headers and token
+// endpoints use it when the request names the server.
+type ServerTokener interface {
+	TokenFor(ctx context.Context, profile, server, url string, minValidity time.Duration) (token.Token, error)
 }
 
 // DefaultMinValidity is what token and headers ask for when the caller
@@ -138,7 +146,13 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) (token.Token, 
 		}
 		minValidity = d
 	}
-	tok, err := s.b.Token(r.Context(), q.Get("profile"), minValidity)
+	var tok token.Token
+	var err error
+	if st, ok := s.b.(ServerTokener); ok && q.Get("server") != "" {
+		tok, err = st.TokenFor(r.Context(), q.Get("profile"), q.Get("server"), q.Get("server_url"), minValidity)
+	} else {
+		tok, err = s.b.Token(r.Context(), q.Get("profile"), minValidity)
+	}
 	if err != nil {
 		s.log.Debug("local api: token refused", "profile", q.Get("profile"), "err", err)
 		writeError(w, err)

@@ -137,3 +137,68 @@ func TestNoRefreshStormWithoutDaemon(t *testing.T) {
 		t.Errorf("%d concurrent headers made %d refresh_token grants, want 1", n, grants)
 	}
 }
+
+// TestServerAsksAgainAfterRefusal: Claude Code runs the helper again after
+// a 401, naming the server. The second ask of the same server within a
+// minute gets a fresh token (the first was refused although valid), a
+// third does not cause another refresh, and an ask that names no server
+// never does; with and without the daemon.
+func TestServerAsksAgainAfterRefusal(t *testing.T) {
+	t.Parallel()
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	headers := func(env ...string) string {
+		t.Helper()
+		cmd := exec.Command(w.bin, "headers")
+		cmd.Env = append(append([]string(nil), w.env...), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("headers: %v: %s", err, stderr.String())
+		}
+		tok := daemonJWT.FindString(string(out))
+		if tok == "" {
+			t.Fatalf("headers printed no token")
+		}
+		return tok
+	}
+	grants := func(since time.Time) int {
+		n := 0
+		for _, r := range w.tokenRequests(since) {
+			if r.GrantType == "refresh_token" {
+				n++
+			}
+		}
+		return n
+	}
+	check := func(t *testing.T, server string) {
+		claude := []string{"CLAUDE_CODE_MCP_SERVER_NAME=" + server, "CLAUDE_CODE_MCP_SERVER_URL=" + w.sim.MCPURL()}
+		since := time.Now()
+		plain1, plain2 := headers(), headers()
+		if plain1 != plain2 || grants(since) != 0 {
+			t.Fatalf("asks without a server name: new token %v, %d refreshes", plain1 != plain2, grants(since))
+		}
+		first := headers(claude...)
+		if first != plain1 || grants(since) != 0 {
+			t.Fatalf("the server's first ask: new token %v, %d refreshes", first != plain1, grants(since))
+		}
+		second := headers(claude...) // after a 401
+		if second == first || grants(since) != 1 {
+			t.Fatalf("the second ask: new token %v, %d refreshes, want a new token from 1", second != first, grants(since))
+		}
+		third := headers(claude...) // refused again: no refresh loop
+		if third != second || grants(since) != 1 {
+			t.Fatalf("the third ask: new token %v, %d refreshes, want the same token", third != second, grants(since))
+		}
+		other := headers("CLAUDE_CODE_MCP_SERVER_NAME=other-"+server, "CLAUDE_CODE_MCP_SERVER_URL="+w.sim.MCPURL())
+		if other != second || grants(since) != 1 {
+			t.Fatalf("another server's first ask: new token %v, %d refreshes", other != second, grants(since))
+		}
+	}
+	t.Run("no daemon", func(t *testing.T) { check(t, "data-api") })
+	w.startDaemon()
+	t.Run("daemon", func(t *testing.T) { check(t, "data-api-2") })
+}

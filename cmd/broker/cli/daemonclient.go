@@ -272,7 +272,8 @@ func fastHeaders(args []string, stdout io.Writer) (done bool, down error) {
 		return false, nil
 	}
 	defer c.Close()
-	b, err := c.Headers(ctx, profile, defaultMinValidity)
+	server, url := helperServer()
+	b, err := c.HeadersFor(ctx, profile, server, url, defaultMinValidity)
 	if err != nil {
 		return false, nil
 	}

@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
 )
 
 type headersOptions struct {
@@ -22,7 +26,14 @@ least 5 minutes left, for Claude Code's headersHelper and similar hooks. It
 never opens a browser, gives up after 8 seconds, and exits 3 when you must
 sign in (run ` + "`broker login`" + `). A daemon that does not answer within 2
 seconds is left for the token cache (stderr says so). Only a checked answer
-is printed: one Authorization header with a bearer token.`,
+is printed: one Authorization header with a bearer token.
+
+Claude Code names the server it runs the helper for
+(CLAUDE_CODE_MCP_SERVER_NAME, CLAUDE_CODE_MCP_SERVER_URL). When the same
+server asks again within a minute for the token it was just given, the
+server refused it although it is still valid (revoked, Continuous Access
+Evaluation, a key rollover): it then gets a freshly redeemed token, at most
+once a minute per server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return headersRun(cmd.Context(), app, opts)
@@ -33,10 +44,23 @@ is printed: one Authorization header with a bearer token.`,
 }
 
 func headersRun(ctx context.Context, app *App, opts headersOptions) error {
-	b, err := fetch.Headers(ctx, app.fetchOptions(opts.Profile, defaultMinValidity))
+	o := app.fetchOptions(opts.Profile, defaultMinValidity)
+	o.Server, o.ServerURL = helperServer()
+	if o.Server != "" {
+		if dir, err := paths.StateDir(); err == nil {
+			o.Asks = reask.InDir(filepath.Join(dir, "asks"))
+		}
+	}
+	b, err := fetch.Headers(ctx, o)
 	if err != nil {
 		return err
 	}
 	_, err = app.Stdout.Write(b)
 	return err
+}
+
+// helperServer is the MCP server Claude Code runs the helper for ("" when
+// not run by Claude Code).
+func helperServer() (name, url string) {
+	return os.Getenv("CLAUDE_CODE_MCP_SERVER_NAME"), os.Getenv("CLAUDE_CODE_MCP_SERVER_URL")
 }
