@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"github.com/mcp-token-broker/mcp-token-broker/files/watch"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -76,6 +77,10 @@ type Options struct {
 	// OnConfig is called with every config that comes into force (at
 	// start and after each good reload), e.g. to set the log level.
 	OnConfig func(cfg *config.Config)
+	// Network identifies the machine's network configuration (default
+	// its interface addresses); when it changes, failed profiles retry
+	// at once (a VPN came up, the captive portal is passed).
+	Network func() string
 }
 
 // cachePollEvery is how often the token cache's files are looked at.
@@ -133,6 +138,9 @@ func New(o Options) (*Daemon, error) {
 	}
 	if o.Load == nil {
 		o.Load = config.Load
+	}
+	if o.Network == nil {
+		o.Network = interfaceAddrs
 	}
 	return &Daemon{
 		opts:     o,
@@ -633,6 +641,7 @@ func (d *Daemon) cacheStamp() string {
 // appeared since.
 func (d *Daemon) pollCache(ctx context.Context) {
 	last := d.cacheStamp()
+	network := d.opts.Network()
 	for {
 		select {
 		case <-ctx.Done():
@@ -646,5 +655,32 @@ func (d *Daemon) pollCache(ctx context.Context) {
 			last = s
 			d.CacheChanged()
 		}
+		if n := d.opts.Network(); n != network {
+			network = n
+			d.mu.Lock()
+			var rs []*refresher
+			for _, p := range d.profiles {
+				rs = append(rs, p.r)
+			}
+			d.mu.Unlock()
+			for _, r := range rs {
+				r.retrySoon("network change")
+			}
+		}
 	}
+}
+
+// interfaceAddrs lists the machine's interface addresses: what changes
+// when a network comes or goes.
+func interfaceAddrs() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, a := range addrs {
+		b.WriteString(a.String())
+		b.WriteByte(' ')
+	}
+	return b.String()
 }

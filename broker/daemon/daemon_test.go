@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -55,6 +56,7 @@ type setup struct {
 	u             float64
 	stateDir      string
 	failTarget    int // writes of target b that fail first
+	network       func() string
 }
 
 func start(t *testing.T, s setup) *harness {
@@ -86,6 +88,7 @@ func start(t *testing.T, s setup) *harness {
 		Clock:     h.clock,
 		Rand:      func() float64 { return u },
 		NoWatch:   true,
+		Network:   s.network,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -489,6 +492,36 @@ func TestWakeUpRetriesAtOnce(t *testing.T) {
 		sleep(tickEvery + time.Second)
 		if got := len(h.auth.refreshes()); got != n+1 {
 			t.Errorf("%d attempts after the wake-up, want 1", got-n)
+		}
+	})
+}
+
+// TestNetworkChangeRetriesAtOnce: when the network changes (a VPN comes
+// up, another Wi-Fi), a failed profile tries again at once instead of
+// finishing its backoff.
+func TestNetworkChangeRetriesAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var network atomic.Value
+		network.Store("10.0.0.2/24")
+		h := start(t, setup{signedIn: true, u: 0.5, network: func() string { return network.Load().(string) }})
+		defer h.stop()
+		for range 100 {
+			h.auth.fail(tempErr(0))
+		}
+		sleep(h.profile().NextRefresh.Sub(h.clock.Now()) + 390*time.Second)
+		if left := h.profile().NextRefresh.Sub(h.clock.Now()); left < 2*time.Minute {
+			t.Fatalf("want a long backoff ahead, have %v", left)
+		}
+		n := len(h.auth.refreshes())
+		sleep(cachePollEvery)
+		if got := len(h.auth.refreshes()); got != n {
+			t.Fatalf("%d attempts with the network unchanged", got-n)
+		}
+		network.Store("10.0.0.2/24 10.8.0.5/16") // the VPN is up
+		sleep(cachePollEvery + time.Second)
+		if got := len(h.auth.refreshes()); got != n+1 {
+			t.Errorf("%d attempts after the network changed, want 1", got-n)
 		}
 	})
 }
