@@ -202,3 +202,32 @@ func TestServerAsksAgainAfterRefusal(t *testing.T) {
 	w.startDaemon()
 	t.Run("daemon", func(t *testing.T) { check(t, "data-api-2") })
 }
+
+// TestSyncDoesNotQueueBehindAHangingRefresh: `broker sync` through the
+// daemon writes the current token while a refresh hangs at the
+// authority; it does not wait for it.
+func TestSyncDoesNotQueueBehindAHangingRefresh(t *testing.T) {
+	t.Parallel()
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	w.startDaemon()
+	w.sim.SetDelay(20 * time.Second)
+	c := w.client()
+	defer c.Close()
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- c.RefreshNow(context.Background(), "data") }()
+	w.waitFor("the refresh to hang", 15*time.Second, func() bool { return w.status().State == state.Refreshing })
+	out, code := w.broker("sync")
+	if code != 0 || !strings.Contains(out, "token.txt") {
+		t.Fatalf("sync exited %d:\n%s", code, out)
+	}
+	if p := w.status(); p.State != state.Refreshing {
+		t.Errorf("sync returned after the refresh ended (%s), so it waited for it", p.State)
+	}
+	w.sim.SetDelay(0)
+	if err := <-refreshed; err != nil {
+		t.Logf("the slow refresh: %v", err)
+	}
+}
