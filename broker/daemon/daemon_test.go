@@ -526,6 +526,31 @@ func TestNetworkChangeRetriesAtOnce(t *testing.T) {
 	})
 }
 
+// TestSyncRetriesAFailedProfile: `broker sync` on a profile whose refresh
+// failed writes the current token and has the refresh tried at once.
+func TestSyncRetriesAFailedProfile(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, setup{signedIn: true, u: 0.5})
+		defer h.stop()
+		for range 100 {
+			h.auth.fail(tempErr(0))
+		}
+		sleep(h.profile().NextRefresh.Sub(h.clock.Now()) + 390*time.Second)
+		if left := h.profile().NextRefresh.Sub(h.clock.Now()); left < 2*time.Minute {
+			t.Fatalf("want a long backoff ahead, have %v", left)
+		}
+		n := len(h.auth.refreshes())
+		if err := h.d.Sync(t.Context(), "data"); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		synctest.Wait()
+		if got := len(h.auth.refreshes()); got != n+1 {
+			t.Errorf("%d attempts after sync, want 1", got-n)
+		}
+	})
+}
+
 // TestSyncWaitIsBounded: a target whose write hangs (another program
 // holds its lock) makes sync give up after syncWait with an error that
 // names the target and says what it waits for; the others are written.

@@ -333,7 +333,7 @@ func (r *refresher) serve(ctx context.Context, minValidity time.Duration, force 
 // mayAsk reports whether a request may have a real attempt now although
 // the backoff has not run out (the token is not good enough for it): at
 // most one every askGap per profile, so that a storm of requests does
-// not become a storm at the authority. Called on the loop.
+// not become a storm at the authority. Safe from any goroutine.
 func (r *refresher) mayAsk(now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -466,7 +466,9 @@ func (r *refresher) sync(ctx context.Context) error {
 		chs = r.fanOut(tok, false)
 	}
 	r.mu.Unlock()
-	r.retrySoon("sync")
+	if st == state.Degraded && r.mayAsk(r.d.clock.Now()) {
+		r.retrySoon("sync")
+	}
 	if tok.Value == "" {
 		return signInError(st, lastErr)
 	}
