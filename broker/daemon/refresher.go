@@ -602,7 +602,12 @@ func waitAll(ctx context.Context, chs []<-chan error) []error {
 		select {
 		case errs[i] = <-ch:
 		case <-ctx.Done():
-			errs[i] = ctx.Err()
+			// A result that is in counts, even when ctx ended too.
+			select {
+			case errs[i] = <-ch:
+			default:
+				errs[i] = ctx.Err()
+			}
 		}
 	}
 	return errs
