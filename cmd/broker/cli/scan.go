@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/scan"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
@@ -35,7 +37,8 @@ with the tenant and the scopes a profile needs, and so is what each client
 holds for them today: a pasted token (and when it expires or expired), an
 environment variable, a headers helper, the broker, or nothing.
 
-A probe never sends a token. Probes run in parallel with a 10-second
+A probe never sends a token, and trusts the CA bundle of settings.ca_file
+when a config exists. Probes run in parallel with a 10-second
 timeout each; a server that does not answer is reported, never fatal. A
 file that does not parse is reported as PATH:LINE:COL and left alone.
 Project folders: those Claude Code knows, the current folder, and --dir.`,
@@ -59,7 +62,15 @@ func scanRun(ctx context.Context, app *App, opts scanOptions) error {
 	if wd, err := os.Getwd(); err == nil {
 		dirs = append(dirs, wd)
 	}
-	r := scan.Run(ctx, scan.Options{Env: env, ProjectDirs: dirs})
+	// Probes trust the CA of settings.ca_file, as sign-in does; with no
+	// config (the usual case before the first profile) the system's roots.
+	var client *http.Client
+	if cfg, err := app.LoadConfig(); err == nil {
+		if client, err = auth.HTTPClient(cfg, nil); err != nil {
+			return err
+		}
+	}
+	r := scan.Run(ctx, scan.Options{Env: env, ProjectDirs: dirs, HTTPClient: client})
 	for _, p := range r.Problems {
 		fmt.Fprintf(app.Stderr, "broker: warning: %s\n", p)
 	}
