@@ -2,6 +2,7 @@ package integrations
 
 import (
 	"bytes"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -40,10 +41,39 @@ func envVar(t *Target) string {
 	return "MCP_TOKEN"
 }
 
+// format is the target's format: the configured one, else on Windows
+// dotenv for a .env file and PowerShell for any other (a Windows user has
+// no `export`), else sh.
+func format(t *Target) string {
+	if t.cfg.Format != "" {
+		return t.cfg.Format
+	}
+	if t.env.GOOS == "windows" {
+		base := strings.ToLower(filepath.Base(t.path))
+		switch {
+		case base == ".env" || strings.HasSuffix(base, ".env"):
+			return "dotenv"
+		case strings.HasSuffix(base, ".sh"):
+			return "sh"
+		}
+		return "powershell"
+	}
+	return "sh"
+}
+
+// newline is the line ending of a new file: CRLF on Windows. An existing
+// file keeps its own.
+func newline(t *Target) string {
+	if t.env.GOOS == "windows" {
+		return "\r\n"
+	}
+	return "\n"
+}
+
 // line is the variable's line in the target's format.
 func (envfileClient) line(t *Target, value string) string {
 	name := envVar(t)
-	switch t.cfg.Format {
+	switch format(t) {
 	case "powershell":
 		return "$env:" + name + " = '" + strings.ReplaceAll(value, "'", "''") + "'"
 	case "dotenv":
@@ -70,12 +100,15 @@ func defines(line []byte, name string) bool {
 	return false
 }
 
-// edit replaces the variable's line (or appends it; or with line "",
-// removes it), keeping every other line and the file's line ending.
-func editLines(old []byte, name, line string) []byte {
-	nl := "\n"
-	if bytes.Contains(old, []byte("\r\n")) {
+// editLines replaces the variable's line (or appends it; or with line "",
+// removes it), keeping every other line and the file's line ending (nl in
+// a file that has none yet).
+func editLines(old []byte, name, line, nl string) []byte {
+	switch {
+	case bytes.Contains(old, []byte("\r\n")):
 		nl = "\r\n"
+	case bytes.Contains(old, []byte("\n")):
+		nl = "\n"
 	}
 	var out bytes.Buffer
 	found := false
@@ -110,11 +143,11 @@ func editLines(old []byte, name, line string) []byte {
 }
 
 func (c envfileClient) apply(t *Target, old []byte, _ bool, tok token.Token) ([]byte, error) {
-	return editLines(old, envVar(t), c.line(t, tok.Value.Reveal())), nil
+	return editLines(old, envVar(t), c.line(t, tok.Value.Reveal()), newline(t)), nil
 }
 
 func (envfileClient) remove(t *Target, old []byte, _ bool) ([]byte, error) {
-	return editLines(old, envVar(t), ""), nil
+	return editLines(old, envVar(t), "", newline(t)), nil
 }
 
 func (envfileClient) entry(t *Target, data []byte) (bool, error) {

@@ -35,6 +35,7 @@ type goldenCase struct {
 	target config.Target
 	ext    string
 	broker string // BrokerPath when not the default
+	goos   string // GOOS when not linux
 	// path, when set, is relative to HOME (the target's path key).
 	path string
 }
@@ -60,6 +61,12 @@ var goldenCases = []goldenCase{
 	{name: "envfile-sh", ext: ".env", target: config.Target{Client: "envfile"}, path: ".config/mcp.env"},
 	{name: "envfile-powershell", ext: ".ps1", target: config.Target{Client: "envfile", Format: "powershell", Var: "API_TOKEN"}, path: "profile.ps1"},
 	{name: "envfile-dotenv", ext: ".env", target: config.Target{Client: "envfile", Format: "dotenv"}, path: "app/.env"},
+	{name: "claude-user-helper-windows", ext: ".json", goos: "windows", target: config.Target{Client: "claude", Server: "api", Profile: "data"}, broker: `C:\Program Files\MCP Token Broker\broker.exe`},
+	{name: "claude-user-helper-darwin", ext: ".json", goos: "darwin", target: config.Target{Client: "claude", Server: "api", Profile: "data"}, broker: "/Applications/MCP Token Broker.app/Contents/MacOS/broker"},
+	{name: "envfile-windows-default", ext: ".ps1", goos: "windows", target: config.Target{Client: "envfile"}, path: "mcp-token.ps1"},
+	{name: "envfile-windows-dotenv-ext", ext: ".env", goos: "windows", target: config.Target{Client: "envfile"}, path: "app/.env"},
+	{name: "envfile-windows-lf-kept", ext: ".ps1", goos: "windows", target: config.Target{Client: "envfile"}, path: "profile.ps1"},
+	{name: "envfile-darwin-default", ext: ".env", goos: "darwin", target: config.Target{Client: "envfile"}, path: ".config/mcp.env"},
 	{name: "file", ext: ".txt", target: config.Target{Client: "file"}, path: "run/token"},
 }
 
@@ -74,6 +81,9 @@ func TestGolden(t *testing.T) {
 			env := testEnv(t, nil)
 			if gc.broker != "" {
 				env.BrokerPath = gc.broker
+			}
+			if gc.goos != "" {
+				env.GOOS = gc.goos
 			}
 			cfg := gc.target
 			if gc.path != "" {

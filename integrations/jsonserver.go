@@ -103,11 +103,15 @@ func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {
 }
 
 // helperCommand is the headersHelper line: the broker's absolute path,
-// quoted for the shell when needed, and `headers --profile P`.
+// quoted for the shell that runs it when needed, and `headers --profile P`.
 func helperCommand(t *Target) string {
-	cmd := shellQuote(t.env.BrokerPath) + " headers"
+	q := shellQuote
+	if t.env.GOOS == "windows" {
+		q = cmdQuote
+	}
+	cmd := q(t.env.BrokerPath) + " headers"
 	if t.cfg.Profile != "" {
-		cmd += " --profile " + shellQuote(t.cfg.Profile)
+		cmd += " --profile " + q(t.cfg.Profile)
 	}
 	return cmd
 }
@@ -123,10 +127,26 @@ func bridgeArgs(t *Target) []string {
 // shellQuote quotes s for a POSIX shell when it holds anything but plain
 // characters.
 func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:@%=,") == "" {
+	if s != "" && strings.Trim(s, plainChars) == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+const plainChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:@%=,"
+
+// cmdQuote quotes s for the shells that run a helper line on Windows.
+// Claude Code spawns it with Node's shell: true, which is
+// `cmd.exe /d /s /c "LINE"`; Git Bash users' tools use bash -c. Double
+// quotes work in both for a Windows path (which cannot hold a double
+// quote); single quotes work in neither cmd.exe nor for a backslash-free
+// reading in bash, and a bare backslash is an escape in bash, so only a
+// word of plain characters without a backslash stays bare.
+func cmdQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:@") == "" {
+		return s
+	}
+	return `"` + s + `"`
 }
 
 // kv is one member of an ordered JSON object.
@@ -184,21 +204,15 @@ func (c jsonServerClient) entry(t *Target, data []byte) (bool, error) {
 }
 
 // userConfigDir is the OS's per-user config folder (Linux honours
-// XDG_CONFIG_HOME; macOS Library/Application Support; Windows %APPDATA%).
+// XDG_CONFIG_HOME; macOS Library/Application Support; Windows %APPDATA%),
+// as broker/paths finds it. Without APPDATA on Windows it is the usual
+// AppData\Roaming in the home folder.
 func userConfigDir(env Env) string {
-	switch env.GOOS {
-	case "darwin":
-		return filepath.Join(env.Home, "Library", "Application Support")
-	case "windows":
-		if d := env.getenv("APPDATA"); d != "" {
-			return d
-		}
+	d, err := env.paths().UserConfigDir()
+	if err != nil && env.GOOS == "windows" {
 		return filepath.Join(env.Home, "AppData", "Roaming")
 	}
-	if d := env.getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
-		return d
-	}
-	return filepath.Join(env.Home, ".config")
+	return d
 }
 
 // inHome is a default path under the home folder.

@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/files"
 	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
@@ -72,6 +73,9 @@ func DefaultEnv() (Env, error) {
 	}
 	return Env{Home: home, Getenv: os.Getenv, GOOS: goos(), BrokerPath: exe}, nil
 }
+
+// paths is the machine as broker/paths sees it.
+func (e Env) paths() paths.OS { return paths.OS{GOOS: e.GOOS, Getenv: e.Getenv, Home: e.Home} }
 
 func (e Env) getenv(k string) string {
 	if e.Getenv == nil {
@@ -153,7 +157,7 @@ func New(t config.Target, env Env) (*Target, error) {
 	if needsServer && t.Server == "" {
 		return nil, targetError(t, "server is required", "set server to the MCP server's name in the client")
 	}
-	if (tg.mode == ModeHelper || tg.mode == ModeBridge) && !filepath.IsAbs(env.BrokerPath) {
+	if (tg.mode == ModeHelper || tg.mode == ModeBridge) && !env.paths().IsAbs(env.BrokerPath) {
 		return nil, targetError(t, "the broker's own path is unknown (needed for mode %s)", "", tg.mode)
 	}
 	if t.Project != "" {

@@ -171,15 +171,46 @@ func TestDefaultPathsPerOS(t *testing.T) {
 		{"linux", "vscode", "/xdg/Code/User/mcp.json", map[string]string{"XDG_CONFIG_HOME": "/xdg"}},
 		{"darwin", "claude-desktop", "/h/Library/Application Support/Claude/claude_desktop_config.json", nil},
 		{"linux", "claude-desktop", "/h/.config/Claude/claude_desktop_config.json", nil},
+		{"windows", "claude-desktop", `C:\Users\u\AppData\Roaming/Claude/claude_desktop_config.json`, map[string]string{"APPDATA": `C:\Users\u\AppData\Roaming`}},
 	} {
 		vars := tc.vars
-		env := Env{Home: "/h", GOOS: tc.goos, BrokerPath: "/b", Getenv: func(k string) string { return vars[k] }}
+		broker := "/b"
+		if tc.goos == "windows" {
+			broker = `C:\b.exe`
+		}
+		env := Env{Home: "/h", GOOS: tc.goos, BrokerPath: broker, Getenv: func(k string) string { return vars[k] }}
 		tg, err := New(config.Target{Client: tc.client, Server: "api"}, env)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := filepath.ToSlash(tg.Path()); got != filepath.ToSlash(tc.want) {
 			t.Errorf("%s %s: %s, want %s", tc.goos, tc.client, got, tc.want)
+		}
+	}
+}
+
+// The headersHelper line is quoted for the shell that runs it: cmd.exe
+// (Claude Code's `shell: true` on Windows) and Git Bash both take double
+// quotes around a Windows path; POSIX shells elsewhere.
+func TestHelperLinePerOS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		goos, broker, want string
+	}{
+		{"linux", "/usr/local/bin/broker", "/usr/local/bin/broker headers --profile data"},
+		{"linux", "/opt/mcp broker/broker", "'/opt/mcp broker/broker' headers --profile data"},
+		{"darwin", "/Users/o'neil/bin/broker", `'/Users/o'\''neil/bin/broker' headers --profile data`},
+		{"windows", `C:\Program Files\MCP Token Broker\broker.exe`, `"C:\Program Files\MCP Token Broker\broker.exe" headers --profile data`},
+		{"windows", `C:\tools\broker.exe`, `"C:\tools\broker.exe" headers --profile data`},
+		{"windows", `C:\Users\a&b\broker.exe`, `"C:\Users\a&b\broker.exe" headers --profile data`},
+	} {
+		env := Env{Home: "/h", GOOS: tc.goos, BrokerPath: tc.broker, Getenv: func(string) string { return "" }}
+		tg, err := New(config.Target{Client: "claude", Server: "api", Profile: "data"}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := helperCommand(tg); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.goos, tc.broker, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,2 @@
+# dot-sourced from $PROFILE
+$env:OTHER = "1"

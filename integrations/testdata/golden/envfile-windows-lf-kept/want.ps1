@@ -1,0 +1,3 @@
+# dot-sourced from $PROFILE
+$env:OTHER = "1"
+$env:MCP_TOKEN = 'eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJhcGk6Ly9kYXRhIn0.c2ln'
