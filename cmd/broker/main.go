@@ -5,9 +5,16 @@ package main
 import (
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/cli"
 )
 
 func main() {
+	// cobra's "mousetrap" ends a Windows program whose parent is
+	// explorer.exe ("This is a command line tool…"). Explorer is what
+	// starts the Run-key entry at login, shortcuts and double-clicks: the
+	// broker must keep running then.
+	cobra.MousetrapHelpText = ""
 	os.Exit(cli.Main(os.Args[1:]))
 }
