@@ -15,7 +15,9 @@ const browserGrace = 3 * time.Second
 
 // BrowserOpener returns a function that opens a URL with the command line
 // in browserEnv (the value of $BROWSER: "%s" in it is replaced by the URL,
-// else the URL is appended; it is split like a shell would, with quotes),
+// else the URL is appended; it is split like a shell would, with quotes:
+// POSIX rules, or on Windows the rules of a Windows command line, where a
+// backslash is a path separator),
 // or with the OS default when browserEnv is empty (xdg-open, open,
 // rundll32). No shell is involved. The function returns an error when the
 // command cannot start or fails within a few seconds.
@@ -63,7 +65,11 @@ func browserArgv(browserEnv, u, goos string) ([]string, error) {
 	}
 	// $BROWSER may list alternatives separated by ':' (the old
 	// convention); the first is used.
-	words, err := shellSplit(browserEnv)
+	split := shellSplit
+	if goos == "windows" {
+		split = windowsSplit
+	}
+	words, err := split(browserEnv)
 	if err != nil {
 		return nil, fmt.Errorf("$BROWSER: %w", err)
 	}
@@ -130,6 +136,66 @@ func shellSplit(s string) ([]string, error) {
 			cur.WriteByte(ch)
 			inWord = true
 		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// windowsSplit splits s into words like a Windows program splits its
+// command line (CommandLineToArgvW): double quotes group, "" inside quotes
+// is a quote, and a backslash is literal except in a run before a quote
+// (2n backslashes and a quote: n backslashes, the quote groups; 2n+1: n
+// backslashes and a literal quote). So C:\Program Files\… keeps its
+// backslashes.
+func windowsSplit(s string) ([]string, error) {
+	var (
+		words   []string
+		cur     strings.Builder
+		inWord  bool
+		quoted  bool
+		slashes int
+	)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch == '\\' {
+			slashes++
+			inWord = true
+			continue
+		}
+		if ch == '"' {
+			cur.WriteString(strings.Repeat(`\`, slashes/2))
+			odd := slashes%2 == 1
+			slashes = 0
+			inWord = true
+			switch {
+			case odd:
+				cur.WriteByte('"')
+			case quoted && i+1 < len(s) && s[i+1] == '"':
+				cur.WriteByte('"')
+				i++
+			default:
+				quoted = !quoted
+			}
+			continue
+		}
+		cur.WriteString(strings.Repeat(`\`, slashes))
+		slashes = 0
+		if !quoted && (ch == ' ' || ch == '\t' || ch == '\n') {
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+			continue
+		}
+		cur.WriteByte(ch)
+		inWord = true
+	}
+	cur.WriteString(strings.Repeat(`\`, slashes))
+	if quoted {
+		return nil, errors.New("unterminated double quote")
 	}
 	if inWord {
 		words = append(words, cur.String())

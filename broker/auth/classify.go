@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -141,7 +142,7 @@ func Classify(err error) *Error {
 	var cie x509.CertificateInvalidError
 	if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cve) || errors.As(err, &cie) {
 		return &Error{Class: ClassMisconfigured, Message: "the authority's TLS certificate is not trusted: " + rootMessage(err),
-			Hint: "if a proxy inspects TLS on your network or the authority has a private CA, set `ca_file` in config.toml ([settings] or the profile) to a PEM bundle with its CA; check `authority` in the profile. The broker retries every few minutes by itself", Err: err}
+			Hint: tlsHint(runtime.GOOS), Err: err}
 	}
 
 	var ne net.Error
@@ -333,4 +334,21 @@ func rootMessage(err error) string {
 		err = u
 	}
 	return firstLine(err.Error())
+}
+
+// tlsHint says how to trust a CA (a TLS-inspecting proxy's, a private
+// one) on goos: ca_file works everywhere; the OS's own store is the
+// system's certificate store on Windows and the keychain on macOS, where
+// Go ignores SSL_CERT_FILE, and the system bundle or SSL_CERT_FILE
+// elsewhere.
+func tlsHint(goos string) string {
+	store := "the system bundle (`update-ca-certificates`) or point SSL_CERT_FILE at a bundle with it"
+	switch goos {
+	case "windows":
+		store = "your Trusted Root store (`certutil -user -addstore Root ca.pem`; SSL_CERT_FILE is ignored on Windows)"
+	case "darwin":
+		store = "your login keychain (`security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ca.pem`; SSL_CERT_FILE is ignored on macOS)"
+	}
+	return "if a proxy inspects TLS on your network or the authority has a private CA, set `ca_file` in config.toml ([settings] or the profile) to a PEM bundle with its CA, or add the CA to " + store +
+		"; check `authority` in the profile. The broker retries every few minutes by itself"
 }

@@ -3,13 +3,16 @@ package auth
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,6 +120,12 @@ func TestBrowserArgv(t *testing.T) {
 		{`"/opt/my browser/run" --url=%s --x`, "linux", []string{"/opt/my browser/run", "--url=" + u, "--x"}},
 		{`entrasim browse`, "linux", []string{"entrasim", "browse", u}},
 		{`/usr/bin/env 'a b' c\ d "e\"f"`, "linux", []string{"/usr/bin/env", "a b", "c d", `e"f`, u}},
+		// Windows: backslashes are path separators, quotes group.
+		{`C:\Tools\browse.exe`, "windows", []string{`C:\Tools\browse.exe`, u}},
+		{`"C:\Program Files\Mozilla Firefox\firefox.exe" -new-window %s`, "windows", []string{`C:\Program Files\Mozilla Firefox\firefox.exe`, "-new-window", u}},
+		{`C:\sim\entrasim.exe browse --ca "C:\Users\a b\ca.pem"`, "windows", []string{`C:\sim\entrasim.exe`, "browse", "--ca", `C:\Users\a b\ca.pem`, u}},
+		{`run.exe "say \"hi\"" "a""b" \\server\share\x`, "windows", []string{"run.exe", `say "hi"`, `a"b`, `\\server\share\x`, u}},
+		{`run.exe "C:\dir\\"`, "windows", []string{"run.exe", `C:\dir\`, u}},
 	}
 	for _, tc := range cases {
 		got, err := browserArgv(tc.env, u, tc.goos)
@@ -132,6 +141,9 @@ func TestBrowserArgv(t *testing.T) {
 		if _, err := browserArgv(bad, u, "linux"); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+	if _, err := browserArgv(`"C:\unterminated`, u, "windows"); err == nil {
+		t.Error("windows: unterminated quote: no error")
 	}
 }
 
@@ -213,4 +225,36 @@ func TestDecodeClaims(t *testing.T) {
 
 func b64(s string) string {
 	return strings.TrimRight(base64.RawURLEncoding.EncodeToString([]byte(s)), "=")
+}
+
+// The TLS hint says what works on each OS: Go ignores SSL_CERT_FILE on
+// Windows and macOS (it verifies with the system's store there).
+func TestTLSHintPerOS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		goos      string
+		want, not []string
+	}{
+		{"windows", []string{"ca_file", "certutil -user -addstore Root", "Trusted Root"}, []string{"point SSL_CERT_FILE"}},
+		{"darwin", []string{"ca_file", "keychain", "security add-trusted-cert"}, []string{"point SSL_CERT_FILE"}},
+		{"linux", []string{"ca_file", "point SSL_CERT_FILE", "update-ca-certificates"}, []string{"certutil", "keychain"}},
+	} {
+		h := tlsHint(tc.goos)
+		for _, w := range tc.want {
+			if !strings.Contains(h, w) {
+				t.Errorf("%s: hint %q lacks %q", tc.goos, h, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(h, n) {
+				t.Errorf("%s: hint %q says %q", tc.goos, h, n)
+			}
+		}
+	}
+	// Classify gives this OS's hint for an untrusted certificate.
+	e := Classify(&url.Error{Op: "Get", URL: "https://login.example", Err: x509.UnknownAuthorityError{}})
+	var ae *Error
+	if !errors.As(e, &ae) || ae.Class != ClassMisconfigured || ae.Hint != tlsHint(runtime.GOOS) {
+		t.Errorf("Classify(unknown authority) = %#v, want misconfigured with tlsHint(%s)", e, runtime.GOOS)
+	}
 }
