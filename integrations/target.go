@@ -388,6 +388,14 @@ func (e *HintError) Error() string    { return e.Err.Error() }
 func (e *HintError) Unwrap() error    { return e.Err }
 func (e *HintError) HintText() string { return e.Hint }
 
+// OpenToOthers reports whether a file of this mode can be read by other
+// users on goos. On Windows Go reports 0666 for every file: the folder's
+// ACL decides (a profile folder is the user's alone), so it never says so
+// there.
+func OpenToOthers(goos string, mode fs.FileMode) bool {
+	return goos != "windows" && mode.Perm()&0o044 != 0
+}
+
 // Check is what `broker doctor` reports about a target.
 type Check struct {
 	Path    string
@@ -414,7 +422,7 @@ func (t *Target) Check(tok token.Token) Check {
 		return c
 	}
 	c.Exists = true
-	c.TooOpen = fi.Mode().Perm()&0o044 != 0 && t.writesSecret()
+	c.TooOpen = OpenToOthers(t.env.GOOS, fi.Mode()) && t.writesSecret()
 	if tr, err := gitcheck.Tracked(context.Background(), t.path); err == nil {
 		c.Tracked = tr
 	}

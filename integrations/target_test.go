@@ -95,6 +95,40 @@ func TestBrokenFileIsUntouched(t *testing.T) {
 	}
 }
 
+// Every file on Windows reports 0666 to Go: no warning there, ever; a
+// token file open to others is reported on Linux and macOS.
+func TestOpenToOthersPerOS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		goos string
+		mode os.FileMode
+		want bool
+	}{
+		{"linux", 0o600, false}, {"linux", 0o644, true}, {"linux", 0o640, true}, {"linux", 0o604, true},
+		{"darwin", 0o600, false}, {"darwin", 0o644, true},
+		{"windows", 0o666, false}, {"windows", 0o444, false},
+	} {
+		if got := OpenToOthers(tc.goos, tc.mode); got != tc.want {
+			t.Errorf("OpenToOthers(%s, %o) = %v, want %v", tc.goos, tc.mode, got, tc.want)
+		}
+	}
+	for _, goos := range []string{"linux", "windows"} {
+		env := testEnv(t, map[string]string{"APPDATA": filepath.Join(t.TempDir(), "Roaming")})
+		env.GOOS = goos
+		tg, err := New(config.Target{Client: "envfile", Path: filepath.Join(env.Home, "t.env")}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tg.Path(), nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(tg.Path(), 0o666)
+		if c := tg.Check(testToken); c.TooOpen != (goos != "windows") {
+			t.Errorf("%s: Check of a 0666 env file: TooOpen = %v", goos, c.TooOpen)
+		}
+	}
+}
+
 // TestGitTrackedRefused: a token is never written into a file that git
 // tracks or would commit; helper mode (no secret) is allowed there.
 func TestGitTrackedRefused(t *testing.T) {

@@ -111,7 +111,7 @@ func syncProfile(ctx context.Context, app *App, eng *engine.Engine, p *config.Pr
 		}
 		results[i].changed, results[i].err = tg.Sync(ctx, tok)
 		if results[i].err == nil && tg.NeedsToken() {
-			if fi, err := os.Stat(tg.Path()); err == nil && fi.Mode().Perm()&0o044 != 0 {
+			if fi, err := os.Stat(tg.Path()); err == nil && integrations.OpenToOthers(env.GOOS, fi.Mode()) {
 				results[i].warning = "other users can read this file; run `chmod 600 " + tg.Path() + "`"
 			}
 		}
