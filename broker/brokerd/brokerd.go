@@ -132,12 +132,14 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	// The watcher ignores the daemon's own writes.
 	tenv.Written = func(path string, data []byte) { b.Daemon.Written(path, data) }
 
-	// A device code goes to DeviceCodeOut and into status (the tray shows it).
-	deviceCodeOut := io.MultiWriter(o.DeviceCodeOut, writerFunc(func(p []byte) {
+	// A device code goes to DeviceCodeOut and into status (the tray shows
+	// it), each on its own: brokerw.exe (the Windows GUI build the Run key
+	// starts) has no stderr, and io.MultiWriter would stop at its error.
+	deviceCodeOut := fanOut{o.DeviceCodeOut, writerFunc(func(p []byte) {
 		if b.Daemon != nil {
 			b.Daemon.DeviceCode(string(p))
 		}
-	}))
+	})}
 	openEngine := func(ctx context.Context, cfg *config.Config) (daemon.Engine, error) {
 		e, err := engine.Open(ctx, engine.Options{
 			Config:        cfg,
@@ -250,6 +252,18 @@ func (b *Daemon) Close() error {
 		return b.logFile.Close()
 	}
 	return nil
+}
+
+// fanOut writes to every writer, whatever the others answer, and never
+// fails: for output that is only shown (a missing stderr must not keep a
+// device code from the tray).
+type fanOut []io.Writer
+
+func (f fanOut) Write(p []byte) (int, error) {
+	for _, w := range f {
+		_, _ = w.Write(p)
+	}
+	return len(p), nil
 }
 
 // writerFunc is an io.Writer that hands each write to f.
