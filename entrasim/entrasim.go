@@ -58,6 +58,11 @@ const (
 type Options struct {
 	// Addr to listen on, default "127.0.0.1:0".
 	Addr string
+	// Hostname is the host the simulator announces in its URLs; default
+	// the listening IP address. "localhost" (also in its certificate) is
+	// for Go on Windows, which does not match IP addresses against a
+	// certificate verified by the system (golang/go#37176).
+	Hostname string
 	// TenantID is the tenant GUID. Paths accept it, TenantDomain,
 	// "organizations" and "common"; others get AADSTS90002.
 	TenantID     string
@@ -173,7 +178,7 @@ func Start(opts Options) (*Server, error) {
 		opts:      opts,
 		log:       opts.Logger,
 		pki:       p,
-		url:       "https://" + ln.Addr().String(),
+		url:       announcedURL(ln.Addr(), opts.Hostname),
 		oid:       nameUUID(opts.Username),
 		transport: transportForCA(p.caPool),
 		ln:        ln,
@@ -204,6 +209,16 @@ func Start(opts Options) (*Server, error) {
 	}()
 	s.log.Info("entrasim started", "url", s.url, "tenant", opts.TenantID, "client_id", opts.ClientID)
 	return s, nil
+}
+
+// announcedURL is https://HOST:PORT for the listener, HOST the hostname
+// when given.
+func announcedURL(addr net.Addr, hostname string) string {
+	if hostname == "" {
+		return "https://" + addr.String()
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "https://" + net.JoinHostPort(hostname, port)
 }
 
 func setDefaults(o *Options) {
@@ -242,7 +257,8 @@ func setDefaults(o *Options) {
 	}
 }
 
-// URL is the authority host, "https://127.0.0.1:PORT"; the tenant goes
+// URL is the authority host, "https://127.0.0.1:PORT" (or the Hostname
+// of the options in place of the address); the tenant goes
 // after it (the profile's authority).
 func (s *Server) URL() string { return s.url }
 

@@ -593,3 +593,27 @@ func TestMisconfigurationErrors(t *testing.T) {
 		}
 	}
 }
+
+// With Hostname "localhost" the simulator announces https://localhost:PORT
+// (Go on Windows does not match IP addresses in certificates): MSAL signs
+// in through it, verifying the certificate for the name.
+func TestLocalhostHostname(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, Options{Hostname: "localhost"})
+	u, err := url.Parse(s.URL())
+	if err != nil || u.Hostname() != "localhost" || u.Port() == "" {
+		t.Fatalf("URL() = %q, want https://localhost:PORT", s.URL())
+	}
+	ctx := testCtx(t)
+	pca := newPCA(t, s, &memCache{}, "")
+	res, err := interactive(ctx, t, s, pca, []string{s.Scope()})
+	if err != nil {
+		t.Fatalf("sign-in through %s: %v", s.URL(), err)
+	}
+	if iss := claimsOf(t, res.AccessToken)["iss"]; iss != s.URL()+"/"+s.TenantID()+"/v2.0" {
+		t.Errorf("iss = %v, want the localhost authority", iss)
+	}
+	if status, _, _ := mcpPost(t, s, res.AccessToken, "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); status != http.StatusOK {
+		t.Errorf("MCP endpoint at %s answered %d", s.MCPURL(), status)
+	}
+}

@@ -26,7 +26,7 @@ import (
 )
 
 const usage = `usage:
-  entrasim serve [--addr 127.0.0.1:8443] [--lifetime 65m] [--ca-out FILE] [--strict-rotation] [--auto-approve-device] [--sse] [--no-metadata] [-v]
+  entrasim serve [--addr 127.0.0.1:8443] [--hostname localhost] [--lifetime 65m] [--ca-out FILE] [--strict-rotation] [--auto-approve-device] [--sse] [--no-metadata] [-v]
   entrasim browse [--ca FILE] URL
 `
 
@@ -68,6 +68,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8443", "address to listen on")
+	hostname := fs.String("hostname", "", "host to announce in URLs (default: the address; localhost for Go on Windows, which does not match IP certificates)")
 	lifetime := fs.Duration("lifetime", 0, "access token lifetime (0: random 60–90 min like Entra; MSAL does not cache ≤ 5m)")
 	caOut := fs.String("ca-out", "", "write the CA certificate here (default: a file in the temp dir)")
 	strict := fs.Bool("strict-rotation", false, "refuse a refresh token after its first use (Entra does not)")
@@ -84,6 +85,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	s, err := entrasim.Start(entrasim.Options{
 		Addr:              *addr,
+		Hostname:          *hostname,
 		Lifetime:          *lifetime,
 		StrictRotation:    *strict,
 		AutoApproveDevice: *autoApprove,
