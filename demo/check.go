@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 
@@ -76,7 +74,7 @@ func (r *run) newClients() []*clientInfo {
 				return headerEntry(sb.copilotFile(), "mcpServers")
 			}},
 		{key: "envfile", label: "env file", file: sb.envFile(),
-			how: "export MCP_TOKEN='…' for scripts",
+			how: envHow(goos()),
 			readBack: func(ctx context.Context, r *run) (string, string, string, error) {
 				vars, err := readEnvFile(sb.envFile())
 				if err != nil {
@@ -88,6 +86,14 @@ func (r *run) newClients() []*clientInfo {
 				return vars["MCP_URL"], "Bearer " + vars["MCP_TOKEN"], "$MCP_TOKEN at $MCP_URL", nil
 			}},
 	}
+}
+
+// envHow says what the env file holds.
+func envHow(goos string) string {
+	if goos == "windows" {
+		return "$env:MCP_TOKEN = '…' for PowerShell scripts"
+	}
+	return "export MCP_TOKEN='…' for scripts"
 }
 
 // jsonEntry reads a JSON or JSONC file and returns the object at keys.
@@ -149,18 +155,31 @@ func readEnvFile(path string) (map[string]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		unquote := shUnquote
+		if rest, ok := strings.CutPrefix(line, "$env:"); ok {
+			line, unquote = rest, psUnquote
+		}
 		line = strings.TrimPrefix(line, "export ")
 		name, val, ok := strings.Cut(line, "=")
 		if !ok {
 			continue
 		}
-		v, err := shUnquote(val)
+		v, err := unquote(strings.TrimSpace(val))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", path, name, err)
 		}
 		vars[strings.TrimSpace(name)] = v
 	}
 	return vars, sc.Err()
+}
+
+// psUnquote undoes PowerShell single quoting (” is a quote), as
+// integrations writes it.
+func psUnquote(s string) (string, error) {
+	if len(s) < 2 || s[0] != '\'' || s[len(s)-1] != '\'' {
+		return "", errors.New("not a single-quoted PowerShell string")
+	}
+	return strings.ReplaceAll(s[1:len(s)-1], "''", "'"), nil
 }
 
 // shUnquote undoes POSIX single quoting, as integrations writes it.
@@ -187,17 +206,12 @@ func shUnquote(s string) (string, error) {
 }
 
 // runHelper runs a headersHelper command as Claude Code does: through
-// the shell, in the sandbox's environment, with 10 s to print one JSON
+// the shell (shellCommand), in the sandbox's environment, with 10 s to print one JSON
 // object of strings. It returns the Authorization header.
 func (r *run) runHelper(ctx context.Context, command string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
 	defer cancel()
-	var cmd *exec.Cmd
-	if runtime.GOOS == "windows" {
-		cmd = exec.CommandContext(ctx, "cmd", "/C", command)
-	} else {
-		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	}
+	cmd := shellCommand(ctx, command)
 	r.asking.Add(1)
 	defer r.asking.Add(-1)
 	cmd.Env = r.sb.environ()

@@ -158,7 +158,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	r.sim, err = entrasim.Start(entrasim.Options{Lifetime: o.Lifetime, TokenVersion: o.TokenVersion})
+	r.sim, err = entrasim.Start(entrasim.Options{Lifetime: o.Lifetime, TokenVersion: o.TokenVersion, Hostname: simHostname(goos())})
 	if err != nil {
 		return fmt.Errorf("starting the Entra ID simulator: %w", err)
 	}
@@ -568,6 +568,16 @@ func hostOf(raw string) string {
 }
 
 func goos() string { return runtime.GOOS }
+
+// simHostname is the host the simulator announces: localhost on Windows,
+// where Go verifies with the system and does not match IP addresses in
+// certificates (golang/go#37176); its address elsewhere.
+func simHostname(goos string) string {
+	if goos == "windows" {
+		return "localhost"
+	}
+	return ""
+}
 
 // apiWhere says where the demo's daemon serves its local API.
 func apiWhere(p *printer, sb *sandbox) string {

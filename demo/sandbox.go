@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
 // markerFile marks a folder as a demo sandbox: only such a folder (or an
@@ -35,6 +37,11 @@ type sandbox struct {
 	// would be too long for a Unix socket, then a short temporary folder.
 	runtimeDir string
 	ownRuntime bool
+	// files are the paths the broker and the clients use (resolve).
+	files struct {
+		config, state, log, socket string
+		claude, vscode, copilot    string
+	}
 }
 
 // maxSocketPath is the longest Unix socket path that works everywhere
@@ -67,7 +74,7 @@ func newSandbox(dir string) (*sandbox, error) {
 		sb.root = r
 	}
 	sb.runtimeDir = filepath.Join(sb.root, "run")
-	if len(filepath.Join(sb.runtimeDir, paths.App, "broker.sock")) > maxSocketPath {
+	if goos() != "windows" && len(filepath.Join(sb.runtimeDir, paths.App, "broker.sock")) > maxSocketPath {
 		d, err := os.MkdirTemp("", "bd-run-")
 		if err != nil {
 			sb.remove()
@@ -78,6 +85,10 @@ func newSandbox(dir string) (*sandbox, error) {
 	if err := os.MkdirAll(sb.runtimeDir, 0o700); err != nil {
 		sb.remove()
 		return nil, err
+	}
+	if err := sb.resolve(); err != nil {
+		sb.remove()
+		return nil, fmt.Errorf("finding the sandbox's paths: %w", err)
 	}
 	return sb, nil
 }
@@ -126,38 +137,91 @@ func (sb *sandbox) path(parts ...string) string {
 	return filepath.Join(append([]string{sb.root}, parts...)...)
 }
 
-// Paths inside the sandbox, as the broker and the clients find them on
-// Linux with HOME and XDG_* pointing into it.
-func (sb *sandbox) configHome() string { return sb.path(".config") }
-func (sb *sandbox) stateHome() string  { return sb.path(".local", "state") }
-func (sb *sandbox) configFile() string { return sb.path(".config", paths.App, "config.toml") }
-func (sb *sandbox) adminFile() string  { return sb.path(".config", paths.App, "admin-config-none.toml") }
-func (sb *sandbox) stateDir() string   { return filepath.Join(sb.stateHome(), paths.App) }
-func (sb *sandbox) logFile() string    { return filepath.Join(sb.stateDir(), "broker.log") }
-func (sb *sandbox) caFile() string     { return sb.path(".config", paths.App, "entrasim-ca.pem") }
-func (sb *sandbox) socketPath() string { return filepath.Join(sb.runtimeDir, paths.App, "broker.sock") }
-func (sb *sandbox) claudeFile() string { return sb.path(".claude.json") }
-func (sb *sandbox) vscodeFile() string {
-	return sb.path(".config", "Code", "User", "mcp.json")
-}
-func (sb *sandbox) copilotFile() string { return sb.path(".copilot", "mcp-config.json") }
-func (sb *sandbox) envFile() string     { return sb.path(".config", "mcp-token.env") }
-
-// env is the environment of the sandbox: HOME and every XDG base folder
-// inside it, the simulator's CA for TLS, the config file, and nothing that
-// would lead a client or the broker back to the real home (client
-// overrides, the session bus, a browser).
-func (sb *sandbox) env() map[string]string {
+// base is the environment that places every base folder of every OS
+// inside the sandbox: HOME (USERPROFILE on Windows), the XDG folders and
+// %APPDATA% / %LOCALAPPDATA%.
+func (sb *sandbox) base() map[string]string {
 	return map[string]string{
-		"HOME":                     sb.root,
-		"USERPROFILE":              sb.root,
-		"XDG_CONFIG_HOME":          sb.configHome(),
-		"XDG_STATE_HOME":           sb.stateHome(),
-		"XDG_DATA_HOME":            sb.path(".local", "share"),
-		"XDG_CACHE_HOME":           sb.path(".cache"),
-		"XDG_RUNTIME_DIR":          sb.runtimeDir,
-		"APPDATA":                  sb.path("AppData", "Roaming"),
-		"LOCALAPPDATA":             sb.path("AppData", "Local"),
+		"HOME":            sb.root,
+		"USERPROFILE":     sb.root,
+		"XDG_CONFIG_HOME": sb.path(".config"),
+		"XDG_STATE_HOME":  sb.path(".local", "state"),
+		"XDG_DATA_HOME":   sb.path(".local", "share"),
+		"XDG_CACHE_HOME":  sb.path(".cache"),
+		"XDG_RUNTIME_DIR": sb.runtimeDir,
+		"APPDATA":         sb.path("AppData", "Roaming"),
+		"LOCALAPPDATA":    sb.path("AppData", "Local"),
+	}
+}
+
+// paths is the sandbox as broker/paths sees it on this OS: the same code
+// finds the same folders in `broker headers`, run with the sandbox's
+// environment.
+func (sb *sandbox) paths() paths.OS {
+	base := sb.base()
+	return paths.OS{GOOS: goos(), Home: sb.root, Getenv: func(k string) string { return base[k] }}
+}
+
+// resolve finds every path of the sandbox as the broker and the clients
+// find it on this OS with the sandbox's environment: the product's own
+// code (broker/paths, integrations), not a copy of its rules.
+func (sb *sandbox) resolve() error {
+	o := sb.paths()
+	var err error
+	if sb.files.config, err = o.ConfigFile(); err != nil {
+		return err
+	}
+	if sb.files.state, err = o.StateDir(); err != nil {
+		return err
+	}
+	if sb.files.log, err = o.LogFile(); err != nil {
+		return err
+	}
+	if sb.files.socket, err = o.SocketPath(); err != nil {
+		return err
+	}
+	env := integrations.Env{Home: sb.root, Getenv: o.Getenv, GOOS: goos()}
+	for client, p := range map[string]*string{"claude": &sb.files.claude, "vscode": &sb.files.vscode, "copilot": &sb.files.copilot} {
+		tg, err := integrations.New(config.Target{Client: client, Server: serverName, Mode: integrations.ModeHeader}, env)
+		if err != nil {
+			return err
+		}
+		*p = tg.Path()
+	}
+	return nil
+}
+
+// Paths inside the sandbox (resolve found them).
+func (sb *sandbox) configFile() string { return sb.files.config }
+func (sb *sandbox) adminFile() string {
+	return filepath.Join(filepath.Dir(sb.files.config), "admin-config-none.toml")
+}
+func (sb *sandbox) stateDir() string { return sb.files.state }
+func (sb *sandbox) logFile() string  { return sb.files.log }
+func (sb *sandbox) caFile() string {
+	return filepath.Join(filepath.Dir(sb.files.config), "entrasim-ca.pem")
+}
+func (sb *sandbox) socketPath() string  { return sb.files.socket }
+func (sb *sandbox) claudeFile() string  { return sb.files.claude }
+func (sb *sandbox) vscodeFile() string  { return sb.files.vscode }
+func (sb *sandbox) copilotFile() string { return sb.files.copilot }
+
+// envFile is the file that scripts read: a PowerShell file on Windows
+// (the env file target's default there), a POSIX one elsewhere.
+func (sb *sandbox) envFile() string {
+	if goos() == "windows" {
+		return sb.path("mcp-token.ps1")
+	}
+	return sb.path(".config", "mcp-token.env")
+}
+
+// env is the environment of the sandbox: every base folder inside it, the
+// simulator's CA for TLS, the config file, and nothing that would lead a
+// client or the broker back to the real home (client overrides, the
+// session bus, a browser).
+func (sb *sandbox) env() map[string]string {
+	env := sb.base()
+	for k, v := range map[string]string{
 		"SSL_CERT_FILE":            sb.caFile(),
 		"BROKER_CONFIG":            sb.configFile(),
 		"BROKER_ADMIN_CONFIG":      sb.adminFile(),
@@ -167,7 +231,10 @@ func (sb *sandbox) env() map[string]string {
 		"SSL_CERT_DIR":             "",
 		"DBUS_SESSION_BUS_ADDRESS": "",
 		"BROWSER":                  "",
+	} {
+		env[k] = v
 	}
+	return env
 }
 
 // environ is os.Environ with the sandbox's variables in place (empty ones
@@ -235,7 +302,7 @@ func (sb *sandbox) fill(s *entrasim.Server, o Options) error {
 		{sb.claudeFile(), claudeJSON(s.MCPURL())},
 		{sb.vscodeFile(), vscodeJSONC(s.MCPURL(), s.APIAudience(), pasted)},
 		{sb.copilotFile(), copilotJSON},
-		{sb.envFile(), envFile(s.MCPURL())},
+		{sb.envFile(), envFile(goos(), s.MCPURL())},
 	}
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
@@ -278,7 +345,7 @@ client = "copilot"
 server = %q
 url = %q
 
-[[profiles.demo.targets]]   # scripts: `+"`. ~/.config/mcp-token.env`"+`
+[[profiles.demo.targets]]   # scripts: %s
 client = "envfile"
 path = %q
 var = "MCP_TOKEN"
@@ -286,7 +353,7 @@ var = "MCP_TOKEN"
 		serverName, s.MCPURL(),
 		serverName, serverName,
 		serverName, serverName, s.MCPURL(),
-		sb.envFile())
+		sourceHow(goos()), sb.envFile())
 }
 
 // claudeJSON is a Claude Code ~/.claude.json of someone who uses it daily:
@@ -392,12 +459,26 @@ const copilotJSON = `{
 `
 
 // envFile is a file that scripts source, with the URL the user put there;
-// the broker adds and rotates MCP_TOKEN.
-func envFile(mcpURL string) string {
+// the broker adds and rotates MCP_TOKEN. On Windows it is PowerShell with
+// CRLF line ends, as a Windows user writes it.
+func envFile(goos, mcpURL string) string {
+	if goos == "windows" {
+		return "# Dot-sourced by scripts that call the data platform's MCP API:\r\n" +
+			"#   . $HOME\\mcp-token.ps1; Invoke-RestMethod -Headers @{Authorization = \"Bearer $env:MCP_TOKEN\"} $env:MCP_URL ...\r\n" +
+			"$env:MCP_URL = '" + mcpURL + "'\r\n"
+	}
 	return `# Sourced by scripts that call the data platform's MCP API:
 #   . ~/.config/mcp-token.env && curl -H "Authorization: Bearer $MCP_TOKEN" "$MCP_URL" ...
 export MCP_URL='` + mcpURL + `'
 `
+}
+
+// sourceHow is how a script reads the env file, for the config's comment.
+func sourceHow(goos string) string {
+	if goos == "windows" {
+		return "`. $HOME\\mcp-token.ps1` (PowerShell)"
+	}
+	return "`. ~/.config/mcp-token.env`"
 }
 
 // shortDuration prints 5m0s as 5m and 6m15s as 6m15s.

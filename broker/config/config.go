@@ -74,7 +74,9 @@ type Target struct {
 	Template string `toml:"template"`
 	// Var is the variable name (client envfile; default MCP_TOKEN).
 	Var string `toml:"var"`
-	// Format is sh, powershell or dotenv (client envfile).
+	// Format is sh, powershell or dotenv (client envfile); empty is the
+	// OS's default: powershell (dotenv for a .env file) on Windows, sh
+	// elsewhere.
 	Format string `toml:"format"`
 
 	// Profile is the name of the profile the target belongs to.

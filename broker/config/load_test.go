@@ -58,7 +58,7 @@ path = "/tmp/x/mcp.env"
 		LoginHint: "alice@contoso.com",
 		Targets: []Target{
 			{Client: "claude", Server: "data-platform", URL: "https://apim.example.com/mcp/data/mcp", Mode: "helper", Template: "Bearer {token}", Profile: "data"},
-			{Client: "envfile", Path: "/tmp/x/mcp.env", Mode: "header", Template: "Bearer {token}", Var: "MCP_TOKEN", Format: "sh", Profile: "data"},
+			{Client: "envfile", Path: "/tmp/x/mcp.env", Mode: "header", Template: "Bearer {token}", Var: "MCP_TOKEN", Profile: "data"},
 		},
 	}
 	if d := cmp.Diff(want, pr); d != "" {

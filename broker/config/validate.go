@@ -338,9 +338,7 @@ func validateTarget(t *Target, key string, loc locFunc, fail failFunc) error {
 			return fail(at("var"), key+".var", "use letters, digits and _", "%s.var: %q is not a variable name", key, t.Var)
 		}
 		switch t.Format {
-		case "":
-			t.Format = "sh"
-		case "sh", "powershell", "dotenv":
+		case "", "sh", "powershell", "dotenv": // "": the OS's default (integrations)
 		default:
 			return fail(at("format"), key+".format", `use "sh", "powershell" or "dotenv"`, "%s.format: unknown format %q", key, t.Format)
 		}
