@@ -1,4 +1,4 @@
-# mcp-token-broker: `make build`, `make test`, `make lint`, `make install`,
+# mcp-token-broker: `make build`, `make test`, `make test-windows`, `make lint`, `make install`,
 # `make uninstall`, `make dist`, `make deb`, `make bench`.
 GO      ?= go
 PREFIX  ?= $(HOME)/.local
@@ -41,6 +41,14 @@ FUZZTIME ?= 10s
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/jsonedit
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/tomledit
+
+# The Windows suite: broker.exe and brokerw.exe under Wine 8 and Xvfb
+# (cmd/broker/windows_wine_test.go, build tag wine), about 2 minutes.
+.PHONY: test-windows
+test-windows:
+	@scripts/wine-setup
+	$(GO) vet -tags wine ./cmd/broker
+	$(GO) test -tags wine -count=1 -timeout 10m -run TestWindowsUnderWine ./cmd/broker
 
 # Measures the real binary (whole processes against the Entra ID simulator,
 # temporary HOMEs) and writes BENCHMARKS.md from scratch; about 3 minutes,
