@@ -311,11 +311,9 @@ func newWine(t *testing.T) *wine {
 	}
 	t.Cleanup(func() { w.kill() })
 	boot := time.Now()
-	if out, err := w.command(context.Background(), "wineboot", "--init").CombinedOutput(); err != nil {
-		t.Fatalf("wineboot --init: %v\n%s", err, out)
-	}
-	t.Logf("wineboot --init: %s", time.Since(boot).Round(100*time.Millisecond))
 	w.persist()
+	w.ok(t, "wineboot", "--init")
+	t.Logf("wineboot --init: %s", time.Since(boot).Round(100*time.Millisecond))
 	repo, _ := filepath.Abs("../..")
 	mingw(t, filepath.Join(repo, "scripts", "wine", "bcryptprimitives.c"),
 		filepath.Join(w.prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll"), "-shared", "-ladvapi32")
@@ -365,10 +363,38 @@ func mingw(t *testing.T, src, out string, flags ...string) {
 	}
 }
 
+// command is a Windows program under Wine. Its output must go to files,
+// not pipes: Wine's own processes that a command starts (services.exe,
+// explorer.exe…) inherit its handles and outlive it, and a pipe would
+// stay open with them.
 func (w *wine) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, w.bin, args...)
 	cmd.Env = w.env
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// outputFiles points cmd's stdout and stderr at two new files in dir and
+// returns a function that reads them back.
+func outputFiles(t *testing.T, cmd *exec.Cmd) func() (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	o, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = o, e
+	return func() (string, string) {
+		o.Close()
+		e.Close()
+		ob, _ := os.ReadFile(o.Name())
+		eb, _ := os.ReadFile(e.Name())
+		return string(ob), string(eb)
+	}
 }
 
 // run runs a Windows program and returns its output and exit code; a
@@ -386,19 +412,19 @@ func (w *wine) runEnv(t *testing.T, env []string, timeout time.Duration, args ..
 	defer cancel()
 	cmd := w.command(ctx, args...)
 	cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	output := outputFiles(t, cmd)
 	begin := time.Now()
 	err := cmd.Run()
+	stdout, stderr = output()
 	if ctx.Err() != nil {
-		t.Fatalf("%s: still running after %s\n%s%s", strings.Join(args, " "), timeout, o.String(), e.String())
+		t.Fatalf("%s: still running after %s\n%s%s", strings.Join(args, " "), timeout, stdout, stderr)
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("%s: %v", strings.Join(args, " "), err)
 	}
 	t.Logf("%s: exit %d in %s", strings.Join(args, " "), cmd.ProcessState.ExitCode(), time.Since(begin).Round(10*time.Millisecond))
-	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+	return stdout, stderr, cmd.ProcessState.ExitCode()
 }
 
 // ok runs a Windows program that must exit 0 and returns its stdout.
@@ -415,14 +441,13 @@ func (w *wine) ok(t *testing.T, args ...string) string {
 func (w *wine) start(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := w.command(context.Background(), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	output := outputFiles(t, cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s printed:\n%s", strings.Join(args, " "), out.String())
+		if o, e := output(); t.Failed() {
+			t.Logf("%s printed:\n%s%s", strings.Join(args, " "), o, e)
 		}
 	})
 	return cmd
@@ -447,12 +472,12 @@ func (w *wine) stopAll(t *testing.T, cmd *exec.Cmd) {
 // kill ends the prefix's wineserver and with it every Windows process of
 // this prefix (and only of it).
 func (w *wine) kill() {
-	cmd := exec.Command(w.server, "-k")
-	cmd.Env = w.env
-	_ = cmd.Run()
-	cmd = exec.Command(w.server, "-w")
-	cmd.Env = w.env
-	_ = cmd.Run()
+	for _, arg := range []string{"-k", "-w"} {
+		cmd := exec.Command(w.server, arg)
+		cmd.Env = w.env
+		cmd.WaitDelay = 5 * time.Second
+		_ = cmd.Run()
+	}
 }
 
 // persist keeps the prefix's wineserver running between commands (each
@@ -460,6 +485,7 @@ func (w *wine) kill() {
 func (w *wine) persist() {
 	cmd := exec.Command(w.server, "-p")
 	cmd.Env = w.env
+	cmd.WaitDelay = 5 * time.Second
 	_ = cmd.Run()
 }
 
