@@ -150,6 +150,15 @@ server = "api"
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s after login:\n%q\nwant:\n%q", vscodeFile, got, want)
 		}
+		// sync on its own (no daemon): the file is unchanged, and no
+		// "other users can read" warning (every file reports 0666 here).
+		out, stderr, code := w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "sync")
+		if code != 0 || !strings.Contains(out, "unchanged") || strings.Contains(out+stderr, "other users") {
+			t.Errorf("sync without the daemon: exit %d\n%s%s", code, out, stderr)
+		}
+		if again := w.readFile(t, vscodeFile); !bytes.Equal(again, want) {
+			t.Errorf("sync changed %s:\n%q", vscodeFile, again)
+		}
 	})
 
 	helperLine := ""
@@ -239,8 +248,16 @@ server = "api"
 		if err := json.Unmarshal([]byte(w.ok(t, broker, "token", "--format", "json")), &az); err != nil || az.AccessToken != tok || az.ExpiresOn == 0 {
 			t.Errorf("token --format json: %+v, %v", az, err)
 		}
-		if out := w.ok(t, broker, "sync"); !strings.Contains(out, "vscode") {
-			t.Errorf("sync: %q", out)
+		// Every file reports 0666 on Windows: no "other users can read"
+		// warning for the token in VS Code's file, from sync or doctor.
+		out, stderr, code := w.run(t, 30*time.Second, broker, "sync")
+		if code != 0 || !strings.Contains(out, "vscode") || strings.Contains(out+stderr, "other users") {
+			t.Errorf("sync: exit %d\n%s%s", code, out, stderr)
+		}
+		out, stderr, _ = w.run(t, 60*time.Second, broker, "doctor")
+		t.Logf("doctor (the token cache is moved away):\n%s%s", out, stderr)
+		if !strings.Contains(out+stderr, "mcp.json") || strings.Contains(out+stderr, "readable by other users") || strings.Contains(out+stderr, "chmod") {
+			t.Errorf("doctor warns about permissions on Windows, or does not check VS Code's file:\n%s%s", out, stderr)
 		}
 		if helperLine != "" {
 			if out := w.helper(t, helperLine); out != `{"Authorization":"Bearer `+tok+`"}` {
@@ -249,7 +266,7 @@ server = "api"
 		}
 		// Without the daemon the same command has no token: the answers
 		// above came over the pipe.
-		_, stderr, code := w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "headers")
+		_, stderr, code = w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "headers")
 		if code != 3 {
 			t.Errorf("headers without the daemon and without a cache: exit %d, want 3 (sign-in required)\n%s", code, stderr)
 		}
