@@ -98,6 +98,13 @@ func TestWindowsUnderWine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	// A second tenant whose device codes wait for the user, for the
+	// device-code sign-in started from the tray.
+	devSim, err := entrasim.Start(entrasim.Options{Hostname: "localhost", DeviceInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devSim.Close() })
 	appdata := w.profile + `\AppData\Roaming`
 	vscodeFile := appdata + `\Code\User\mcp.json`
 	vscodeBefore := vscodeJSONCRLF(sim.MCPURL())
@@ -120,19 +127,28 @@ url = %q
 [[profiles.sim.targets]]
 client = "vscode"
 server = "api"
-`, sim.TenantID(), sim.ClientID(), sim.Scope(), sim.URL(), sim.MCPURL())))
+
+[profiles.dev]
+tenant = %q
+client_id = %q
+scopes = [%q]
+authority = %q
+login = "device-code"
+`, sim.TenantID(), sim.ClientID(), sim.Scope(), sim.URL(), sim.MCPURL(),
+		devSim.TenantID(), devSim.ClientID(), devSim.Scope(), devSim.URL())))
 
 	t.Run("untrusted CA: the hint names the Windows store", func(t *testing.T) {
-		_, stderr, code := w.run(t, 60*time.Second, broker, "login")
+		_, stderr, code := w.run(t, 60*time.Second, broker, "login", "--profile", "sim")
 		if code != 2 || !strings.Contains(stderr, "not trusted") || !strings.Contains(stderr, "certutil -user -addstore Root") ||
 			strings.Contains(stderr, "set SSL_CERT_FILE") {
 			t.Errorf("login with an untrusted CA: exit %d, stderr:\n%s\nwant exit 2 and the Trusted Root store hint", code, stderr)
 		}
 	})
 	w.trustCA(t, sim.CACertPEM())
+	w.trustCA(t, devSim.CACertPEM())
 
 	if !t.Run("login", func(t *testing.T) {
-		out, stderr, code := w.run(t, 60*time.Second, broker, "login")
+		out, stderr, code := w.run(t, 60*time.Second, broker, "login", "--profile", "sim")
 		if code != 0 || !strings.Contains(out, "signed in to profile sim as alice@contoso.com") {
 			t.Fatalf("login: exit %d\n%s%s", code, out, stderr)
 		}
@@ -142,7 +158,7 @@ server = "api"
 	}) {
 		t.FailNow()
 	}
-	tok := strings.TrimSpace(w.ok(t, broker, "token"))
+	tok := strings.TrimSpace(w.ok(t, broker, "token", "--profile", "sim"))
 
 	t.Run("VS Code mcp.json with CRLF and comments keeps every other byte", func(t *testing.T) {
 		got := w.readFile(t, vscodeFile)
@@ -152,7 +168,7 @@ server = "api"
 		}
 		// sync on its own (no daemon): the file is unchanged, and no
 		// "other users can read" warning (every file reports 0666 here).
-		out, stderr, code := w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "sync")
+		out, stderr, code := w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "sync", "--profile", "sim")
 		if code != 0 || !strings.Contains(out, "unchanged") || strings.Contains(out+stderr, "other users") {
 			t.Errorf("sync without the daemon: exit %d\n%s%s", code, out, stderr)
 		}
@@ -210,15 +226,25 @@ server = "api"
 		// a desktop with a taskbar and a tray: the parent is explorer.exe,
 		// as at login, so cobra's mousetrap would end it.
 		log := w.logLen(t)
-		ex := w.start(t, append([]string{"explorer", "/desktop=shell,1024x768", exe}, args...)...)
+		ex := w.startGUI(t, append([]string{"explorer", "/desktop=shell,1024x768", exe}, args...)...)
 		defer w.stopAll(t, ex)
 		pid := w.waitDaemonStarted(t, log)
 		st := w.statusRunning(t, broker)
 		if st.Daemon.PID != pid {
 			t.Errorf("status: daemon pid %d, the log's %d", st.Daemon.PID, pid)
 		}
-		shot := w.waitTrayIcon(t)
+		shot, iconX, iconY := w.waitTrayIcon(t)
 		t.Logf("screenshot of Wine's desktop with the tray icon: %s", shot)
+
+		// Sign in… (profile dev, device code) from the tray's menu:
+		// brokerw.exe has no console and no stderr, and the code must
+		// still reach status and the menu.
+		w.clickSignIn(t, iconX, iconY)
+		userCode := w.waitSignInPrompt(t, broker, "dev")
+		if err := devSim.ApproveDeviceCode(userCode); err != nil {
+			t.Fatal(err)
+		}
+		w.waitProfileOK(t, broker, "dev")
 	})
 
 	t.Run("run --no-tray, then status, headers, token and sync over the named pipe", func(t *testing.T) {
@@ -226,7 +252,7 @@ server = "api"
 		d := w.start(t, broker, "run", "--no-tray")
 		defer w.stopAll(t, d)
 		w.waitDaemonStarted(t, log)
-		if st := w.statusRunning(t, broker); len(st.Profiles) != 1 || st.Profiles[0].State != "ok" {
+		if st := w.statusRunning(t, broker); len(st.Profiles) != 2 || st.Profiles[1].Name != "sim" || st.Profiles[1].State != "ok" {
 			t.Errorf("status over the pipe: %+v", st.Profiles)
 		}
 		// With the token cache gone, only the daemon can answer.
@@ -235,22 +261,22 @@ server = "api"
 			t.Fatal(err)
 		}
 		defer os.Rename(cache+".away", cache)
-		if out := strings.TrimSpace(w.ok(t, broker, "headers")); out != `{"Authorization":"Bearer `+tok+`"}` {
+		if out := strings.TrimSpace(w.ok(t, broker, "headers", "--profile", "sim")); out != `{"Authorization":"Bearer `+tok+`"}` {
 			t.Errorf("headers: %q", out)
 		}
-		if out := strings.TrimSpace(w.ok(t, broker, "token")); out != tok {
+		if out := strings.TrimSpace(w.ok(t, broker, "token", "--profile", "sim")); out != tok {
 			t.Errorf("token: %q", out)
 		}
 		var az struct {
 			AccessToken string `json:"accessToken"`
 			ExpiresOn   int64  `json:"expires_on"`
 		}
-		if err := json.Unmarshal([]byte(w.ok(t, broker, "token", "--format", "json")), &az); err != nil || az.AccessToken != tok || az.ExpiresOn == 0 {
+		if err := json.Unmarshal([]byte(w.ok(t, broker, "token", "--profile", "sim", "--format", "json")), &az); err != nil || az.AccessToken != tok || az.ExpiresOn == 0 {
 			t.Errorf("token --format json: %+v, %v", az, err)
 		}
 		// Every file reports 0666 on Windows: no "other users can read"
 		// warning for the token in VS Code's file, from sync or doctor.
-		out, stderr, code := w.run(t, 30*time.Second, broker, "sync")
+		out, stderr, code := w.run(t, 30*time.Second, broker, "sync", "--profile", "sim")
 		if code != 0 || !strings.Contains(out, "vscode") || strings.Contains(out+stderr, "other users") {
 			t.Errorf("sync: exit %d\n%s%s", code, out, stderr)
 		}
@@ -266,7 +292,7 @@ server = "api"
 		}
 		// Without the daemon the same command has no token: the answers
 		// above came over the pipe.
-		_, stderr, code = w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "headers")
+		_, stderr, code = w.runEnv(t, []string{"BROKER_NO_DAEMON=1"}, 30*time.Second, broker, "headers", "--profile", "sim")
 		if code != 3 {
 			t.Errorf("headers without the daemon and without a cache: exit %d, want 3 (sign-in required)\n%s", code, stderr)
 		}
@@ -470,6 +496,28 @@ func (w *wine) start(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startGUI starts a Windows program in the background with standard
+// output and error that fail every write, as a GUI-subsystem program
+// started by Explorer has them (Wine would hand it the Linux ones).
+func (w *wine) startGUI(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "no-console")
+	if err := os.WriteFile(p, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := os.Open(p) // read-only: writes fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	cmd := w.command(context.Background(), args...)
+	cmd.Stdout, cmd.Stderr = ro, ro
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 // stopAll ends every process of the prefix (the daemon, Explorer) and
 // waits for cmd.
 func (w *wine) stopAll(t *testing.T, cmd *exec.Cmd) {
@@ -609,6 +657,78 @@ func (w *wine) statusRunning(t *testing.T, broker string) state.Status {
 	return state.Status{}
 }
 
+// waitSignInPrompt polls status until the profile's sign-in prompt shows
+// a device code, and returns the code.
+func (w *wine) waitSignInPrompt(t *testing.T, broker, profile string) string {
+	t.Helper()
+	re := regexp.MustCompile(`enter the code (\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range w.status(t, broker).Profiles {
+			if m := re.FindStringSubmatch(p.SignInPrompt); p.Name == profile && m != nil {
+				return m[1]
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(w.logFile())
+	t.Fatalf("status never showed the device code of profile %s; the log:\n%s", profile, b)
+	return ""
+}
+
+// waitProfileOK polls status until the profile is signed in.
+func (w *wine) waitProfileOK(t *testing.T, broker, profile string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range w.status(t, broker).Profiles {
+			if p.Name == profile && p.State == "ok" && p.SignInPrompt == "" {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("profile %s was not signed in after its device code was approved", profile)
+}
+
+// clickSignIn opens the tray icon's menu and clicks its second row: the
+// first profile's "Sign in…" (profile dev, signed out, sorts first; its
+// header is the first row). The menu is found on a screenshot: the first
+// row of the screen, from the top, that is not the desktop's colour above
+// the icon.
+func (w *wine) clickSignIn(t *testing.T, iconX, iconY int) {
+	t.Helper()
+	xdotool := func(args ...string) { desktoptest.X(t, w.display, "xdotool", "xdotool", args...) }
+	xdotool("mousemove", fmt.Sprint(iconX), fmt.Sprint(iconY), "click", "1")
+	shot := filepath.Join(t.TempDir(), "menu.png")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		desktoptest.Screenshot(t, w.display, shot)
+		img := decodePNG(t, shot)
+		desk := img.At(10, 10)
+		top := -1
+		for y := 0; y < iconY-20; y++ {
+			if img.At(iconX-100, y) != desk {
+				top = y
+				break
+			}
+		}
+		if top >= 0 {
+			left := iconX - 100
+			for left > 0 && img.At(left-1, top+10) != desk {
+				left--
+			}
+			t.Logf("tray menu at (%d, %d); clicking its second row", left, top)
+			xdotool("mousemove", fmt.Sprint(left+40), fmt.Sprint(top+28), "click", "1")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tray icon's menu did not open; screenshot %s", shot)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 // logFile is the daemon's log, %LOCALAPPDATA%\mcp-token-broker\broker.log.
 func (w *wine) logFile() string {
 	return w.unix(w.profile + `\AppData\Local\mcp-token-broker\broker.log`)
@@ -657,8 +777,8 @@ func (w *wine) helper(t *testing.T, line string) string {
 
 // waitTrayIcon takes screenshots of Wine's desktop until its tray (the
 // taskbar's right end) shows the broker's "ok" icon, and returns the last
-// screenshot's path.
-func (w *wine) waitTrayIcon(t *testing.T) string {
+// screenshot's path and the icon's centre.
+func (w *wine) waitTrayIcon(t *testing.T) (string, int, int) {
 	t.Helper()
 	want := iconColour(t)
 	dir := os.Getenv("BROKER_WINE_SHOTS")
@@ -669,9 +789,9 @@ func (w *wine) waitTrayIcon(t *testing.T) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		desktoptest.Screenshot(t, w.display, shot)
-		n := trayPixels(t, shot, want)
+		n, x, y := trayPixels(t, shot, want)
 		if n >= 40 {
-			return shot
+			return shot, x, y
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no tray icon on Wine's desktop within 30 s (%d pixels of its colour in the tray); screenshot %s", n, shot)
@@ -703,20 +823,25 @@ func iconColour(t *testing.T) [3]uint8 {
 }
 
 // trayPixels counts the pixels near colour c in the bottom-right corner of
-// the screenshot, where Wine's taskbar keeps the tray.
-func trayPixels(t *testing.T, path string, c [3]uint8) int {
+// the screenshot, where Wine's taskbar keeps the tray, and returns their
+// centre.
+func trayPixels(t *testing.T, path string, c [3]uint8) (n, cx, cy int) {
 	img := decodePNG(t, path)
 	b := img.Bounds()
-	n := 0
 	for y := b.Max.Y - 40; y < b.Max.Y; y++ {
 		for x := b.Max.X - 120; x < b.Max.X; x++ {
 			r, g, bl, _ := img.At(x, y).RGBA()
 			if near(uint8(r>>8), c[0]) && near(uint8(g>>8), c[1]) && near(uint8(bl>>8), c[2]) {
 				n++
+				cx += x
+				cy += y
 			}
 		}
 	}
-	return n
+	if n > 0 {
+		cx, cy = cx/n, cy/n
+	}
+	return n, cx, cy
 }
 
 func near(a, b uint8) bool { return max(a, b)-min(a, b) < 24 }
