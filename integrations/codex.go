@@ -159,10 +159,9 @@ func (c codexClient) apply(t *Target, old []byte, exists bool, tok token.Token) 
 		}
 		set([]string{"args"}, "["+strings.Join(q, ", ")+"]")
 	case ModeHelper:
+		// The broker's own header goes through the ledger (Target.Apply);
+		// one the user wrote stays.
 		set([]string{"http_headers_helper"}, tomledit.String(helperCommand(t)))
-		if err == nil {
-			d, err = scrubHeader(t, d, s)
-		}
 	default:
 		if s.helper {
 			del("http_headers_helper")
@@ -174,24 +173,6 @@ func (c codexClient) apply(t *Target, old []byte, exists bool, tok token.Token) 
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("editing the TOML: %w", err)
-	}
-	return d.Bytes(), nil
-}
-
-func (c codexClient) remove(t *Target, old []byte, exists bool) ([]byte, error) {
-	if isBlank(old) {
-		return old, nil // holds no token
-	}
-	d, err := parseCodex(old, exists)
-	if err != nil {
-		return nil, err
-	}
-	s, err := codexStateOf(t, d)
-	if err != nil {
-		return nil, err
-	}
-	if d, err = scrubHeader(t, d, s); err != nil {
 		return nil, fmt.Errorf("editing the TOML: %w", err)
 	}
 	return d.Bytes(), nil

@@ -58,7 +58,7 @@ func TestCodexEdges(t *testing.T) {
 			}
 			os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 			os.WriteFile(tg.Path(), []byte(tc.in), 0o600)
-			err = tg.Apply(context.Background(), token.Token{})
+			_, err = tg.Apply(context.Background(), token.Token{}, nil)
 			got, _ := os.ReadFile(tg.Path())
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -83,6 +83,7 @@ func TestCodexEdges(t *testing.T) {
 // every mode but bridge keeps it, logout takes only the token.
 func TestCodexKeepsOtherHeaders(t *testing.T) {
 	t.Parallel()
+	own := &memOwner{}
 	in := "[mcp_servers.api]\nurl = \"u\"\nhttp_headers = { \"Ocp-Apim-Subscription-Key\" = \"k\" }  # APIM\n"
 	for _, tc := range []struct{ mode, want string }{
 		{"header", "[mcp_servers.api]\nurl = \"u\"\nhttp_headers = { \"Ocp-Apim-Subscription-Key\" = \"k\", Authorization = \"Bearer " + testToken.Value.Reveal() + "\" }  # APIM\n"},
@@ -95,13 +96,13 @@ func TestCodexKeepsOtherHeaders(t *testing.T) {
 		}
 		os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 		os.WriteFile(tg.Path(), []byte(in), 0o600)
-		if err := tg.Apply(context.Background(), testToken); err != nil {
+		if _, err := tg.Apply(context.Background(), testToken, own); err != nil {
 			t.Fatalf("%s: %v", tc.mode, err)
 		}
 		if got, _ := os.ReadFile(tg.Path()); string(got) != tc.want {
 			t.Errorf("%s: got:\n%s\nwant:\n%s", tc.mode, got, tc.want)
 		}
-		if err := tg.Remove(context.Background()); err != nil {
+		if _, err := tg.Remove(context.Background(), own); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := os.ReadFile(tg.Path())
@@ -113,7 +114,7 @@ func TestCodexKeepsOtherHeaders(t *testing.T) {
 	tg, _ := New(config.Target{Client: "codex", Server: "api", Mode: "bridge"}, env)
 	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 	os.WriteFile(tg.Path(), []byte(in), 0o600)
-	err := tg.Apply(context.Background(), testToken)
+	_, err := tg.Apply(context.Background(), testToken, nil)
 	if err == nil || !strings.Contains(err.Error(), "other http_headers") {
 		t.Fatalf("bridge: err = %v", err)
 	}
@@ -128,12 +129,13 @@ func TestCodexKeepsOtherHeaders(t *testing.T) {
 // and logout left it there.
 func TestCodexTokenNeverInsideAString(t *testing.T) {
 	t.Parallel()
+	own := &memOwner{}
 	env := testEnv(t, nil)
 	tg, _ := New(config.Target{Client: "codex", Server: "api", Mode: "header"}, env)
 	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 	in := "[mcp_servers.api]\nurl = \"u\"\ndescription = \"\"\"\nSee\n[the wiki]\n\"\"\"\n"
 	os.WriteFile(tg.Path(), []byte(in), 0o600)
-	if err := tg.Apply(context.Background(), testToken); err != nil {
+	if _, err := tg.Apply(context.Background(), testToken, own); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(tg.Path())
@@ -147,7 +149,7 @@ func TestCodexTokenNeverInsideAString(t *testing.T) {
 	if a, _ := d.Get("mcp_servers", "api", "http_headers", "Authorization"); a != "Bearer "+testToken.Value.Reveal() {
 		t.Errorf("Authorization = %v in\n%s", a, got)
 	}
-	if err := tg.Remove(context.Background()); err != nil {
+	if _, err := tg.Remove(context.Background(), own); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(tg.Path()); string(got) != in {

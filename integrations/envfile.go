@@ -146,10 +146,6 @@ func (c envfileClient) apply(t *Target, old []byte, _ bool, tok token.Token) ([]
 	return editLines(old, envVar(t), c.line(t, tok.Value.Reveal()), newline(t)), nil
 }
 
-func (envfileClient) remove(t *Target, old []byte, _ bool) ([]byte, error) {
-	return editLines(old, envVar(t), "", newline(t)), nil
-}
-
 func (envfileClient) entry(t *Target, data []byte) (bool, error) {
 	for _, l := range bytes.Split(data, []byte("\n")) {
 		if defines(l, envVar(t)) {

@@ -16,6 +16,4 @@ func (fileClient) apply(_ *Target, _ []byte, _ bool, tok token.Token) ([]byte, e
 	return []byte(tok.Value.Reveal()), nil
 }
 
-func (fileClient) remove(*Target, []byte, bool) ([]byte, error) { return []byte{}, nil }
-
 func (fileClient) entry(*Target, []byte) (bool, error) { return true, nil }

@@ -101,14 +101,15 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			ctx := context.Background()
-			if err := tg.Apply(ctx, testToken); err != nil {
+			own := &memOwner{}
+			if _, err := tg.Apply(ctx, testToken, own); err != nil {
 				t.Fatal(err)
 			}
 			got := readFile(t, tg.Path())
 			golden(t, filepath.Join(dir, "want"+gc.ext), got)
 
 			before := stat(t, tg.Path())
-			if err := tg.Apply(ctx, testToken); err != nil {
+			if _, err := tg.Apply(ctx, testToken, own); err != nil {
 				t.Fatal(err)
 			}
 			if after := stat(t, tg.Path()); !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
@@ -124,7 +125,7 @@ func TestGolden(t *testing.T) {
 				t.Error("Check says current for another token")
 			}
 
-			if err := tg.Remove(ctx); err != nil {
+			if _, err := tg.Remove(ctx, own); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join(dir, "removed"+gc.ext), readFile(t, tg.Path()))

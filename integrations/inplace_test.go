@@ -18,6 +18,7 @@ import (
 // left once the other program's write lands in the replaced one.
 func TestInPlaceWriterKeepsItsFile(t *testing.T) {
 	t.Parallel()
+	own := &memOwner{}
 	env := testEnv(t, nil)
 	tg, err := New(config.Target{Client: "claude", Server: "api", Mode: "header", URL: "https://mcp.example/mcp"}, env)
 	if err != nil {
@@ -50,7 +51,7 @@ func TestInPlaceWriterKeepsItsFile(t *testing.T) {
 	}()
 	empties := 0
 	for i := 0; i < 100; i++ {
-		err := tg.Apply(context.Background(), testToken)
+		_, err := tg.Apply(context.Background(), testToken, own)
 		var fe *FileError
 		switch {
 		case errors.As(err, &fe) && fe.Line == 1 && fe.Col == 1 && strings.Contains(fe.Msg, "empty"):
@@ -70,6 +71,7 @@ func TestInPlaceWriterKeepsItsFile(t *testing.T) {
 // An existing empty file is refused with its place and what to do.
 func TestExistingEmptyFileIsAnError(t *testing.T) {
 	t.Parallel()
+	own := &memOwner{}
 	for _, c := range []string{"claude", "vscode", "copilot", "codex"} {
 		env := testEnv(t, nil)
 		tg, err := New(config.Target{Client: c, Server: "api", Mode: "header", URL: "https://mcp.example/mcp"}, env)
@@ -78,14 +80,14 @@ func TestExistingEmptyFileIsAnError(t *testing.T) {
 		}
 		os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 		os.WriteFile(tg.Path(), []byte(" \n"), 0o600)
-		err = tg.Apply(context.Background(), testToken)
+		_, err = tg.Apply(context.Background(), testToken, own)
 		if err == nil || !strings.HasPrefix(err.Error(), tg.Path()+":1:1: the file exists but is empty") {
 			t.Errorf("%s: err = %v", c, err)
 		}
 		if b, _ := os.ReadFile(tg.Path()); string(b) != " \n" {
 			t.Errorf("%s: the file changed: %q", c, b)
 		}
-		if err := tg.Remove(context.Background()); err != nil {
+		if _, err := tg.Remove(context.Background(), own); err != nil {
 			t.Errorf("%s: Remove of an empty file: %v", c, err)
 		}
 	}

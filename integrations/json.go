@@ -68,14 +68,6 @@ func (c jsonClient) apply(t *Target, old []byte, exists bool, tok token.Token) (
 	return jsonedit.Edit(old, jsonedit.Set(c.keys(t), jsonedit.String(v)))
 }
 
-func (c jsonClient) remove(t *Target, old []byte, _ bool) ([]byte, error) {
-	if isBlank(old) {
-		return old, nil // holds no token
-	}
-	isString := func(raw []byte) bool { return len(raw) > 0 && raw[0] == '"' }
-	return jsonedit.Edit(old, jsonedit.DeleteIf(c.keys(t), isString))
-}
-
 func (c jsonClient) entry(t *Target, data []byte) (bool, error) {
 	_, ok, err := jsonedit.Get(data, c.keys(t))
 	return ok, err

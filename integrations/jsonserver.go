@@ -41,16 +41,6 @@ func (j jsonServers) under(t *Target, keys ...string) []string {
 	return append(j.entry(t), keys...)
 }
 
-// isBrokerBearer reports whether a raw header value is a bearer token
-// (one the broker wrote), not a ${VAR} reference the user wrote.
-func isBrokerBearer(raw []byte) bool {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return false
-	}
-	return strings.HasPrefix(s, "Bearer ") && !strings.Contains(s, "${")
-}
-
 func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
 	if exists && isBlank(old) {
 		return nil, emptyFileError("write {} into it, or delete it")
@@ -71,7 +61,6 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 		for _, k := range j.urlKeys {
 			ops = append(ops, jsonedit.Delete(j.under(t, k)))
 		}
-		ops = append(ops, jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
 		return jsonedit.Edit(old, ops...)
 	}
 	if t.cfg.URL != "" {
@@ -81,20 +70,11 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	switch t.mode {
 	case ModeHelper:
-		ops = append(ops,
-			jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))),
-			jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
+		ops = append(ops, jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))))
 	default:
 		ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(bearer(tok))))
 	}
 	return jsonedit.Edit(old, ops...)
-}
-
-func (j jsonServers) remove(t *Target, old []byte, _ bool) ([]byte, error) {
-	if isBlank(old) {
-		return old, nil // holds no token
-	}
-	return jsonedit.Edit(old, jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))
 }
 
 func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {
@@ -104,16 +84,29 @@ func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {
 
 // helperCommand is the headersHelper line: the broker's absolute path,
 // quoted for the shell that runs it when needed, and `headers --profile P`.
+// In a project's .mcp.json, which git shares with the whole team, it is
+// the bare `broker`: Claude Code runs the line through a shell, which
+// finds broker on each teammate's PATH, wherever it is installed.
 func helperCommand(t *Target) string {
 	q := shellQuote
 	if t.env.GOOS == "windows" {
 		q = cmdQuote
 	}
-	cmd := q(t.env.BrokerPath) + " headers"
+	exe := q(t.env.BrokerPath)
+	if sharedProjectFile(t) {
+		exe = "broker"
+	}
+	cmd := exe + " headers"
 	if t.cfg.Profile != "" {
 		cmd += " --profile " + q(t.cfg.Profile)
 	}
 	return cmd
+}
+
+// sharedProjectFile reports whether t writes a Claude Code project-scope
+// .mcp.json (usually committed to git).
+func sharedProjectFile(t *Target) bool {
+	return t.cfg.Client == "claude" && filepath.Base(t.path) == ".mcp.json"
 }
 
 func bridgeArgs(t *Target) []string {

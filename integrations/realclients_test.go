@@ -106,7 +106,7 @@ func TestCopilotShowsHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.Apply(context.Background(), testToken); err != nil {
+	if _, err := tg.Apply(context.Background(), testToken, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -161,7 +161,7 @@ func TestClaudeConnectsThroughHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.Apply(context.Background(), token.Token{}); err != nil {
+	if _, err := tg.Apply(context.Background(), token.Token{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	run := func() string {
@@ -184,7 +184,7 @@ func TestClaudeConnectsThroughHelper(t *testing.T) {
 	// Without the helper (a dead token in a static header) it must fail:
 	// the test would otherwise pass for an unprotected endpoint.
 	tg2, _ := New(config.Target{Client: "claude", Server: "api", Mode: "header"}, env)
-	if err := tg2.Apply(context.Background(), token.Token{Value: "not-a-token"}); err != nil {
+	if _, err := tg2.Apply(context.Background(), token.Token{Value: "not-a-token"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(tg.Path())
@@ -222,7 +222,7 @@ func TestGeminiConnectsWithHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func(tok string) string {
-		if err := tg.Apply(context.Background(), token.Token{Value: token.Secret(tok)}); err != nil {
+		if _, err := tg.Apply(context.Background(), token.Token{Value: token.Secret(tok)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -267,7 +267,7 @@ func TestCodexReadsHelper(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tg.Apply(context.Background(), testToken); err != nil {
+		if _, err := tg.Apply(context.Background(), testToken, nil); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -53,7 +53,7 @@ func TestCodexRerunsHelperAfter401(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.Apply(context.Background(), token.Token{}); err != nil {
+	if _, err := tg.Apply(context.Background(), token.Token{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -70,7 +70,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	tg := helperTargets(t, path)
 	for i := 0; ; i++ {
-		if err := tg[i%2].Apply(context.Background(), token.Token{}); err != nil {
+		if _, err := tg[i%2].Apply(context.Background(), token.Token{}, nil); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(3)
 		}
@@ -215,7 +215,7 @@ func TestForeignWriter(t *testing.T) {
 			}
 			// And the broker's value goes back in (the watcher does this
 			// in the daemon) without losing theirs.
-			if err := tg[0].Apply(ctx, token.Token{}); err != nil {
+			if _, err := tg[0].Apply(ctx, token.Token{}, nil); err != nil {
 				t.Fatal(err)
 			}
 			b, _ = os.ReadFile(path)
@@ -231,7 +231,7 @@ func TestForeignWriter(t *testing.T) {
 			return
 		default:
 		}
-		err := tg[i%2].Apply(ctx, token.Token{})
+		_, err := tg[i%2].Apply(ctx, token.Token{}, nil)
 		switch {
 		case err == nil:
 			applied++

@@ -92,12 +92,13 @@ type client interface {
 	// modes are the allowed modes, the default first.
 	modes() []string
 	// apply returns the content with tok delivered (tok is empty in
-	// helper and bridge modes).
+	// helper and bridge modes). It never removes a value it does not
+	// write itself: Target.Apply takes the broker's own values from the
+	// other places, as the Owner says.
 	apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error)
-	// remove returns the content without the token the broker wrote.
-	remove(t *Target, old []byte, exists bool) ([]byte, error)
 	// entry reports whether the server's entry is in the content.
 	entry(t *Target, data []byte) (bool, error)
+	placer
 }
 
 var clients = map[string]client{
@@ -250,69 +251,196 @@ func lockFile(path string) func() {
 	return mu.Unlock
 }
 
-// Apply writes tok (or, in helper and bridge modes, the entry that fetches
-// it) to the file. Nothing is written when the file already holds it. It
-// blocks on file I/O and on git.
-func (t *Target) Apply(ctx context.Context, tok token.Token) error {
-	_, err := t.Sync(ctx, tok)
-	return err
-}
-
 // NeedsToken reports whether Apply writes the token itself (header mode,
 // json, envfile, file) rather than an entry that fetches it.
 func (t *Target) NeedsToken() bool { return t.writesSecret() }
 
-// Sync is Apply that also reports whether the file was written.
-func (t *Target) Sync(ctx context.Context, tok token.Token) (changed bool, err error) {
+// File is the file really written: Path with symbolic links resolved (a
+// file not created yet: its folder resolved).
+func (t *Target) File() string { return resolve(t.path) }
+
+func resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		return filepath.Join(r, filepath.Base(p))
+	}
+	return p
+}
+
+// Outcome says what a write did.
+type Outcome struct {
+	// File is the file really written (symbolic links resolved).
+	File string
+	// Changed reports whether the file was written.
+	Changed bool
+}
+
+// Apply writes tok (or, in helper and bridge modes, the entry that fetches
+// it) to the file, takes the broker's token out of the target's other
+// places (own says which values are the broker's: a header the user wrote
+// stays), and tells own what the new content holds before the file is
+// replaced. Nothing is written when the file already holds it. It blocks
+// on file I/O and on git.
+func (t *Target) Apply(ctx context.Context, tok token.Token, own Owner) (Outcome, error) {
+	file := t.File()
 	if t.writesSecret() {
 		if tok.Value == "" {
-			return false, &HintError{Err: fmt.Errorf("%s: no token to write", t), Hint: "run `broker login`"}
+			return Outcome{File: file}, &HintError{Err: fmt.Errorf("%s: no token to write", t), Hint: "run `broker login`"}
 		}
-		tracked, err := gitcheck.Tracked(ctx, t.path)
-		if err != nil {
-			return false, fmt.Errorf("%s: checking git for %s: %w", t, t.path, err)
-		}
-		if tracked {
-			return false, &HintError{
-				Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, t.path),
-				Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
+		// The file really written decides: a link into a dotfiles
+		// repository is a file git tracks.
+		for _, p := range []string{t.path, file} {
+			tracked, err := gitcheck.Tracked(ctx, p)
+			if err != nil {
+				return Outcome{File: file}, fmt.Errorf("%s: checking git for %s: %w", t, p, err)
+			}
+			if tracked {
+				return Outcome{File: file}, &HintError{
+					Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, p),
+					Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
+				}
 			}
 		}
 	}
-	return t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
-		return t.client.apply(t, old, exists, tok)
+	return t.update(ctx, file, func(old []byte, exists bool) ([]byte, error) {
+		next, err := t.client.apply(t, old, exists, tok)
+		if err != nil {
+			return nil, err
+		}
+		ps := t.client.places(t)
+		for _, p := range ps[1:] {
+			if p.secret {
+				if next, err = t.delOwned(next, p, own); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if own == nil {
+			return next, nil
+		}
+		placed, err := t.placed(old, exists, next, ps)
+		if err != nil {
+			return nil, err
+		}
+		if err := own.Placing(file, placed); err != nil {
+			return nil, fmt.Errorf("%s: recording what broker writes: %w", t, err)
+		}
+		return next, nil
 	})
 }
 
-// Remove scrubs every token the broker wrote into the file (helper and
-// bridge entries, which hold none, may stay).
-func (t *Target) Remove(ctx context.Context) error {
-	if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
-		return nil
+// placed is what next holds of the broker's: the value at the mode's
+// place, and the entry when this write creates it.
+func (t *Target) placed(old []byte, exists bool, next []byte, ps []place) ([]Placed, error) {
+	var out []Placed
+	if v, ok, err := t.client.get(t, next, ps[0]); err != nil {
+		return nil, err
+	} else if ok {
+		out = append(out, Placed{Place: ps[0].name, SHA256: Sum(v), Secret: ps[0].secret})
 	}
-	_, err := t.update(ctx, func(old []byte, exists bool) ([]byte, error) {
+	for _, p := range ps {
+		if !p.entry {
+			continue
+		}
+		_, had, err := t.client.get(t, old, p)
+		if !exists || err != nil {
+			had = false
+		}
+		if _, has, err := t.client.get(t, next, p); err == nil && has && !had {
+			out = append(out, Placed{Place: p.name, Entry: true})
+		}
+	}
+	return out, nil
+}
+
+// delOwned removes the value at p when own says the broker wrote it.
+func (t *Target) delOwned(data []byte, p place, own Owner) ([]byte, error) {
+	if own == nil {
+		return data, nil
+	}
+	v, ok, err := t.client.get(t, data, p)
+	if err != nil || !ok {
+		return data, err
+	}
+	sum := Sum(v)
+	if p.entry {
+		sum = ""
+	}
+	if !own.Owns(p.name, sum) {
+		return data, nil
+	}
+	return t.client.del(t, data, p)
+}
+
+// Remove scrubs the token from every place of the file where own says the
+// broker wrote it (a value the user wrote stays; helper and bridge
+// entries, which hold no token, stay too).
+func (t *Target) Remove(ctx context.Context, own Owner) (Outcome, error) {
+	return t.strip(ctx, own, func(p place) bool { return p.secret })
+}
+
+// Unwire removes everything the broker wrote for the target: the entry
+// when the broker created it, else its helper line and token (the user's
+// own entry and its other keys stay; a bridge the broker made of the
+// user's entry stays a bridge).
+func (t *Target) Unwire(ctx context.Context, own Owner) (Outcome, error) {
+	entryOurs := false
+	for _, p := range t.client.places(t) {
+		if p.entry && own != nil && own.Owns(p.name, "") {
+			entryOurs = true
+		}
+	}
+	return t.strip(ctx, own, func(p place) bool {
+		if entryOurs {
+			return p.entry
+		}
+		return !p.entry && !p.wholeEntryOnly
+	})
+}
+
+func (t *Target) strip(ctx context.Context, own Owner, which func(place) bool) (Outcome, error) {
+	file := t.File()
+	if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+		return Outcome{File: file}, nil
+	}
+	return t.update(ctx, file, func(old []byte, exists bool) ([]byte, error) {
 		if !exists {
 			return nil, errNothing
 		}
-		return t.client.remove(t, old, exists)
+		next := old
+		for _, p := range t.client.places(t) {
+			if !which(p) {
+				continue
+			}
+			var err error
+			if next, err = t.delOwned(next, p, own); err != nil {
+				return nil, err
+			}
+		}
+		return next, nil
 	})
-	return err
 }
 
 var errNothing = errors.New("nothing to do")
 
-func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) (bool, error) {
-	unlock := lockFile(t.path)
+func (t *Target) update(ctx context.Context, file string, edit atomicfile.EditFunc) (Outcome, error) {
+	unlock := lockFile(file)
 	defer unlock()
 	// Claude Code locks its ~/.claude.json with a PATH.lock directory
 	// (proper-lockfile); taking the same lock means never racing with it.
 	opts := atomicfile.Options{LockDir: t.cfg.Client == "claude" && filepath.Base(t.path) == ".claude.json"}
-	res, err := atomicfile.UpdateWith(ctx, t.path, edit, opts)
+	res, err := atomicfile.UpdateWith(ctx, file, edit, opts)
+	out := Outcome{File: file, Changed: res.Changed}
+	if res.Path != "" {
+		out.File = res.Path
+	}
 	if errors.Is(err, errNothing) {
-		return false, nil
+		return out, nil
 	}
 	if err != nil {
-		return false, t.fileError(err)
+		return out, t.fileError(err)
 	}
 	if res.Changed && t.env.Written != nil {
 		t.env.Written(res.Path, res.Data)
@@ -326,7 +454,7 @@ func (t *Target) update(ctx context.Context, edit atomicfile.EditFunc) (bool, er
 		// same time (make bench, section 3).
 		runtime.GC()
 	}
-	return res.Changed, nil
+	return out, nil
 }
 
 // collectAfter is the size of a rewritten file above which update runs the
@@ -447,33 +575,6 @@ func (t *Target) Check(tok token.Token) Check {
 	}
 	c.Current = string(next) == string(data)
 	return c
-}
-
-// ApplyAll writes tok to every target, concurrently; targets that share a
-// file are written one after the other. The result has one error (or nil)
-// per target, in order.
-func ApplyAll(ctx context.Context, targets []*Target, tok token.Token) []error {
-	errs := make([]error, len(targets))
-	byPath := map[string][]int{}
-	var order []string
-	for i, t := range targets {
-		if _, ok := byPath[t.path]; !ok {
-			order = append(order, t.path)
-		}
-		byPath[t.path] = append(byPath[t.path], i)
-	}
-	var wg sync.WaitGroup
-	for _, p := range order {
-		wg.Add(1)
-		go func(idx []int) {
-			defer wg.Done()
-			for _, i := range idx {
-				errs[i] = targets[i].Apply(ctx, tok)
-			}
-		}(byPath[p])
-	}
-	wg.Wait()
-	return errs
 }
 
 // bearer is the header value for tok.

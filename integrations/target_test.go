@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
@@ -61,7 +63,7 @@ func TestMissingEntryWithoutURL(t *testing.T) {
 	tg, _ := New(config.Target{Client: "vscode", Server: "api"}, env)
 	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 	os.WriteFile(tg.Path(), []byte(`{"servers": {"other": {}}}`), 0o600)
-	err := tg.Apply(context.Background(), testToken)
+	_, err := tg.Apply(context.Background(), testToken, nil)
 	if err == nil || !strings.Contains(err.Error(), `server "api" not found in `+tg.Path()) {
 		t.Fatalf("err = %v", err)
 	}
@@ -78,7 +80,7 @@ func TestBrokenFileIsUntouched(t *testing.T) {
 	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
 	broken := "{\n  \"mcpServers\": {\n    \"api\": {,}\n  }\n}\n"
 	os.WriteFile(tg.Path(), []byte(broken), 0o644)
-	err := tg.Apply(context.Background(), testToken)
+	_, err := tg.Apply(context.Background(), testToken, nil)
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Line != 3 || fe.Col != 13 || !strings.HasPrefix(err.Error(), tg.Path()+":3:13: ") {
 		t.Fatalf("err = %v, want PATH:3:13", err)
@@ -153,7 +155,7 @@ func TestGitTrackedRefused(t *testing.T) {
 	ctx := context.Background()
 
 	header, _ := New(config.Target{Client: "claude", Server: "api", Mode: "header", Path: mcp}, env)
-	err := header.Apply(ctx, testToken)
+	_, err := header.Apply(ctx, testToken, nil)
 	var h interface{ HintText() string }
 	if err == nil || !strings.Contains(err.Error(), "git tracks it or would commit it") || !errors.As(err, &h) {
 		t.Fatalf("err = %v, want a refusal with a hint", err)
@@ -165,32 +167,13 @@ func TestGitTrackedRefused(t *testing.T) {
 		t.Error("Check does not say tracked")
 	}
 	helper, _ := New(config.Target{Client: "claude", Server: "api", Path: mcp, Profile: "data"}, env)
-	if err := helper.Apply(ctx, token.Token{}); err != nil {
+	if _, err := helper.Apply(ctx, token.Token{}, nil); err != nil {
 		t.Fatalf("helper mode in a tracked file: %v", err)
 	}
 	// Ignored: allowed.
 	os.WriteFile(filepath.Join(repo, ".gitignore"), []byte(".mcp.json\n"), 0o600)
-	if err := header.Apply(ctx, testToken); err != nil {
+	if _, err := header.Apply(ctx, testToken, nil); err != nil {
 		t.Fatalf("ignored file: %v", err)
-	}
-}
-
-func TestApplyAllSharedFile(t *testing.T) {
-	t.Parallel()
-	env := testEnv(t, nil)
-	var targets []*Target
-	for _, s := range []string{"a", "b", "c", "d"} {
-		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s}, env)
-		targets = append(targets, tg)
-	}
-	for i, err := range ApplyAll(context.Background(), targets, testToken) {
-		if err != nil {
-			t.Fatalf("target %d: %v", i, err)
-		}
-	}
-	b, _ := os.ReadFile(targets[0].Path())
-	if n := strings.Count(string(b), bearer(testToken)); n != 4 {
-		t.Fatalf("%d tokens in the shared file, want 4:\n%s", n, b)
 	}
 }
 
@@ -247,4 +230,39 @@ func TestHelperLinePerOS(t *testing.T) {
 			t.Errorf("%s %s: %s, want %s", tc.goos, tc.broker, got, tc.want)
 		}
 	}
+}
+
+// memOwner is a ledger in memory: it owns what it was told was placed.
+type memOwner struct {
+	mu     sync.Mutex
+	sums   map[string][]string
+	entry  map[string]bool
+	placed [][]Placed
+}
+
+func (m *memOwner) Owns(place, sum string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sum == "" {
+		return m.entry[place]
+	}
+	return slices.Contains(m.sums[place], sum)
+}
+
+func (m *memOwner) Placing(_ string, placed []Placed) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sums == nil {
+		m.sums, m.entry = map[string][]string{}, map[string]bool{}
+	}
+	m.placed = append(m.placed, placed)
+	for _, p := range placed {
+		if p.Entry {
+			m.entry[p.Place] = true
+		}
+		if p.SHA256 != "" {
+			m.sums[p.Place] = append(m.sums[p.Place], p.SHA256)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,118 @@
+package integrations
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+)
+
+// A header the user wrote by hand is not the broker's: helper mode and
+// Remove leave it; the header the broker wrote goes.
+func TestOnlyTheOwnersValuesGo(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	path := filepath.Join(env.Home, ".claude.json")
+	mine := `{"mcpServers": {"mine": {"type": "http", "url": "https://x/mcp", "headers": {"Authorization": "Bearer eyJmy.own.token"}}, "api": {"type": "http", "url": "https://x/mcp"}}}`
+	os.WriteFile(path, []byte(mine), 0o600)
+	ctx := context.Background()
+	own := &memOwner{}
+
+	// The user's own server, in header mode then helper mode.
+	header, _ := New(config.Target{Client: "claude", Server: "api", Mode: "header"}, env)
+	helper, _ := New(config.Target{Client: "claude", Server: "api", Profile: "data"}, env)
+	userHelper, _ := New(config.Target{Client: "claude", Server: "mine", Profile: "data"}, env)
+	if _, err := header.Apply(ctx, testToken, own); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := helper.Apply(ctx, token.Token{}, own); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := userHelper.Apply(ctx, token.Token{}, own); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, path)
+	if strings.Contains(got, testToken.Value.Reveal()) {
+		t.Errorf("helper mode left the broker's header:\n%s", got)
+	}
+	if !strings.Contains(got, "Bearer eyJmy.own.token") {
+		t.Errorf("helper mode deleted the user's own header:\n%s", got)
+	}
+	if strings.Count(got, "headersHelper") != 2 {
+		t.Errorf("want two helper lines:\n%s", got)
+	}
+	if _, err := userHelper.Remove(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); !strings.Contains(got, "Bearer eyJmy.own.token") {
+		t.Errorf("Remove deleted the user's own header:\n%s", got)
+	}
+	for _, ps := range own.placed {
+		for _, p := range ps {
+			if strings.Contains(p.Place+p.SHA256, testToken.Value.Reveal()) {
+				t.Fatalf("a place or sum holds the token: %+v", p)
+			}
+		}
+	}
+}
+
+// Unwire removes an entry the broker created, and only the broker's
+// values from the user's own entry.
+func TestUnwire(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	path := filepath.Join(env.Home, ".copilot", "mcp-config.json")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	in := "{\n  // mine\n  \"mcpServers\": {\n    \"mine\": {\"type\": \"http\", \"url\": \"https://x/mcp\", \"tools\": [\"*\"]}\n  }\n}\n"
+	os.WriteFile(path, []byte(in), 0o600)
+	ctx := context.Background()
+	own := &memOwner{}
+	created, _ := New(config.Target{Client: "copilot", Server: "new", URL: "https://x/new"}, env)
+	users, _ := New(config.Target{Client: "copilot", Server: "mine"}, env)
+	for _, tg := range []*Target{created, users} {
+		if _, err := tg.Apply(ctx, testToken, own); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tg := range []*Target{created, users} {
+		o, err := tg.Unwire(ctx, own)
+		if err != nil || !o.Changed {
+			t.Fatalf("Unwire = %+v, %v", o, err)
+		}
+	}
+	want := "{\n  // mine\n  \"mcpServers\": {\n    \"mine\": {\"type\": \"http\", \"url\": \"https://x/mcp\", \"tools\": [\"*\"], \"headers\": {}}\n  }\n}\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("after Unwire:\n%s\nwant the user's entry without the broker's values:\n%s", got, want)
+	}
+	if got := readFile(t, path); strings.Contains(got, "\"new\"") || strings.Contains(got, "Bearer") {
+		t.Errorf("after Unwire:\n%s", got)
+	}
+}
+
+// In a project's .mcp.json (shared through git) the helper line names
+// `broker` as every teammate's shell finds it, not this machine's path.
+func TestSharedProjectHelperLine(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	env.BrokerPath = "/home/alice/go/bin/broker"
+	mcp := filepath.Join(env.Home, "src", "app", ".mcp.json")
+	ctx := context.Background()
+	shared, _ := New(config.Target{Client: "claude", Server: "api", URL: "https://x/mcp", Profile: "data", Path: mcp}, env)
+	if _, err := shared.Apply(ctx, token.Token{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, mcp); !strings.Contains(got, `"headersHelper": "broker headers --profile data"`) {
+		t.Errorf(".mcp.json:\n%s", got)
+	}
+	user, _ := New(config.Target{Client: "claude", Server: "api", URL: "https://x/mcp", Profile: "data"}, env)
+	if _, err := user.Apply(ctx, token.Token{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, user.Path()); !strings.Contains(got, `"headersHelper": "/home/alice/go/bin/broker headers --profile data"`) {
+		t.Errorf("~/.claude.json:\n%s", got)
+	}
+}
