@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-
 )
 
 // copyFloor is the unavoidable cost of an atomic rewrite: read the file,
@@ -74,4 +73,3 @@ func BenchmarkRewriteClaudeJSON(b *testing.B) {
 		})
 	}
 }
-
