@@ -220,7 +220,7 @@ func TestReadEnvFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	val := `it's a "token"`
-	if err := tg.Apply(context.Background(), token.Token{Value: token.Secret(val)}); err != nil {
+	if _, err := tg.Apply(context.Background(), token.Token{Value: token.Secret(val)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	vars, err := readEnvFile(path)

@@ -10,10 +10,10 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
-	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
 // The demo watches the real daemon through the two seams the daemon has
@@ -147,11 +147,11 @@ func (a *observedAuth) Refresh(ctx context.Context) (token.Token, error) {
 
 func (a *observedAuth) Logout(ctx context.Context) error { return a.c.Logout(ctx) }
 
-// observedTarget is one client's real integrations.Target; it reports
-// each write with the file's content before and after.
+// observedTarget is one client's real delivery target; it reports each
+// write with the file's content before and after.
 type observedTarget struct {
 	c      *clientInfo
-	t      *integrations.Target
+	t      *delivery.Target
 	events *bus
 	// spoil, when set, gives the token to write instead of the daemon's
 	// (tests of the checks).
@@ -161,13 +161,14 @@ type observedTarget struct {
 	last string // fingerprint of the daemon's token last written
 }
 
-func (o *observedTarget) Apply(ctx context.Context, tok token.Token) error {
+func (o *observedTarget) Apply(ctx context.Context, tok token.Token) delivery.Result {
 	before, _ := os.ReadFile(o.t.Path())
 	write := tok
 	if o.spoil != nil {
 		write = o.spoil(tok)
 	}
-	changed, err := o.t.Sync(ctx, write)
+	res := o.t.Apply(ctx, write)
+	changed, err := res.Word == delivery.Wrote, res.Err
 	after, _ := os.ReadFile(o.t.Path())
 	fp := entrasim.Fingerprint(tok.Value.Reveal())
 	o.mu.Lock()
@@ -180,17 +181,17 @@ func (o *observedTarget) Apply(ctx context.Context, tok token.Token) error {
 		o.events.send(event{kind: evWrite, at: time.Now(), tok: tok, target: o, before: before, after: after,
 			changed: changed, firstOf: first, err: err})
 	}
-	return err
+	return res
 }
 
-func (o *observedTarget) Remove(ctx context.Context) error { return o.t.Remove(ctx) }
+func (o *observedTarget) Remove(ctx context.Context) delivery.Result { return o.t.Remove(ctx) }
 
 // WatchPaths lets the daemon watch the client's file.
 func (o *observedTarget) WatchPaths() []string { return o.t.WatchPaths() }
 
-// observeTarget wraps each of the daemon's targets (the real
-// integrations targets) to report its writes.
-func (d *run) observeTarget(t config.Target, tg *integrations.Target) (daemon.Target, error) {
+// observeTarget wraps each of the daemon's targets (the real delivery
+// targets) to report its writes.
+func (d *run) observeTarget(t config.Target, tg *delivery.Target) (daemon.Target, error) {
 	ci := d.clientFor(t)
 	if ci == nil {
 		return nil, errors.New("the demo has no client " + t.Client)

@@ -23,6 +23,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
@@ -62,7 +63,7 @@ type Options struct {
 	TargetEnv *integrations.Env
 	// WrapTarget, when set, wraps each real target (the demo reports
 	// every write through it).
-	WrapTarget func(config.Target, *integrations.Target) (daemon.Target, error)
+	WrapTarget func(config.Target, *delivery.Target) (daemon.Target, error)
 
 	// Address is where the local API listens ("" = localapi.ListenDefault:
 	// the usual place, or a new private folder when that is not safe).
@@ -161,8 +162,11 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The one delivery engine (as login, logout, sync and connect use
+	// it), its ledger in the state folder.
+	deliverer := delivery.New(tenv, o.StateDir)
 	newTarget := func(t config.Target) (daemon.Target, error) {
-		tg, err := integrations.New(t, tenv) // the delivery to one client
+		tg, err := deliverer.Target(t) // the delivery to one client
 		if err != nil {
 			return nil, err
 		}

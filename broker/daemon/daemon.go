@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
@@ -58,7 +59,7 @@ type Options struct {
 	Engine Engine
 	// Reopen builds an engine for a reloaded config; nil keeps Engine.
 	Reopen func(ctx context.Context, cfg *config.Config) (Engine, error)
-	// NewTarget builds a delivery target (integrations.New, adapted).
+	// NewTarget builds a delivery target (delivery.Deliverer.Target).
 	NewTarget func(t config.Target) (Target, error)
 	// StateDir holds the token cache, polled to notice a `broker login`
 	// run by another process ("" = no polling).
@@ -267,7 +268,7 @@ func (d *Daemon) scrubRemoved(ctx context.Context, old, cur *config.Profile) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err = impl.Remove(rctx)
+		err = impl.Remove(rctx).Err
 		cancel()
 		if err != nil {
 			d.log.Warn("cannot scrub a target removed from the config", "profile", old.Name, "client", t.Client, "server", t.Server, "path", t.Path, "err", err)
@@ -275,6 +276,32 @@ func (d *Daemon) scrubRemoved(ctx context.Context, old, cur *config.Profile) {
 		}
 		d.log.Info("scrubbed a target removed from the config", "profile", old.Name, "client", t.Client, "server", t.Server, "path", t.Path)
 	}
+}
+
+// Reload reads the config file again now (`broker connect` and
+// `disconnect` ask for it, so that the daemon knows the target when they
+// return) and returns the reload's error; the last good config stays in
+// force after an error.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.mu.Lock()
+	run := d.ctx
+	d.mu.Unlock()
+	if run == nil || run.Err() != nil {
+		return errors.New("the daemon is not running")
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); d.reload(run) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.configErr != "" {
+		return &config.Error{Message: "the daemon cannot use the config: " + d.configErr, Hint: "fix the file; the daemon keeps the last good config"}
+	}
+	return nil
 }
 
 // start starts one profile's refresher.
@@ -320,8 +347,11 @@ func (d *Daemon) start(parent context.Context, p *config.Profile, rb time.Durati
 // reports why.
 type brokenTarget struct{ err error }
 
-func (b brokenTarget) Apply(context.Context, token.Token) error { return b.err }
-func (b brokenTarget) Remove(context.Context) error             { return b.err }
+func (b brokenTarget) Apply(context.Context, token.Token) delivery.Result { return b.result() }
+func (b brokenTarget) Remove(context.Context) delivery.Result             { return b.result() }
+func (b brokenTarget) result() delivery.Result {
+	return delivery.Result{Word: delivery.Failed, Err: b.err}
+}
 
 // refreshBefore is the setting or its default.
 func refreshBefore(cfg *config.Config) time.Duration {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
@@ -169,7 +170,7 @@ type write struct {
 	tok token.Token
 }
 
-func (f *fakeTarget) Apply(ctx context.Context, tok token.Token) error {
+func (f *fakeTarget) Apply(ctx context.Context, tok token.Token) delivery.Result {
 	f.mu.Lock()
 	block := f.block
 	f.mu.Unlock()
@@ -177,27 +178,35 @@ func (f *fakeTarget) Apply(ctx context.Context, tok token.Token) error {
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return ctx.Err()
+			return result(ctx.Err())
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failN > 0 {
 		f.failN--
-		return errors.New("disk full")
+		return result(errors.New("disk full"))
 	}
 	f.writes = append(f.writes, write{f.clock.Now(), tok})
 	f.value = tok
 	f.removed = false
-	return nil
+	return result(nil)
 }
 
-func (f *fakeTarget) Remove(ctx context.Context) error {
+func (f *fakeTarget) Remove(ctx context.Context) delivery.Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.value = token.Token{}
 	f.removed = true
-	return nil
+	return result(nil)
+}
+
+// result is a delivery result for err (nil: written).
+func result(err error) delivery.Result {
+	if err != nil {
+		return delivery.Result{Word: delivery.Failed, Err: err}
+	}
+	return delivery.Result{Word: delivery.Wrote}
 }
 
 func (f *fakeTarget) current() token.Token {
@@ -242,5 +251,7 @@ func (ft *fakeTargets) get(name string) *fakeTarget {
 // targetFunc is a target whose Apply calls f.
 type targetFunc func(ctx context.Context) error
 
-func (f targetFunc) Apply(ctx context.Context, _ token.Token) error { return f(ctx) }
-func (f targetFunc) Remove(ctx context.Context) error               { return nil }
+func (f targetFunc) Apply(ctx context.Context, _ token.Token) delivery.Result {
+	return result(f(ctx))
+}
+func (f targetFunc) Remove(ctx context.Context) delivery.Result { return result(nil) }

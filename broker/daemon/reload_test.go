@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -179,23 +180,23 @@ type fileTarget struct {
 	applies int
 }
 
-func (f *fileTarget) Apply(ctx context.Context, tok token.Token) error {
+func (f *fileTarget) Apply(ctx context.Context, tok token.Token) delivery.Result {
 	f.mu.Lock()
 	f.applies++
 	f.mu.Unlock()
 	data := []byte(tok.Value.Reveal())
 	if old, err := os.ReadFile(f.path); err == nil && string(old) == string(data) {
-		return nil
+		return delivery.Result{Word: delivery.Unchanged}
 	}
 	if err := os.WriteFile(f.path+".tmp", data, 0o600); err != nil {
-		return err
+		return result(err)
 	}
 	f.written(f.path, data)
-	return os.Rename(f.path+".tmp", f.path)
+	return result(os.Rename(f.path+".tmp", f.path))
 }
 
-func (f *fileTarget) Remove(ctx context.Context) error { return os.Remove(f.path) }
-func (f *fileTarget) WatchPaths() []string             { return []string{f.path} }
+func (f *fileTarget) Remove(ctx context.Context) delivery.Result { return result(os.Remove(f.path)) }
+func (f *fileTarget) WatchPaths() []string                       { return []string{f.path} }
 
 func (f *fileTarget) count() int {
 	f.mu.Lock()

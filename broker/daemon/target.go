@@ -9,16 +9,19 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
-// Target is one delivery target as the daemon uses it (integrations.Target
-// satisfies it). Apply writes tok (a second Apply with the same token
-// changes nothing); Remove scrubs the token. Both may block on file I/O.
+// Target is one delivery target as the daemon uses it (*delivery.Target
+// satisfies it: the same engine as `sync`, `login` and `logout`). Apply
+// writes tok (a second Apply with the same token changes nothing); Remove
+// scrubs the token. Both may block on file I/O; a failed Result carries
+// the error.
 type Target interface {
-	Apply(ctx context.Context, tok token.Token) error
-	Remove(ctx context.Context) error
+	Apply(ctx context.Context, tok token.Token) delivery.Result
+	Remove(ctx context.Context) delivery.Result
 }
 
 // writeTimeout bounds one write; a write in progress at shutdown runs to
@@ -126,9 +129,11 @@ func (w *targetWorker) run(ctx context.Context) {
 		if j.gen == 0 || j.gen == done {
 			continue
 		}
-		err := w.write(ctx, j)
+		res := w.write(ctx, j)
+		err := res.Err
 		now := w.d.clock.Now()
 		w.mu.Lock()
+		w.st.Result, w.st.Hint, w.st.Warning = res.Word, res.Hint(), res.Warning
 		if err == nil {
 			done = j.gen
 			failures = 0
@@ -163,26 +168,26 @@ func (w *targetWorker) run(ctx context.Context) {
 }
 
 // write does one job with a context that shutdown does not cancel.
-func (w *targetWorker) write(ctx context.Context, j job) (err error) {
+func (w *targetWorker) write(ctx context.Context, j job) (res delivery.Result) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("writing %s: internal error: %v", w.path, p)
+			res = delivery.Result{Word: delivery.Failed, Err: fmt.Errorf("writing %s: internal error: %v", w.path, p)}
 		}
 	}()
 	if j.remove {
-		err = w.impl.Remove(wctx)
-		if err == nil {
+		res = w.impl.Remove(wctx)
+		if res.Err == nil && res.Word == delivery.Wrote {
 			w.log.Info("token removed from target")
 		}
-		return err
+		return res
 	}
-	err = w.impl.Apply(wctx, j.tok)
-	if err == nil {
-		w.log.Debug("token written", "expires_on", j.tok.ExpiresOn)
+	res = w.impl.Apply(wctx, j.tok)
+	if res.Err == nil {
+		w.log.Debug("token written", "result", res.Word, "expires_on", j.tok.ExpiresOn)
 	}
-	return err
+	return res
 }
 
 // release answers the waiters covered by generation gen. w.mu is held.

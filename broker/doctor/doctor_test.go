@@ -82,7 +82,7 @@ func (s *setup) apply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := it.Apply(context.Background(), s.tok); err != nil {
+		if _, err := it.Apply(context.Background(), s.tok, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -304,6 +304,13 @@ func (c *Client) Sync(ctx context.Context, profile string) error {
 	return err
 }
 
+// Reload asks the daemon to read the config file again and waits until it
+// uses it; the error says why it cannot (a *config.Error).
+func (c *Client) Reload(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodPost, "reload", nil)
+	return err
+}
+
 // CacheChanged tells the daemon that this process changed the token cache
 // (a `broker login` done without the daemon).
 func (c *Client) CacheChanged(ctx context.Context) error {

@@ -85,6 +85,9 @@ func (f *fakeBackend) Sync(ctx context.Context, profile string) error {
 	return errors.New("claude data (/x/.claude.json): disk full")
 }
 func (f *fakeBackend) CacheChanged() {}
+func (f *fakeBackend) Reload(ctx context.Context) error {
+	return &config.Error{Path: "/x/config.toml", Line: 3, Col: 1, Message: "unknown key", Hint: "fix the file"}
+}
 
 // shortDir returns a short temporary folder: socket paths are limited to
 // about 100 bytes.
@@ -160,6 +163,10 @@ func TestClientServer(t *testing.T) {
 	}
 	if err := c.Sync(ctx, ""); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("sync: %v", err)
+	}
+	var re *config.Error
+	if err := c.Reload(ctx); !errors.As(err, &re) || re.Line != 3 || re.HintText() != "fix the file" {
+		t.Errorf("reload: %#v", err)
 	}
 	b.mu.Lock()
 	b.tokErr = &auth.Error{Class: auth.ClassSignInRequired, Message: "sign-in required", Hint: "run `broker login`"}

@@ -10,7 +10,7 @@
 //	GET  headers    {"Authorization": "Bearer …"}; server and server_url name
 //	                the asking MCP server (see ServerTokener)
 //	GET  status     state.Status
-//	POST sign-in, sign-out, refresh, sync, cache-changed   {}
+//	POST sign-in, sign-out, refresh, sync, cache-changed, reload   {}
 //	GET  events     text/event-stream; one "data: <status>" per change
 //
 // Errors are {"error", "hint", "class", "retry_after_ms", "path", "line",
@@ -46,6 +46,9 @@ type Backend interface {
 	RefreshNow(ctx context.Context, profile string) error
 	Sync(ctx context.Context, profile string) error
 	CacheChanged()
+	// Reload reads the config file again and returns when the daemon
+	// uses it (or why it cannot).
+	Reload(ctx context.Context) error
 }
 
 // ServerTokener is implemented by backends that replace a token a named
@@ -84,6 +87,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /v1/sign-out", s.action(b.SignOut))
 	mux.HandleFunc("POST /v1/refresh", s.action(b.RefreshNow))
 	mux.HandleFunc("POST /v1/sync", s.action(b.Sync))
+	mux.HandleFunc("POST /v1/reload", s.action(func(ctx context.Context, _ string) error { return b.Reload(ctx) }))
 	mux.HandleFunc("POST /v1/cache-changed", func(w http.ResponseWriter, r *http.Request) {
 		b.CacheChanged()
 		writeJSON(w, http.StatusOK, struct{}{})

@@ -75,4 +75,11 @@ type Target struct {
 	State   string     `json:"state"`
 	Error   string     `json:"error,omitempty"`
 	Written *time.Time `json:"written,omitempty"`
+	// Result is the last write's word: ok (written), unchanged or error
+	// (the same words as `broker sync`).
+	Result string `json:"result,omitempty"`
+	// Hint says what to do about Error.
+	Hint string `json:"hint,omitempty"`
+	// Warning is a problem that did not stop the write.
+	Warning string `json:"warning,omitempty"`
 }

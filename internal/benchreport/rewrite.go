@@ -81,7 +81,8 @@ func rewriteChild(args []string) error {
 		}
 		ctx := context.Background()
 		op = func(i int) error {
-			return tg.Apply(ctx, token.Token{Value: fakeJWT(i), ExpiresOn: time.Now().Add(time.Hour)})
+			_, err := tg.Apply(ctx, token.Token{Value: fakeJWT(i), ExpiresOn: time.Now().Add(time.Hour)}, nil)
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown mode %q", mode)

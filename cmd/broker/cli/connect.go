@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
@@ -92,50 +94,69 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if t.Project, err = absPath(opts.Project); err != nil {
 		return err
 	}
-	env, err := integrations.DefaultEnv()
-	if err != nil {
-		return err
-	}
-	tg, err := integrations.New(t, env)
-	if err != nil {
-		return err
-	}
 	file, err := app.ConfigFile()
 	if err != nil {
 		return err
 	}
-	updated, changed, err := config.AddTarget(ctx, file, t)
+	d, err := app.deliverer()
 	if err != nil {
 		return err
 	}
-	switch {
-	case !updated:
+	needToken := func(ctx context.Context) (token.Token, error) {
+		tok, err := app.fetchToken(ctx, p.Name, defaultMinValidity)
+		if err != nil {
+			return tok, WithHint(fmt.Errorf("target %s/%s needs a token and profile %s has none: %w", t.Client, t.Server, p.Name, err),
+				"run `broker login"+profileFlag(cfg, p.Name)+"`; it writes every target")
+		}
+		return tok, nil
+	}
+	c, err := d.Connect(ctx, file, t, needToken)
+	if err != nil {
+		if c.Config != "" {
+			fmt.Fprintf(app.Stderr, "broker: %s is as it was: the target was not added\n", file)
+		}
+		return err
+	}
+	switch c.Config {
+	case delivery.Added:
 		fmt.Fprintf(app.Stdout, "added target %s/%s to %s\n", t.Client, t.Server, file)
-	case changed:
+	case delivery.Updated:
 		fmt.Fprintf(app.Stdout, "updated target %s/%s in %s\n", t.Client, t.Server, file)
 	default:
 		fmt.Fprintf(app.Stdout, "target %s/%s already in %s\n", t.Client, t.Server, file)
 	}
-
-	var tok token.Token
-	if tg.NeedsToken() {
-		tok, err = app.fetchToken(ctx, p.Name, defaultMinValidity)
-		if err != nil {
-			return WithHint(fmt.Errorf("%s needs a token and profile %s has none: %w", tg, p.Name, err),
-				"run `broker login"+profileFlag(cfg, p.Name)+"`; it writes every target")
-		}
-	}
-	wrote, err := tg.Sync(ctx, tok)
-	if err != nil {
-		return err
-	}
 	state := "already wired"
-	if wrote {
+	if c.Result.Word == delivery.Wrote {
 		state = "wired"
 	}
-	mode := tg.Mode()
-	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, tg.Path(), mode)
+	mode := c.Mode
+	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, c.Result.Path, mode)
+	if c.Result.Warning != "" {
+		fmt.Fprintf(app.Stderr, "broker: warning: %s: %s\n", c.Result.Path, c.Result.Warning)
+	}
+	app.reloadDaemon(ctx)
 	return nil
+}
+
+// reloadTimeout bounds the wait for the daemon to take a config edit.
+const reloadTimeout = 10 * time.Second
+
+// reloadDaemon has a running daemon read the config now and waits for it
+// (bounded), so that `sync` and `status` know a target as soon as
+// `connect` or `disconnect` returns. A daemon that cannot is a warning.
+func (a *App) reloadDaemon(ctx context.Context) {
+	c := a.daemon(ctx)
+	if c == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+	defer cancel()
+	if err := c.Reload(rctx); err != nil && !noDaemon(err) {
+		fmt.Fprintf(a.Stderr, "broker: warning: the running daemon did not take the change yet: %v\n", err)
+		if h := hintOf(err); h != "" {
+			fmt.Fprintf(a.Stderr, "hint: %s\n", h)
+		}
+	}
 }
 
 // profileFlag is " --profile P" when there is more than one profile.

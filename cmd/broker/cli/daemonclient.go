@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
@@ -104,17 +104,7 @@ func (a *App) loginViaDaemon(ctx context.Context, c *localapi.Client, profile st
 		until = p.ExpiresOn.Local().Format(time.DateTime)
 	}
 	fmt.Fprintf(a.Stdout, "signed in to profile %s as %s; token valid until %s\n", p.Name, p.Account, until)
-	for _, t := range p.Targets {
-		what := t.Client
-		if t.Server != "" {
-			what += " " + t.Server
-		}
-		if t.State == state.TargetError {
-			fmt.Fprintf(a.Stderr, "broker: warning: %s (%s): %s\n", t.Path, what, t.Error)
-			continue
-		}
-		fmt.Fprintf(a.Stdout, "wrote %s (%s)\n", t.Path, what)
-	}
+	a.printWarnings(statusResults(p))
 	return nil
 }
 
@@ -138,17 +128,10 @@ func (a *App) syncViaDaemon(ctx context.Context, c *localapi.Client, profile str
 	if err != nil {
 		return err
 	}
-	var results []targetResult
+	var results []delivery.Result
 	for _, p := range st.Profiles {
-		if profile != "" && p.Name != profile {
-			continue
-		}
-		for _, t := range p.Targets {
-			r := targetResult{target: config.Target{Client: t.Client, Server: t.Server, Profile: p.Name}, path: t.Path, changed: t.State == state.TargetOK}
-			if t.State == state.TargetError {
-				r.err = errors.New(t.Error)
-			}
-			results = append(results, r)
+		if profile == "" || p.Name == profile {
+			results = append(results, statusResults(p)...)
 		}
 	}
 	if len(results) == 0 {
@@ -158,8 +141,8 @@ func (a *App) syncViaDaemon(ctx context.Context, c *localapi.Client, profile str
 		fmt.Fprintln(a.Stdout, "no targets configured")
 		return nil
 	}
-	failed := printResults(a.Stdout, results)
-	if serr != nil {
+	failed := a.printResults(results)
+	if serr != nil && !failed {
 		return ExitCodeError(ExitError, serr)
 	}
 	if failed {

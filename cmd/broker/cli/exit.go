@@ -88,6 +88,26 @@ func exitCode(err error) int {
 	return ExitError
 }
 
+// fromCobra turns cobra's own complaint about the command line (an
+// unknown command, with its suggestions) into a usage error with a hint.
+func fromCobra(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "unknown command ") {
+		return err
+	}
+	first, rest, _ := strings.Cut(msg, "\n")
+	hint := "run `broker help` for the commands"
+	if _, sug, ok := strings.Cut(rest, "Did you mean this?"); ok {
+		if f := strings.Fields(sug); len(f) > 0 {
+			hint = "did you mean `broker " + f[0] + "`? (`broker help` lists the commands)"
+		}
+	}
+	return WithHint(usageError{errors.New(first)}, hint)
+}
+
 // printError writes "broker: message" and the hint lines to w.
 func printError(w io.Writer, err error) {
 	if errors.Is(err, errSilent) {

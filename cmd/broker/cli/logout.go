@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 )
 
 type logoutOptions struct {
@@ -17,7 +19,17 @@ func newLogoutCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Forget the account and tokens and scrub them from every target",
-		Args:  cobra.NoArgs,
+		Long: `Forget the profile's account and tokens (with --all: every profile's) and
+scrub the token from every file the broker wrote it to, as the ledger in
+the state folder lists them, whatever config.toml says now: a target
+removed from it, the targets of a removed profile (--all), an old path.
+Only values the broker wrote go; a header you wrote yourself stays.
+
+Prints one line per scrubbed target. When a token cannot be removed (the
+file does not parse, is read-only, ...) it exits 1 naming the file (and
+PATH:LINE:COL where known) and keeps the target in the ledger, so that the
+next logout tries again.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.All && opts.Profile != "" {
 				return UsageErrorf("--all and --profile cannot be used together")
@@ -31,31 +43,41 @@ func newLogoutCmd(app *App) *cobra.Command {
 }
 
 func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
+	viaDaemon := false
 	if c := app.daemon(ctx); c != nil {
-		// With --all the local pass below then reports each profile and
-		// forgets the tokens of profiles no longer configured.
-		if err := app.logoutViaDaemon(ctx, c, opts.Profile, opts.All); !noDaemon(err) && (err != nil || !opts.All) {
-			return err
+		// The daemon stops delivering and scrubs its targets; the ledger
+		// pass below scrubs whatever else the broker ever wrote. With
+		// --all the local pass also reports each profile and forgets the
+		// tokens of profiles no longer configured.
+		err := app.logoutViaDaemon(ctx, c, opts.Profile, opts.All)
+		if !noDaemon(err) {
+			if err != nil {
+				return err
+			}
+			viaDaemon = true
 		}
 	}
 	eng, err := app.openEngine(ctx, false)
 	if err != nil {
 		return err
 	}
-	names := []string{opts.Profile}
+	names := []string{}
 	if opts.All {
 		names = eng.Config().ProfileNames()
-	}
-	for _, name := range names {
-		p, err := eng.Profile(name)
+	} else {
+		p, err := eng.Profile(opts.Profile)
 		if err != nil {
 			return err
 		}
-		if err := eng.Logout(ctx, p.Name); err != nil {
-			return fmt.Errorf("signing out of profile %s: %w", p.Name, err)
+		names = append(names, p.Name)
+	}
+	if !viaDaemon || opts.All {
+		for _, name := range names {
+			if err := eng.Logout(ctx, name); err != nil {
+				return fmt.Errorf("signing out of profile %s: %w", name, err)
+			}
+			fmt.Fprintf(app.Stdout, "signed out of profile %s\n", name)
 		}
-		app.scrub(ctx, p)
-		fmt.Fprintf(app.Stdout, "signed out of profile %s\n", p.Name)
 	}
 	if opts.All {
 		// Tokens of profiles that are no longer configured go too.
@@ -72,6 +94,24 @@ func logoutRun(ctx context.Context, app *App, opts logoutOptions) error {
 			}
 			fmt.Fprintf(app.Stdout, "forgot the tokens of profile %s (no longer configured)\n", name)
 		}
+	}
+	d, err := app.deliverer()
+	if err != nil {
+		return err
+	}
+	if opts.All {
+		names = []string{""}
+	}
+	var results []delivery.Result
+	for _, name := range names {
+		rs, err := d.Scrub(ctx, name)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
+	}
+	if app.printResults(results) {
+		return ExitCodeError(ExitError, errSilent)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func Main(args []string) int {
 	defer stop()
 	root := newRootCmd(app)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := fromCobra(root.ExecuteContext(ctx))
 	if err != nil {
 		printError(app.Stderr, err)
 	}
@@ -107,6 +107,7 @@ required, 4 temporary failure (authority unreachable, timeout).`,
 		newBridgeCmd(app),
 		newSyncCmd(app),
 		newConnectCmd(app),
+		newDisconnectCmd(app),
 		newDemoCmd(app),
 		newRunCmd(app),
 	)
