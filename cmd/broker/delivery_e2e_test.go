@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,9 +52,31 @@ func TestDeliveryScripts(t *testing.T) {
 						ts.Check(err)
 						time.Sleep(d)
 					},
+					"eventually": cmdEventually,
 				},
 			})
 		})
+	}
+}
+
+// cmdEventually runs a program again until it exits 0, for at most DUR:
+// eventually DUR prog args... (for what a running daemon does by itself).
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: eventually DUR command [args...]")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(d)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not succeed within %s: %v", strings.Join(args[1:], " "), d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
