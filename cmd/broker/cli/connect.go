@@ -46,7 +46,13 @@ Claude Code and Codex (0.171 and later) default to --mode helper (the client run
 ` + "`broker headers`" + `, no token in the file, no sign-in needed now); header mode
 (the default elsewhere) writes the token and needs a signed-in profile;
 bridge makes the client
-start ` + "`broker bridge NAME`" + `.`,
+start ` + "`broker bridge NAME`" + `. In a project's .mcp.json (--path; usually
+committed to git) the helper line is ` + "`broker headers --profile P`" + ` without a path,
+so that it runs from each teammate's PATH.
+
+When wiring the client's file fails, config.toml is left as it was, byte for
+byte. A running daemon reads the new config before connect returns (` + "`status`" + `
+and ` + "`sync`" + ` know the target at once). ` + "`broker disconnect`" + ` undoes it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Client = args[0]
