@@ -3,6 +3,7 @@ package integrations
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,5 +115,39 @@ func TestSharedProjectHelperLine(t *testing.T) {
 	}
 	if got := readFile(t, user.Path()); !strings.Contains(got, `"headersHelper": "/home/alice/go/bin/broker headers --profile data"`) {
 		t.Errorf("~/.claude.json:\n%s", got)
+	}
+}
+
+// A client file that is a link into a git work tree (a dotfiles
+// repository) is a file git tracks: no token is written through it.
+func TestGitTrackedThroughSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is missing")
+		}
+		t.Skip("git is missing")
+	}
+	env := testEnv(t, nil)
+	repo := filepath.Join(env.Home, "dotfiles")
+	os.MkdirAll(repo, 0o700)
+	if out, err := exec.Command("git", "init", "-q", repo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	real := filepath.Join(repo, "mcp-config.json")
+	in := `{"mcpServers": {"api": {"type": "http", "url": "https://x/mcp"}}}`
+	os.WriteFile(real, []byte(in), 0o600)
+	link := filepath.Join(env.Home, ".copilot", "mcp-config.json")
+	os.MkdirAll(filepath.Dir(link), 0o700)
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	tg, _ := New(config.Target{Client: "copilot", Server: "api"}, env)
+	_, err := tg.Apply(context.Background(), testToken, nil)
+	if err == nil || !strings.Contains(err.Error(), "git tracks it or would commit it") || !strings.Contains(err.Error(), real) {
+		t.Fatalf("err = %v, want a refusal naming %s", err, real)
+	}
+	if got := readFile(t, real); got != in {
+		t.Errorf("the file in the repository was written:\n%s", got)
 	}
 }
