@@ -316,7 +316,10 @@ func (l *Ledger) read() (*ledgerDoc, error) {
 	}
 	d := &ledgerDoc{}
 	if err := json.Unmarshal(b, d); err != nil {
-		return nil, fmt.Errorf("%s: %v", l.path, err)
+		return nil, &integrations.HintError{
+			Err:  fmt.Errorf("%s: the ledger is damaged: %v", l.path, err),
+			Hint: "it is the broker's own file: move it away, then `broker sync` records the targets again (a token written before is then scrubbed only where broker writes again)",
+		}
 	}
 	return d, nil
 }
