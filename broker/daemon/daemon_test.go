@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 )
 
@@ -620,6 +621,10 @@ func TestFailingTargetDoesNotHoldOthersBack(t *testing.T) {
 		p := h.profile()
 		if p.Targets[1].State != state.TargetError || p.Targets[1].Error != "disk full" || p.Targets[0].State != state.TargetOK {
 			t.Fatalf("targets: %+v", p.Targets)
+		}
+		// The same words as `broker sync` without the daemon.
+		if p.Targets[0].Result != delivery.Wrote || p.Targets[1].Result != delivery.Failed {
+			t.Fatalf("results: %+v", p.Targets)
 		}
 		// Retried after 1 s, 2 s, 4 s.
 		sleep(6 * time.Second)

@@ -293,3 +293,20 @@ func TestDisconnect(t *testing.T) {
 		t.Errorf("disconnect again: %v", err)
 	}
 }
+
+// A damaged ledger stops the write (nothing is written that could not be
+// scrubbed later) and says what to do.
+func TestDamagedLedger(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	os.MkdirAll(w.state, 0o700)
+	os.WriteFile(filepath.Join(w.state, LedgerFile), []byte("{\"targets\": ["), 0o600)
+	env := filepath.Join(w.home, "mcp.env")
+	r := w.target(t, config.Target{Client: "envfile", Path: env}).Apply(context.Background(), testToken)
+	if r.Word != Failed || !strings.Contains(r.Err.Error(), "the ledger is damaged") || r.Hint() == "" {
+		t.Fatalf("Apply with a damaged ledger: %+v", r)
+	}
+	if _, err := os.Stat(env); !os.IsNotExist(err) {
+		t.Errorf("the env file was written: %v", err)
+	}
+}
