@@ -180,6 +180,12 @@ func (t *Target) Apply(ctx context.Context, tok token.Token) Result {
 		}
 		o, err = t.it.Apply(ctx, tok, own)
 		if err != nil {
+			// The file was not replaced: what was recorded for it goes
+			// (an entry recorded as the broker's that it never created
+			// would make disconnect delete the user's own later).
+			if uerr := t.d.ledger.put(ctx, own.rec.key(), own.known); uerr != nil {
+				return errors.Join(err, uerr)
+			}
 			return err
 		}
 		return t.d.ledger.settle(ctx, own.rec.key(), own.last)

@@ -310,3 +310,21 @@ func TestDamagedLedger(t *testing.T) {
 		t.Errorf("the env file was written: %v", err)
 	}
 }
+
+// A write that fails leaves no record of an entry the broker never
+// created: disconnect must not take the user's entry for the broker's.
+func TestFailedWriteRecordsNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	p := w.write(t, ".copilot/mcp-config.json", "{\"mcpServers\": {}}\n")
+	os.Chmod(p, 0o400)
+	tg := w.target(t, config.Target{Client: "copilot", Server: "api", URL: "https://x/mcp"})
+	if r := tg.Apply(ctx, testToken); r.Word != Failed || !strings.Contains(r.Err.Error(), "read-only") {
+		t.Fatalf("Apply to a read-only file: %+v", r)
+	}
+	recs, err := w.d.Ledger().Records(ctx, "")
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("ledger after a failed write: %+v, %v", recs, err)
+	}
+}

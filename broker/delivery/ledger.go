@@ -233,6 +233,27 @@ func (l *Ledger) settle(ctx context.Context, k key, placed []integrations.Placed
 	})
 }
 
+// put makes the record under k what rec is (nil: no record), undoing a
+// placing whose write did not happen.
+func (l *Ledger) put(ctx context.Context, k key, rec *Record) error {
+	return l.change(ctx, func(d *ledgerDoc) bool {
+		i := slices.IndexFunc(d.Targets, func(r *Record) bool { return r.key() == k })
+		switch {
+		case i < 0 && rec == nil:
+			return false
+		case i < 0:
+			c := *rec
+			d.Targets = append(d.Targets, &c)
+		case rec == nil:
+			d.Targets = slices.Delete(d.Targets, i, i+1)
+		default:
+			c := *rec
+			d.Targets[i] = &c
+		}
+		return true
+	})
+}
+
 // forget drops from the record the values that which selects (all of
 // them: the record goes).
 func (l *Ledger) forget(ctx context.Context, k key, which func(Value) bool) error {
