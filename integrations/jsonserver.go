@@ -52,7 +52,7 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	if t.mode == ModeBridge {
 		ops = append(ops,
 			jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)),
-			jsonedit.Set(j.under(t, "command"), jsonedit.String(t.env.BrokerPath)),
+			jsonedit.Set(j.under(t, "command"), jsonedit.String(brokerCommand(t))),
 			jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))),
 		)
 		if j.stdioType != "" {
@@ -101,6 +101,16 @@ func helperCommand(t *Target) string {
 		cmd += " --profile " + q(t.cfg.Profile)
 	}
 	return cmd
+}
+
+// brokerCommand is the bridge entry's command: the broker's absolute
+// path, or in a shared .mcp.json the bare `broker`, which Claude Code
+// finds on each teammate's PATH.
+func brokerCommand(t *Target) string {
+	if sharedProjectFile(t) {
+		return "broker"
+	}
+	return t.env.BrokerPath
 }
 
 // sharedProjectFile reports whether t writes a Claude Code project-scope
@@ -180,7 +190,7 @@ func mustJSON(v any) []byte {
 
 // stdioEntry is the usual bridge entry: {"command": broker, "args": [...]}.
 func stdioEntry(t *Target, before ...kv) []byte {
-	return object(append(before, kv{"command", t.env.BrokerPath}, kv{"args", bridgeArgs(t)})...)
+	return object(append(before, kv{"command", brokerCommand(t)}, kv{"args", bridgeArgs(t)})...)
 }
 
 // jsonServerClient is a client over jsonServers.
