@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/files/atomicfile"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
@@ -326,5 +328,33 @@ func TestFailedWriteRecordsNothing(t *testing.T) {
 	recs, err := w.d.Ledger().Records(ctx, "")
 	if err != nil || len(recs) != 0 {
 		t.Fatalf("ledger after a failed write: %+v, %v", recs, err)
+	}
+}
+
+// A file another program keeps changing is tried again; any other error
+// is final at once (the daemon has its own backoff).
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	calls := 0
+	err := retry(ctx, func() error {
+		calls++
+		if calls < attempts {
+			return fmt.Errorf("writing x: %w", atomicfile.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil || calls != attempts {
+		t.Errorf("conflicts: %d calls, %v", calls, err)
+	}
+	calls = 0
+	err = retry(ctx, func() error { calls++; return errors.New("read-only") })
+	if err == nil || calls != 1 {
+		t.Errorf("a final error: %d calls, %v", calls, err)
+	}
+	calls = 0
+	err = retry(ctx, func() error { calls++; return atomicfile.ErrConflict })
+	if !errors.Is(err, atomicfile.ErrConflict) || calls != attempts {
+		t.Errorf("always in conflict: %d calls, %v", calls, err)
 	}
 }
