@@ -2,6 +2,7 @@ package integrations
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,5 +150,30 @@ func TestGitTrackedThroughSymlinkRefused(t *testing.T) {
 	}
 	if got := readFile(t, real); got != in {
 		t.Errorf("the file in the repository was written:\n%s", got)
+	}
+}
+
+// A token that cannot be removed (the file is read-only) is an error
+// that names the file, the line and the column of the value.
+func TestRemoveReadOnlyNamesTheLine(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	path := filepath.Join(env.Home, ".cursor", "mcp.json")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	os.WriteFile(path, []byte("{\n  \"mcpServers\": {\n    \"api\": {\n      \"url\": \"https://x/mcp\",\n      \"headers\": {\n        \"Authorization\": \"Bearer old\"\n      }\n    }\n  }\n}\n"), 0o600)
+	ctx := context.Background()
+	own := &memOwner{}
+	tg, _ := New(config.Target{Client: "cursor", Server: "api"}, env)
+	if _, err := tg.Apply(ctx, testToken, own); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o400)
+	_, err := tg.Remove(ctx, own)
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Path != path || fe.Line != 6 || fe.Col != 27 || !strings.Contains(fe.Msg, "read-only") || fe.HintText() == "" {
+		t.Fatalf("Remove of a read-only file: %#v", err)
+	}
+	if !strings.HasPrefix(err.Error(), path+":6:27: ") {
+		t.Errorf("error %q, want PATH:6:27: …", err)
 	}
 }

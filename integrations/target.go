@@ -12,6 +12,7 @@
 package integrations
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -405,22 +406,64 @@ func (t *Target) strip(ctx context.Context, own Owner, which func(place) bool) (
 	if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
 		return Outcome{File: file}, nil
 	}
-	return t.update(ctx, file, func(old []byte, exists bool) ([]byte, error) {
+	var old []byte
+	at := -1 // where the first value removed was
+	o, err := t.update(ctx, file, func(cur []byte, exists bool) ([]byte, error) {
 		if !exists {
 			return nil, errNothing
 		}
-		next := old
+		old, at = cur, -1
+		next := cur
 		for _, p := range t.client.places(t) {
 			if !which(p) {
 				continue
 			}
+			before := next
 			var err error
 			if next, err = t.delOwned(next, p, own); err != nil {
 				return nil, err
 			}
+			if at < 0 && !bytes.Equal(before, next) {
+				at = firstDiff(before, next)
+				if v, ok, _ := t.client.get(t, before, p); ok && v != "" {
+					if i := bytes.Index(cur, []byte(v)); i >= 0 {
+						at = i
+					}
+				}
+			}
 		}
 		return next, nil
 	})
+	var fe *FileError
+	if err != nil && !errors.As(err, &fe) && at >= 0 {
+		// The value was found but the file could not be written (it is
+		// read-only, …): say where the token stays.
+		msg := err.Error()
+		if u := errors.Unwrap(err); u != nil {
+			msg = u.Error()
+		}
+		line, col := lineCol(old, at)
+		return o, &FileError{Path: t.path, Line: line, Col: col, Msg: "the token here cannot be removed: " + msg,
+			Hint: "make the file writable and run the command again; until then the ledger keeps the token listed"}
+	}
+	return o, err
+}
+
+// firstDiff is the offset of the first byte where a and b differ.
+func firstDiff(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// lineCol is the 1-based line and column (in bytes) of offset off in data.
+func lineCol(data []byte, off int) (int, int) {
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	return line, off - bytes.LastIndexByte(data[:off], '\n')
 }
 
 var errNothing = errors.New("nothing to do")
@@ -492,6 +535,8 @@ type FileError struct {
 	Path      string
 	Line, Col int
 	Msg       string
+	// Hint, when set, replaces the hint for a file that does not parse.
+	Hint string
 }
 
 func (e *FileError) Error() string {
@@ -503,6 +548,9 @@ func (e *FileError) Error() string {
 
 // HintText says what to do about a file that does not parse.
 func (e *FileError) HintText() string {
+	if e.Hint != "" {
+		return e.Hint
+	}
 	return "fix the file by hand; broker leaves a file it cannot parse untouched"
 }
 
