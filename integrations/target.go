@@ -261,11 +261,8 @@ func (t *Target) NeedsToken() bool { return t.writesSecret() }
 func (t *Target) File() string { return resolve(t.path) }
 
 func resolve(p string) string {
-	if r, err := filepath.EvalSymlinks(p); err == nil {
+	if r, err := files.Resolve(p); err == nil {
 		return r
-	}
-	if r, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
-		return filepath.Join(r, filepath.Base(p))
 	}
 	return p
 }
@@ -290,18 +287,16 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, own Owner) (Outcome
 		if tok.Value == "" {
 			return Outcome{File: file}, &HintError{Err: fmt.Errorf("%s: no token to write", t), Hint: "run `broker login`"}
 		}
-		// The file really written decides: a link into a dotfiles
-		// repository is a file git tracks.
-		for _, p := range []string{t.path, file} {
-			tracked, err := gitcheck.Tracked(ctx, p)
-			if err != nil {
-				return Outcome{File: file}, fmt.Errorf("%s: checking git for %s: %w", t, p, err)
-			}
-			if tracked {
-				return Outcome{File: file}, &HintError{
-					Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, p),
-					Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
-				}
+		// gitcheck asks about the file really written (a link into a
+		// dotfiles repository is a file git tracks).
+		tracked, err := gitcheck.Tracked(ctx, t.path)
+		if err != nil {
+			return Outcome{File: file}, fmt.Errorf("%s: checking git for %s: %w", t, t.path, err)
+		}
+		if tracked {
+			return Outcome{File: file}, &HintError{
+				Err:  fmt.Errorf("%s: refusing to write a token into %s: git tracks it or would commit it", t, file),
+				Hint: "use mode = \"helper\" where the client supports it, an envfile target, or add the file to .gitignore",
 			}
 		}
 	}
