@@ -188,8 +188,8 @@ func (l *Ledger) placing(ctx context.Context, rec *Record, placed []integrations
 			}
 			if p.SHA256 != "" && !slices.Contains(v.SHA256, p.SHA256) {
 				v.SHA256 = append(v.SHA256, p.SHA256)
-				if len(v.SHA256) > keepSums+1 {
-					v.SHA256 = v.SHA256[len(v.SHA256)-keepSums-1:]
+				if len(v.SHA256) > keepSums {
+					v.SHA256 = v.SHA256[len(v.SHA256)-keepSums:]
 				}
 				changed = true
 			}
@@ -198,9 +198,11 @@ func (l *Ledger) placing(ctx context.Context, rec *Record, placed []integrations
 	})
 }
 
-// settle keeps, for each place a write put a value at, only that value's
-// sum (and the one before): the file now holds it. The token at any other
-// place is gone from the file (Apply took it out): it is forgotten.
+// settle is told that a write put placed in the file: the token at any
+// other place is gone from it (Apply took it out), so it is forgotten.
+// The sums stay as placing left them (the value written and the one
+// before: a write that crashed between the ledger and the file leaves
+// either in the file), so a rotation costs one ledger write.
 func (l *Ledger) settle(ctx context.Context, k key, placed []integrations.Placed) error {
 	return l.change(ctx, func(d *ledgerDoc) bool {
 		r := find(d, k)
@@ -211,25 +213,7 @@ func (l *Ledger) settle(ctx context.Context, k key, placed []integrations.Placed
 		r.Values = slices.DeleteFunc(r.Values, func(v Value) bool {
 			return v.Secret && !slices.ContainsFunc(placed, func(p integrations.Placed) bool { return p.Place == v.Place })
 		})
-		changed := len(r.Values) != n
-		for _, p := range placed {
-			v := r.value(p.Place)
-			if v == nil || p.SHA256 == "" {
-				continue
-			}
-			i := slices.Index(v.SHA256, p.SHA256)
-			if i < 0 {
-				continue
-			}
-			keep := []string{p.SHA256}
-			if i > 0 {
-				keep = []string{v.SHA256[i-1], p.SHA256}
-			}
-			if !slices.Equal(keep, v.SHA256) {
-				v.SHA256, changed = keep, true
-			}
-		}
-		return changed
+		return len(r.Values) != n
 	})
 }
 
