@@ -534,6 +534,20 @@ func (d *Daemon) RefreshNow(ctx context.Context, profile string) error {
 	return err
 }
 
+// Challenge answers a server's claims challenge (the decoded JSON of a
+// 401's insufficient_claims: Conditional Access, CAE) for the profile: a
+// token with those claims, silently when Entra allows, which becomes the
+// profile's current token. When the user must act, the profile turns
+// "sign-in required" naming the server (the tray notifies) and the next
+// sign-in asks for the claims.
+func (d *Daemon) Challenge(ctx context.Context, profile, server, claims string) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return r.challenge(ctx, server, claims)
+}
+
 // SignIn signs the profile in interactively (the engine opens the
 // browser, or prints a device code). Only one sign-in per profile is ever
 // in flight; concurrent callers share it. It returns once the new token
