@@ -80,6 +80,8 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 		ops = append(ops, jsonedit.Require(j.entry(t)))
 	}
 	switch t.mode {
+	case ModeProxy:
+		return j.applyProxy(t, old, ops)
 	case ModeHelper:
 		ops = append(ops,
 			jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))),
@@ -87,6 +89,39 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	default:
 		ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(bearer(tok))))
 	}
+	return jsonedit.Edit(old, ops...)
+}
+
+// applyProxy points the entry at the loopback proxy: its URL key holds the
+// proxy's URL (other URL keys and a broker bridge or helper go), its
+// Authorization header the local credential.
+func (j jsonServers) applyProxy(t *Target, old []byte, ops []jsonedit.Op) ([]byte, error) {
+	u, cred, err := t.env.Proxy.Endpoint(t.cfg)
+	if err != nil {
+		return nil, err
+	}
+	isHelper := func(raw []byte) bool {
+		var s string
+		return json.Unmarshal(raw, &s) == nil && s == helperCommand(t)
+	}
+	for i, k := range j.urlKeys {
+		if i == 0 {
+			ops = append(ops, jsonedit.Set(j.under(t, k), jsonedit.String(u)))
+		} else {
+			ops = append(ops, jsonedit.Delete(j.under(t, k)))
+		}
+	}
+	// An entry that was the broker's bridge stops being a stdio one.
+	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && string(raw) == string(jsonedit.String(t.env.BrokerPath)) {
+		ops = append(ops, jsonedit.Delete(j.under(t, "command")), jsonedit.Delete(j.under(t, "args")))
+	}
+	if j.stdioType != "" {
+		// Copilot CLI: the proxy speaks Streamable HTTP.
+		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String("http")))
+	}
+	ops = append(ops,
+		jsonedit.DeleteIf(j.under(t, "headersHelper"), isHelper),
+		jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String("Bearer "+cred)))
 	return jsonedit.Edit(old, ops...)
 }
 

@@ -180,7 +180,7 @@ func TestApplyAllSharedFile(t *testing.T) {
 	env := testEnv(t, nil)
 	var targets []*Target
 	for _, s := range []string{"a", "b", "c", "d"} {
-		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s}, env)
+		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s, Mode: "header"}, env)
 		targets = append(targets, tg)
 	}
 	for i, err := range ApplyAll(context.Background(), targets, testToken) {

@@ -92,7 +92,7 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if t.Project, err = absPath(opts.Project); err != nil {
 		return err
 	}
-	env, err := integrations.DefaultEnv()
+	env, err := envFor(cfg)
 	if err != nil {
 		return err
 	}

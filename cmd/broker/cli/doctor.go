@@ -71,7 +71,7 @@ func doctorRun(ctx context.Context, app *App, o *doctorOptions) error {
 			opts.Storage, opts.StorageWarning = eng.Store().Mode(), eng.Store().Warning()
 			opts.Tokens = engineTokens{app: app, eng: eng}
 		}
-		env, err := integrations.DefaultEnv()
+		env, err := envFor(opts.Config)
 		if err == nil {
 			opts.Target = func(t config.Target) (doctor.Target, error) {
 				it, err := integrations.New(t, env)
