@@ -30,7 +30,10 @@ const CredentialsFile = "proxy-credentials.json"
 // use.
 type Credentials struct {
 	path string
-	lock *flock.Flock
+	// writeMu serialises this process's writers: a flock.Flock held by one
+	// goroutine does not block another using the same Flock.
+	writeMu sync.Mutex
+	lock    *flock.Flock
 
 	mu   sync.Mutex
 	seen os.FileInfo       // the file as last read (nil: read again)
@@ -109,6 +112,9 @@ func (c *Credentials) Known(id string) bool {
 	return ok
 }
 
+// Get returns the target's credential without making one.
+func (c *Credentials) Get(id string) (string, bool) { return c.lookup(id) }
+
 func (c *Credentials) lookup(id string) (string, bool) {
 	fi, _ := os.Stat(c.path)
 	c.mu.Lock()
@@ -159,6 +165,8 @@ func (c *Credentials) update(edit func(map[string]string) bool) error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", filepath.Dir(c.path), err)
 	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if err := c.lock.Lock(); err != nil {
 		return fmt.Errorf("locking %s: %w", c.path, err)
 	}

@@ -630,7 +630,11 @@ func (s *Server) observe(resp *http.Response) error {
 	if !ok {
 		return nil
 	}
-	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusNotFound || resp.StatusCode >= 500 {
+	// A server without the GET stream answers 405 (the spec's way to say
+	// so), and one that forgot a session 404: neither is a failure.
+	benign := resp.StatusCode == http.StatusNotFound ||
+		resp.StatusCode == http.StatusMethodNotAllowed && resp.Request.Method == http.MethodGet
+	if resp.StatusCode >= 400 && !benign {
 		msg := fmt.Sprintf("HTTP %d from the server", resp.StatusCode)
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg = "the server refused a fresh token too (HTTP 401)"
