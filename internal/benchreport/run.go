@@ -287,5 +287,6 @@ func (r *run) measureAll() {
 	r.fanOut()        // 4
 	r.rewrite()       // 3
 	r.bridgeGoBench() // 7
+	r.proxyGoBench()  // 8
 	r.sample("end")
 }
