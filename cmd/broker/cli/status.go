@@ -137,4 +137,33 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 			fmt.Fprintln(w, line)
 		}
 	}
+	writeProxyStatus(w, st.Proxy)
+}
+
+// writeProxyStatus prints the loopback proxy's part of the status.
+func writeProxyStatus(w io.Writer, px *state.Proxy) {
+	if px == nil {
+		return
+	}
+	switch {
+	case px.Address != "":
+		fmt.Fprintf(w, "proxy: listening on %s\n", px.Address)
+	case px.Error != "":
+		fmt.Fprintf(w, "proxy: not listening: %s\n", px.Error)
+	default:
+		fmt.Fprintf(w, "proxy: not listening\n")
+	}
+	for _, t := range px.Targets {
+		fmt.Fprintf(w, "  %s → %s (%s %s, profile %s): %d requests\n", t.URL, t.Upstream, t.Client, t.Server, t.Profile, t.Requests)
+		if t.SignInRequired {
+			fmt.Fprintf(w, "    sign-in required: run `broker login --profile %s`\n", t.Profile)
+		}
+		if t.LastError != "" {
+			at := ""
+			if t.LastErrorAt != nil {
+				at = " (" + t.LastErrorAt.Local().Format(time.DateTime) + ")"
+			}
+			fmt.Fprintf(w, "    last_error%s: %s\n", at, t.LastError)
+		}
+	}
 }
