@@ -468,3 +468,52 @@ func TestPortTaken(t *testing.T) {
 		t.Errorf("status with a taken port: %+v", st)
 	}
 }
+
+// TestHeaders: end-to-end headers reach the server as the client sent
+// them, hop-by-hop ones and the client's Origin do not, and the server's
+// answer headers (Mcp-Session-Id) come back.
+func TestHeaders(t *testing.T) {
+	h := newHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Mcp-Session-Id", "s-1")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}), func(string) bool { return true })
+	req, _ := http.NewRequest(http.MethodPost, h.url+"?x=1", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`))
+	end := map[string]string{
+		"Mcp-Session-Id":            "s-1",
+		"Mcp-Protocol-Version":      "2026-07-28",
+		"Last-Event-Id":             "ev-42",
+		"Mcp-Method":                "tools/call",
+		"Mcp-Name":                  "echo",
+		"Ocp-Apim-Subscription-Key": "k",
+	}
+	for k, v := range end {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Connection", "X-Hop")
+	req.Header.Set("X-Hop", "1")
+	req.Header.Set("Proxy-Authorization", "Basic eDp5")
+	req.Header.Set("Origin", "vscode-file://vscode-app")
+	resp, err := h.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Mcp-Session-Id") != "s-1" {
+		t.Fatalf("answer %d, session %q", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"))
+	}
+	got := h.up.requests()[0]
+	for k, v := range end {
+		if got.Header.Get(k) != v {
+			t.Errorf("%s reached the server as %q, want %q", k, got.Header.Get(k), v)
+		}
+	}
+	for _, k := range []string{"X-Hop", "Proxy-Authorization", "Origin", "X-Forwarded-For"} {
+		if v := got.Header.Get(k); v != "" {
+			t.Errorf("%s reached the server: %q", k, v)
+		}
+	}
+	if got.URL.Path != "/mcp" || got.URL.RawQuery != "x=1" || got.Header.Get("Authorization") != "Bearer tok1" {
+		t.Errorf("the server got %s?%s with %q", got.URL.Path, got.URL.RawQuery, got.Header.Get("Authorization"))
+	}
+}

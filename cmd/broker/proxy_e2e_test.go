@@ -208,6 +208,19 @@ func TestProxyBinary(t *testing.T) {
 	w.must("login", "--device-code", "--profile", "data")
 	out := w.must("connect", "copilot", "--server", "api", "--url", w.sim.MCPURL(), "--mode", "proxy")
 	t.Logf("connect:\n%s", out)
+	if !strings.Contains(out, "start the daemon") {
+		t.Errorf("connect does not say that the daemon must run")
+	}
+	// Another program holds the port: connect says which and what to set.
+	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", w.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = w.broker("connect", "cursor", "--server", "api", "--url", w.sim.MCPURL())
+	held.Close()
+	if !strings.Contains(out, fmt.Sprintf("port %d on 127.0.0.1 is taken", w.port)) || !strings.Contains(out, "hint: set [settings] proxy_port") {
+		t.Errorf("connect with the port taken:\n%s", out)
+	}
 	copilotFile := filepath.Join(w.home, ".copilot", "mcp-config.json")
 	e, raw := readEntry(t, copilotFile, "api")
 	wantURL := fmt.Sprintf("http://127.0.0.1:%d/data/copilot/api", w.port)
@@ -340,10 +353,10 @@ func TestProxyBinary(t *testing.T) {
 
 	t.Run("status shows the proxy", func(t *testing.T) {
 		st := w.status()
-		if st.Proxy == nil || st.Proxy.Address != fmt.Sprintf("127.0.0.1:%d", w.port) || len(st.Proxy.Targets) != 1 {
+		if st.Proxy == nil || st.Proxy.Address != fmt.Sprintf("127.0.0.1:%d", w.port) || len(st.Proxy.Targets) != 2 {
 			t.Fatalf("status --json proxy: %+v", st.Proxy)
 		}
-		pt := st.Proxy.Targets[0]
+		pt := st.Proxy.Targets[0] // data/copilot/api sorts first
 		if pt.URL != wantURL || pt.Upstream != w.sim.MCPURL() || pt.Requests < 5 {
 			t.Errorf("proxied target: %+v", pt)
 		}
@@ -360,7 +373,7 @@ func TestProxyBinary(t *testing.T) {
 		// Gemini CLI runs no MCP server in an untrusted folder.
 		os.WriteFile(filepath.Join(gdir, "settings.json"), []byte(`{"security": {"folderTrust": {"enabled": false}}}`+"\n"), 0o600)
 		w.must("connect", "gemini", "--server", "api", "--url", w.sim.MCPURL()) // proxy is gemini's default
-		w.waitStatus("three proxied targets", func(st state.Status) bool { return st.Proxy != nil && len(st.Proxy.Targets) == 3 })
+		w.waitStatus("four proxied targets", func(st state.Status) bool { return st.Proxy != nil && len(st.Proxy.Targets) == 4 })
 		for _, f := range []string{filepath.Join(w.home, ".claude.json"), filepath.Join(gdir, "settings.json")} {
 			if b, _ := os.ReadFile(f); jwtRE.Match(b) || !bytes.Contains(b, []byte(fmt.Sprintf("127.0.0.1:%d", w.port))) {
 				t.Errorf("%s:\n%s", f, b)

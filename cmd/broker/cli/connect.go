@@ -147,8 +147,25 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if mode == integrations.ModeProxy {
 		fmt.Fprintf(app.Stdout, "%s/%s calls %s; the daemon (`broker run`) forwards to %s with the current token\n",
 			t.Client, t.Server, proxy.URL(proxy.Port(cfg), t), t.URL)
+		checkProxyPort(ctx, app, proxy.Port(cfg))
 	}
 	return nil
+}
+
+// checkProxyPort warns, when no daemon runs yet, that another program
+// holds the proxy's port (the daemon would not be able to serve it).
+func checkProxyPort(ctx context.Context, app *App, port int) {
+	if c := app.daemon(ctx); c != nil {
+		c.Close()
+		return // the daemon serves it (or says why not in `broker status`)
+	}
+	l, err := proxy.Listen(port)
+	if err != nil {
+		app.warnTarget(err)
+		return
+	}
+	l.Close()
+	fmt.Fprintln(app.Stdout, "start the daemon so that it answers: `broker run`, or `broker install` to start it at login")
 }
 
 // profileFlag is " --profile P" when there is more than one profile.
