@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -429,6 +430,37 @@ func TestProxyBinary(t *testing.T) {
 		t.Logf("doctor --probe:\n%s", out)
 		if code != 0 || !strings.Contains(out, "through the proxy") {
 			t.Errorf("doctor --probe exited %d", code)
+		}
+	})
+
+	t.Run("removing a target revokes its credential", func(t *testing.T) {
+		g, _ := readEntry(t, filepath.Join(w.home, ".gemini", "settings.json"), "api")
+		cfgFile := filepath.Join(w.home, ".config", "mcp-token-broker", "config.toml")
+		b, _ := os.ReadFile(cfgFile)
+		block := regexp.MustCompile(`(?s)\[\[profiles\.data\.targets\]\]\s*client = "gemini".*?(\n\n|$)`)
+		if !block.Match(b) {
+			t.Fatalf("no gemini target in:\n%s", b)
+		}
+		os.WriteFile(cfgFile, block.ReplaceAll(b, nil), 0o600)
+		w.waitStatus("three proxied targets", func(st state.Status) bool { return st.Proxy != nil && len(st.Proxy.Targets) == 3 })
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			req, _ := http.NewRequest(http.MethodPost, e.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+			req.Header.Set("Authorization", g.Headers["Authorization"]) // gemini's credential at copilot's URL
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("another target's credential: %d", resp.StatusCode)
+			}
+			creds, _ := os.ReadFile(credFile)
+			if !bytes.Contains(creds, []byte(strings.TrimPrefix(g.Headers["Authorization"], "Bearer "))) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the removed target's credential is still in %s", credFile)
+			}
 		}
 	})
 
