@@ -3,6 +3,7 @@ package integrations
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -76,6 +77,12 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	if t.cfg.URL != "" {
 		ops = append(ops, jsonedit.SetDefault(j.entry(t), j.newEntry(t)))
+		// Leaving proxy mode: the entry gets the server's own URL back.
+		if len(j.urlKeys) > 0 && t.mode != ModeProxy {
+			if raw, ok, _ := jsonedit.Get(old, j.under(t, j.urlKeys[0])); ok && isProxyURL(t, raw) {
+				ops = append(ops, jsonedit.Set(j.under(t, j.urlKeys[0]), jsonedit.String(t.cfg.URL)))
+			}
+		}
 	} else {
 		ops = append(ops, jsonedit.Require(j.entry(t)))
 	}
@@ -123,6 +130,18 @@ func (j jsonServers) applyProxy(t *Target, old []byte, ops []jsonedit.Op) ([]byt
 		jsonedit.DeleteIf(j.under(t, "headersHelper"), isHelper),
 		jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String("Bearer "+cred)))
 	return jsonedit.Edit(old, ops...)
+}
+
+// isProxyURL reports whether a raw JSON string is the loopback proxy's URL
+// for t (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER, any port).
+func isProxyURL(t *Target, raw []byte) bool {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "http" && u.Hostname() == "127.0.0.1" &&
+		strings.HasSuffix(u.EscapedPath(), "/"+url.PathEscape(t.cfg.Client)+"/"+url.PathEscape(t.cfg.Server))
 }
 
 func (j jsonServers) remove(t *Target, old []byte, _ bool) ([]byte, error) {
