@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -461,6 +463,59 @@ func TestProxyBinary(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the removed target's credential is still in %s", credFile)
 			}
+		}
+	})
+
+	t.Run("an event stream passes through as it comes", func(t *testing.T) {
+		// A server that sends a progress notification, then waits for the
+		// test to have read it before it sends a 2 MB result.
+		release := make(chan struct{})
+		var bearer string
+		up := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			bearer = r.Header.Get("Authorization")
+			rw.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(rw, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n")
+			rw.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(rw, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\""+strings.Repeat("x", 2<<20)+"\"}]}}\n\n")
+		}))
+		defer up.Close()
+		w.must("connect", "copilot", "--server", "stream", "--url", up.URL+"/mcp", "--mode", "proxy")
+		w.waitStatus("the stream target", func(st state.Status) bool { return st.Proxy != nil && len(st.Proxy.Targets) == 4 })
+		se, _ := readEntry(t, copilotFile, "stream")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, se.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","_meta":{"progressToken":1}}}`))
+		req.Header.Set("Authorization", se.Headers["Authorization"])
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		var first string
+		for first == "" || !strings.HasSuffix(first, "\n\n") {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("before the first event ended: %v (%q)", err, first)
+			}
+			first += line
+		}
+		if !strings.Contains(first, "notifications/progress") {
+			t.Fatalf("first event %q", first)
+		}
+		close(release) // the server sends the result only now
+		rest, err := io.ReadAll(br)
+		if err != nil || len(rest) < 2<<20 || !strings.Contains(string(rest[:100]), `"id":1`) {
+			t.Fatalf("the result: %d bytes, %v", len(rest), err)
+		}
+		if !jwtRE.MatchString(bearer) {
+			t.Errorf("the server got Authorization %.20q…, want the Entra token", bearer)
 		}
 	})
 
