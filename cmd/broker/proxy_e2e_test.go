@@ -242,6 +242,10 @@ func TestProxyBinary(t *testing.T) {
 		t.Fatalf("the local credential is %d characters, want 256 bits (43)", len(cred))
 	}
 
+	// Without the daemon, status says that nothing answers the URL yet.
+	if st := w.status(); st.Proxy == nil || len(st.Proxy.Targets) != 2 || st.Proxy.Targets[0].URL != wantURL || !strings.Contains(st.Proxy.Error, "broker run") {
+		t.Errorf("status --json without the daemon: %+v", st.Proxy)
+	}
 	dlog := w.startDaemon()
 	written, _ := os.Stat(copilotFile)
 

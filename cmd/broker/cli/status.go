@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/installer"
 )
@@ -48,6 +50,7 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 		}
 		st = eng.Status(ctx)
 		targetPaths(eng.Config(), &st)
+		st.Proxy = offlineProxy(eng.Config())
 		var na *localapi.NotAnsweringError
 		if errors.As(app.daemonDown, &na) {
 			st.Daemon = state.Daemon{Running: true, PID: na.PID, Error: na.Error()}
@@ -138,6 +141,21 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 		}
 	}
 	writeProxyStatus(w, st.Proxy)
+}
+
+// offlineProxy is the proxy's part of the status when no daemon serves
+// it: the proxied targets' URLs, and why nothing answers there.
+func offlineProxy(cfg *config.Config) *state.Proxy {
+	ts := proxy.Targets(cfg)
+	if len(ts) == 0 {
+		return nil
+	}
+	px := &state.Proxy{Error: "the daemon is not running, so nothing answers the proxied URLs: start it with `broker run` (or `broker install`)"}
+	for _, t := range ts {
+		px.Targets = append(px.Targets, state.ProxyTarget{Profile: t.Profile, Client: t.Client, Server: t.Server,
+			URL: proxy.URL(proxy.Port(cfg), t), Upstream: t.URL})
+	}
+	return px
 }
 
 // writeProxyStatus prints the loopback proxy's part of the status.
