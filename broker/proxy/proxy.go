@@ -216,6 +216,13 @@ func (s *Server) listen(port int) {
 	l, err := Listen(port)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.srv != nil && s.port == port {
+		// Another call (Configure, the retry) got there first.
+		if l != nil {
+			l.Close()
+		}
+		return
+	}
 	s.listenErr = err
 	if err != nil {
 		s.log.Error("proxy cannot listen", "port", port, "err", err, "hint", hintOf(err))
@@ -283,9 +290,30 @@ func hintOf(err error) string {
 	return ""
 }
 
+// relistenEvery is how often a proxy that could not take its port tries
+// again (the other program may have gone).
+const relistenEvery = 30 * time.Second
+
 // Run serves until ctx ends, then closes the socket and every open stream.
+// While the port is taken, it tries again every relistenEvery.
 func (s *Server) Run(ctx context.Context) error {
-	<-ctx.Done()
+	tick := time.NewTicker(relistenEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			s.mu.Lock()
+			retry := s.srv == nil && len(s.routes) > 0 && s.listenErr != nil && !s.closed
+			port := s.port
+			s.mu.Unlock()
+			if retry {
+				s.listen(port)
+				s.changed()
+			}
+		}
+	}
 	s.mu.Lock()
 	s.closed = true
 	srv := s.srv
