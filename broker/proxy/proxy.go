@@ -75,6 +75,9 @@ type Options struct {
 	Changed func()
 	// Now is the clock for status times (default time.Now).
 	Now func() time.Time
+	// RelistenEvery is how often a taken port is tried again (default
+	// 30 s).
+	RelistenEvery time.Duration
 }
 
 // Server is the proxy.
@@ -123,6 +126,9 @@ func New(o Options) *Server {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.RelistenEvery <= 0 {
+		o.RelistenEvery = 30 * time.Second
 	}
 	s := &Server{o: o, log: o.Logger.With("component", "proxy"), routes: map[string]*route{}, flights: map[string]*flight{}}
 	s.rp = &httputil.ReverseProxy{
@@ -290,14 +296,10 @@ func hintOf(err error) string {
 	return ""
 }
 
-// relistenEvery is how often a proxy that could not take its port tries
-// again (the other program may have gone).
-const relistenEvery = 30 * time.Second
-
 // Run serves until ctx ends, then closes the socket and every open stream.
-// While the port is taken, it tries again every relistenEvery.
+// While the port is taken, it tries again every Options.RelistenEvery.
 func (s *Server) Run(ctx context.Context) error {
-	tick := time.NewTicker(relistenEvery)
+	tick := time.NewTicker(s.o.RelistenEvery)
 	defer tick.Stop()
 	for done := false; !done; {
 		select {

@@ -461,11 +461,25 @@ func TestPortTaken(t *testing.T) {
 	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), fmt.Sprint(p)) || !strings.Contains(pe.HintText(), "proxy_port") {
 		t.Fatalf("Listen on a taken port: %v", err)
 	}
-	px := proxy.New(proxy.Options{Tokens: &tokens{}, Credentials: proxy.NewCredentials(t.TempDir())})
+	px := proxy.New(proxy.Options{Tokens: &tokens{}, Credentials: proxy.NewCredentials(t.TempDir()), RelistenEvery: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); px.Run(ctx) }()
+	defer func() { cancel(); <-done }()
 	px.Configure(p, []config.Target{{Profile: "data", Client: "gemini", Server: "api", URL: "https://example.com/mcp", Mode: "proxy"}})
 	st := px.Status()
 	if st == nil || st.Address != "" || !strings.Contains(st.Error, "proxy_port") {
 		t.Errorf("status with a taken port: %+v", st)
+	}
+	// Once the other program lets go, the proxy takes the port.
+	l.Close()
+	for deadline := time.Now().Add(10 * time.Second); px.Addr() == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy did not take the freed port: %+v", px.Status())
+		}
+	}
+	if st := px.Status(); st.Error != "" || !strings.HasSuffix(st.Address, fmt.Sprint(p)) {
+		t.Errorf("status once listening: %+v", st)
 	}
 }
 
