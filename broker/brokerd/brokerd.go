@@ -206,8 +206,14 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	po := proxy.Options{Tokens: b.Daemon, Credentials: creds, Logger: b.log, Changed: b.Daemon.Changed}
-	if o.HTTPClient != nil {
+	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
 		po.Transport = o.HTTPClient.Transport
+	} else {
+		// The system's roots plus the profile's ca_file, like sign-in.
+		po.TransportFor = func(t config.Target) (http.RoundTripper, error) {
+			cfg := b.Daemon.Config()
+			return auth.Transport(cfg, cfg.Profiles[t.Profile])
+		}
 	}
 	b.proxy = proxy.New(po)
 	if o.NoLocalAPI {
@@ -232,9 +238,9 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 // daemon fails. While it serves, the daemon's record in the state folder
 // says where, so that every process of the user finds it.
 func (b *Daemon) Run(ctx context.Context) error {
-	ctx, stop := context.WithCancel(ctx)
+	pctx, stop := context.WithCancel(ctx)
 	proxied := make(chan struct{})
-	go func() { defer close(proxied); b.proxy.Run(ctx) }()
+	go func() { defer close(proxied); b.proxy.Run(pctx) }()
 	defer func() { stop(); <-proxied }()
 	if b.listener == nil {
 		return b.Daemon.Run(ctx)

@@ -64,9 +64,12 @@ type Options struct {
 	Tokens TokenSource
 	// Credentials are the targets' local credentials (required).
 	Credentials *Credentials
-	// Transport reaches the real servers (default: like
-	// http.DefaultTransport; it trusts SSL_CERT_FILE where Go does).
-	Transport http.RoundTripper
+	// Transport reaches the real servers. When nil, TransportFor gives
+	// each target its own (the daemon: the system's roots plus the
+	// profile's ca_file); when both are nil, one like
+	// http.DefaultTransport.
+	Transport    http.RoundTripper
+	TransportFor func(t config.Target) (http.RoundTripper, error)
 	// Logger receives refusals and upstream failures; never a secret.
 	Logger *slog.Logger
 	// Changed is told when Status changes in a way the tray shows (a
@@ -101,6 +104,10 @@ type route struct {
 	cfg      config.Target
 	id       string
 	upstream *url.URL
+	// rt reaches the server; rtErr says why there is none (a ca_file
+	// that cannot be read). Both are set by Configure, under Server.mu.
+	rt    http.RoundTripper
+	rtErr error
 
 	requests atomic.Int64
 	mu       sync.Mutex
@@ -119,7 +126,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Transport == nil {
+	if o.Transport == nil && o.TransportFor == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		o.Transport = t
@@ -185,20 +192,33 @@ func (e Endpoints) Revoke(t config.Target) error { return e.Credentials.Revoke(I
 // server) and the port. The proxy listens while it has targets; a new port
 // moves it. A port it cannot take shows in Status and the log.
 func (s *Server) Configure(port int, targets []config.Target) {
-	s.mu.Lock()
 	next := map[string]*route{}
+	var idle []http.RoundTripper // transports of the routes before, to let go
+	s.mu.Lock()
 	for _, t := range targets {
 		id := ID(t)
-		if old, ok := s.routes[id]; ok && old.cfg.URL == t.URL {
-			next[id] = old
-			continue
+		r, ok := s.routes[id]
+		if !ok || r.cfg.URL != t.URL {
+			u, err := url.Parse(t.URL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				s.log.Warn("proxied target has no usable url", "profile", t.Profile, "client", t.Client, "server", t.Server, "url", t.URL)
+				continue
+			}
+			r = &route{cfg: t, id: id, upstream: u}
+		} else if r.rt != nil {
+			idle = append(idle, r.rt)
 		}
-		u, err := url.Parse(t.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			s.log.Warn("proxied target has no usable url", "profile", t.Profile, "client", t.Client, "server", t.Server, "url", t.URL)
-			continue
+		r.rt, r.rtErr = s.o.Transport, nil
+		if r.rt == nil {
+			// A config edit may have changed the profile's ca_file.
+			r.rt, r.rtErr = s.o.TransportFor(t)
 		}
-		next[id] = &route{cfg: t, id: id, upstream: u}
+		next[id] = r
+	}
+	for id, r := range s.routes {
+		if next[id] == nil && r.rt != nil {
+			idle = append(idle, r.rt)
+		}
 	}
 	s.routes = next
 	var old *http.Server
@@ -210,6 +230,13 @@ func (s *Server) Configure(port int, targets []config.Target) {
 	s.mu.Unlock()
 	if old != nil {
 		old.Close()
+	}
+	if s.o.Transport == nil {
+		for _, rt := range idle {
+			if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+				c.CloseIdleConnections()
+			}
+		}
 	}
 	if listen {
 		s.listen(port)
@@ -473,6 +500,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.refuse(w, req, http.StatusBadRequest, "reading the request: "+err.Error(), "")
 		return
 	}
+	s.mu.Lock()
+	rtErr := r.rtErr
+	s.mu.Unlock()
+	if rtErr != nil {
+		s.fail(r, rtErr.Error())
+		plain(w, http.StatusBadGateway, "cannot reach "+r.cfg.Server+": "+rtErr.Error(), hintOf(rtErr))
+		return
+	}
 	tok, err := s.o.Tokens.Token(req.Context(), r.cfg.Profile, 0)
 	if err != nil {
 		s.noToken(w, req, r, body, err)
@@ -701,7 +736,10 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	f := req.Context().Value(forwardKey{}).(*forward)
 	out := req.Clone(req.Context())
 	out.Header.Set("Authorization", "Bearer "+f.tok.Value.Reveal())
-	resp, err := t.s.o.Transport.RoundTrip(out)
+	t.s.mu.Lock()
+	base := f.r.rt
+	t.s.mu.Unlock()
+	resp, err := base.RoundTrip(out)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -724,7 +762,7 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	again.Header.Set("Authorization", "Bearer "+fresh.Value.Reveal())
 	f.tok = fresh
-	return t.s.o.Transport.RoundTrip(again)
+	return base.RoundTrip(again)
 }
 
 // refresh returns a token other than used: the current one when another

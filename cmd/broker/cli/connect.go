@@ -42,8 +42,9 @@ write the client's file at once. Clients: ` + strings.Join(integrations.Clients(
 
 With --url, broker creates the server's entry when the client has none.
 Modes:
-  helper  the default of Claude Code and Codex (0.171 and later): the client runs ` + "`broker headers`" + `
-          (no token in the file, no sign-in needed now).
+  helper  the default of Claude Code and Codex (0.171 and later): the
+          client runs ` + "`broker headers`" + ` (no token in the file, no sign-in
+          needed now).
   proxy   the default for Copilot CLI, Gemini CLI, Cursor and Windsurf when
           --url is given: the entry gets a loopback URL of the daemon's
           proxy (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER, PORT from
