@@ -89,7 +89,7 @@ func BenchmarkApplyAll50(b *testing.B) {
 		p := filepath.Join(home, fmt.Sprintf("t%02d", i), "mcp.json")
 		os.MkdirAll(filepath.Dir(p), 0o700)
 		os.WriteFile(p, []byte("{\n  // user's file\n  \"servers\": {},\n  \"mcpServers\": {\n    \"other\": {\"command\": \"x\"}\n  }\n}\n"), 0o600)
-		tg, err := New(config.Target{Client: c, Server: "api", URL: "https://apim.contoso.com/mcp", Path: p}, env)
+		tg, err := New(config.Target{Client: c, Server: "api", URL: "https://apim.contoso.com/mcp", Path: p, Mode: "header"}, env)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -180,7 +180,7 @@ func TestApplyAllSharedFile(t *testing.T) {
 	env := testEnv(t, nil)
 	var targets []*Target
 	for _, s := range []string{"a", "b", "c", "d"} {
-		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s}, env)
+		tg, _ := New(config.Target{Client: "cursor", Server: s, URL: "https://x/" + s, Mode: "header"}, env)
 		targets = append(targets, tg)
 	}
 	for i, err := range ApplyAll(context.Background(), targets, testToken) {
@@ -246,5 +246,32 @@ func TestHelperLinePerOS(t *testing.T) {
 		if got := helperCommand(tg); got != tc.want {
 			t.Errorf("%s %s: %s, want %s", tc.goos, tc.broker, got, tc.want)
 		}
+	}
+}
+
+// TestProxyAndBack: a target moved from proxy mode to header mode gets
+// the server's own URL back in the entry, and the token in the header.
+func TestProxyAndBack(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	cfg := config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}
+	px, err := New(cfg, env)
+	if err != nil || px.Mode() != ModeProxy {
+		t.Fatalf("New: %v, mode %q", err, px.Mode())
+	}
+	if err := px.Apply(context.Background(), token.Token{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(px.Path()); !strings.Contains(string(b), "http://127.0.0.1:17000/data/copilot/api") || !strings.Contains(string(b), testCredential) {
+		t.Fatalf("proxy mode wrote:\n%s", b)
+	}
+	cfg.Mode = ModeHeader
+	hd, _ := New(cfg, env)
+	if err := hd.Apply(context.Background(), testToken); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(hd.Path())
+	if strings.Contains(string(b), "127.0.0.1") || !strings.Contains(string(b), `"url":"https://apim.contoso.com/mcp"`) && !strings.Contains(string(b), `"url": "https://apim.contoso.com/mcp"`) || !strings.Contains(string(b), bearer(testToken)) {
+		t.Fatalf("header mode after proxy mode wrote:\n%s", b)
 	}
 }

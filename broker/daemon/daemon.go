@@ -81,6 +81,9 @@ type Options struct {
 	// its interface addresses); when it changes, failed profiles retry
 	// at once (a VPN came up, the captive portal is passed).
 	Network func() string
+	// ProxyStatus, when set, is the loopback proxy's state (broker/proxy)
+	// that Status includes; the proxy calls Changed when it changes.
+	ProxyStatus func() *state.Proxy
 }
 
 // cachePollEvery is how often the token cache's files are looked at.
@@ -410,8 +413,15 @@ func (d *Daemon) Status() state.Status {
 	for _, r := range rs {
 		st.Profiles = append(st.Profiles, r.status())
 	}
+	if d.opts.ProxyStatus != nil {
+		st.Proxy = d.opts.ProxyStatus()
+	}
 	return st
 }
+
+// Changed tells subscribers that Status changed outside the daemon's own
+// state (the proxy's).
+func (d *Daemon) Changed() { d.notify() }
 
 // Subscribe returns a channel that receives a value (coalesced, buffer 1)
 // after every change of Status, and a function that ends the subscription.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
@@ -40,11 +41,20 @@ byte; the same client, server and profile update one target, never two) and
 write the client's file at once. Clients: ` + strings.Join(integrations.Clients(), ", ") + `.
 
 With --url, broker creates the server's entry when the client has none.
-Claude Code and Codex (0.171 and later) default to --mode helper (the client runs
-` + "`broker headers`" + `, no token in the file, no sign-in needed now); header mode
-(the default elsewhere) writes the token and needs a signed-in profile;
-bridge makes the client
-start ` + "`broker bridge NAME`" + `.`,
+Modes:
+  helper  the default of Claude Code and Codex (0.171 and later): the
+          client runs ` + "`broker headers`" + ` (no token in the file, no sign-in
+          needed now).
+  proxy   the default for Copilot CLI, Gemini CLI, Cursor and Windsurf when
+          --url is given: the entry gets a loopback URL of the daemon's
+          proxy (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER, PORT from
+          [settings] proxy_port) and a local credential (never an Entra
+          token) once; the daemon forwards each request to --url with the
+          current token, so the file never changes on rotation. Needs
+          ` + "`broker run`" + ` (or ` + "`broker install`" + `).
+  header  writes the token into the file (VS Code's default; needs a
+          signed-in profile; the daemon rewrites it at each rotation).
+  bridge  the client starts ` + "`broker bridge NAME`" + ` over stdio.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Client = args[0]
@@ -60,7 +70,7 @@ start ` + "`broker bridge NAME`" + `.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Server, "server", "", "the MCP server's name in the client (required)")
 	f.StringVar(&opts.URL, "url", "", "the MCP server's URL, to create the entry when it is missing")
-	f.StringVar(&opts.Mode, "mode", "", "helper, header or bridge (default: the client's best)")
+	f.StringVar(&opts.Mode, "mode", "", "helper, proxy, header or bridge (default: the client's best)")
 	f.BoolVar(&bridge, "bridge", false, "same as --mode bridge: the client starts `broker bridge NAME` over stdio")
 	f.StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
 	f.StringVar(&opts.Path, "path", "", "the client's file, when not its default")
@@ -92,7 +102,7 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if t.Project, err = absPath(opts.Project); err != nil {
 		return err
 	}
-	env, err := integrations.DefaultEnv()
+	env, err := envFor(cfg)
 	if err != nil {
 		return err
 	}
@@ -135,7 +145,28 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	}
 	mode := tg.Mode()
 	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, tg.Path(), mode)
+	if mode == integrations.ModeProxy {
+		fmt.Fprintf(app.Stdout, "%s/%s calls %s; the daemon (`broker run`) forwards to %s with the current token\n",
+			t.Client, t.Server, proxy.URL(proxy.Port(cfg), t), t.URL)
+		checkProxyPort(ctx, app, proxy.Port(cfg))
+	}
 	return nil
+}
+
+// checkProxyPort warns, when no daemon runs yet, that another program
+// holds the proxy's port (the daemon would not be able to serve it).
+func checkProxyPort(ctx context.Context, app *App, port int) {
+	if c := app.daemon(ctx); c != nil {
+		c.Close()
+		return // the daemon serves it (or says why not in `broker status`)
+	}
+	l, err := proxy.Listen(port)
+	if err != nil {
+		app.warnTarget(err)
+		return
+	}
+	l.Close()
+	fmt.Fprintln(app.Stdout, "start the daemon so that it answers: `broker run`, or `broker install` to start it at login")
 }
 
 // profileFlag is " --profile P" when there is more than one profile.

@@ -43,7 +43,7 @@ func (a *App) eachTarget(p *config.Profile, f func(*integrations.Target)) {
 	if len(p.Targets) == 0 {
 		return
 	}
-	env, err := integrations.DefaultEnv()
+	env, err := a.envOfApp()
 	if err != nil {
 		fmt.Fprintf(a.Stderr, "broker: warning: targets of profile %s: %s\n", p.Name, err)
 		return
@@ -69,7 +69,7 @@ func (a *App) warnTarget(err error) {
 
 // targetPaths fills in each target's file in an offline status.
 func targetPaths(cfg *config.Config, st *state.Status) {
-	env, err := integrations.DefaultEnv()
+	env, err := envFor(cfg)
 	if err != nil {
 		return
 	}

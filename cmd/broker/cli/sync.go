@@ -65,7 +65,7 @@ func syncRun(ctx context.Context, app *App, opts syncOptions) error {
 		}
 		names = []string{p.Name}
 	}
-	env, err := integrations.DefaultEnv()
+	env, err := envFor(eng.Config())
 	if err != nil {
 		return err
 	}
