@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/challenge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
@@ -51,6 +52,15 @@ import (
 type TokenSource interface {
 	Token(ctx context.Context, profile string, minValidity time.Duration) (token.Token, error)
 	RefreshNow(ctx context.Context, profile string) error
+}
+
+// Challenger is a TokenSource that meets a server's claims challenge
+// (*daemon.Daemon): a 401 with error="insufficient_claims" (Conditional
+// Access, CAE) gets a token with those claims instead of a plain refresh,
+// or, when the user must act, makes the profile "sign-in required" naming
+// the server.
+type Challenger interface {
+	Challenge(ctx context.Context, profile, server, claims string) (token.Token, error)
 }
 
 // MaxRetryBody is the largest request body kept for the retry after a
@@ -460,7 +470,17 @@ type forward struct {
 	r      *route
 	suffix string
 	tok    token.Token
+	body   []byte // the request body kept for a retry (nil when none)
 }
+
+// signInError is a server's claims challenge that needs the user: the
+// client gets noToken's answer (a JSON-RPC error naming `broker login`),
+// not the server's 401, so that its session stays up for after the
+// sign-in.
+type signInError struct{ err error }
+
+func (e signInError) Error() string { return e.err.Error() }
+func (e signInError) Unwrap() error { return e.err }
 
 type forwardKey struct{}
 
@@ -515,7 +535,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	s.setSignIn(r, false)
 	r.requests.Add(1)
-	ctx := context.WithValue(req.Context(), forwardKey{}, &forward{r: r, suffix: suffix, tok: tok})
+	ctx := context.WithValue(req.Context(), forwardKey{}, &forward{r: r, suffix: suffix, tok: tok, body: body})
 	s.rp.ServeHTTP(w, req.WithContext(ctx))
 }
 
@@ -719,6 +739,11 @@ func (s *Server) upstreamError(w http.ResponseWriter, req *http.Request, err err
 	if req.Context().Err() != nil {
 		return // the client went away
 	}
+	var se signInError
+	if f != nil && errors.As(err, &se) {
+		s.noToken(w, req, f.r, f.body, se.err)
+		return
+	}
 	msg := "cannot reach the server: " + err.Error()
 	if f != nil {
 		s.fail(f.r, msg)
@@ -746,9 +771,22 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.GetBody == nil {
 		return resp, nil // too large to send again
 	}
-	fresh, ferr := t.s.refresh(req.Context(), f.r.cfg.Profile, f.tok)
+	var fresh token.Token
+	var ferr error
+	claims, isClaims := challenge.Claims(resp.Header.Values("WWW-Authenticate"))
+	if c, ok := t.s.o.Tokens.(Challenger); ok && isClaims {
+		t.s.log.Info("server sent a claims challenge", "server", f.r.cfg.Server)
+		fresh, ferr = c.Challenge(context.WithoutCancel(req.Context()), f.r.cfg.Profile, f.r.cfg.Server, claims)
+	} else {
+		fresh, ferr = t.s.refresh(req.Context(), f.r.cfg.Profile, f.tok)
+	}
 	if ferr != nil {
 		t.s.log.Warn("server refused the token and no fresh one could be had", "server", f.r.cfg.Server, "err", ferr)
+		if isClaims && auth.ClassOf(ferr) == auth.ClassSignInRequired {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			return nil, signInError{ferr}
+		}
 		return resp, nil
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -319,6 +319,33 @@ func TestProxyBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("an authentication context: sign in again, nothing done to the client", func(t *testing.T) {
+		w.sim.RequireAuthContext("c1")
+		defer w.sim.RequireAuthContext("")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		// The client's session survives: it gets a JSON-RPC error that
+		// names what to do, not the server's 401.
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "step-up"}}); err == nil || !strings.Contains(err.Error(), "broker login --profile data") {
+			t.Fatalf("a call without the authentication context: %v, want an error naming broker login", err)
+		}
+		st := w.waitStatus("sign-in required for the server", func(st state.Status) bool {
+			return len(st.Profiles) == 1 && st.Profiles[0].State == state.SignInRequired
+		})
+		if msg := st.Profiles[0].LastError; !strings.Contains(msg, "your organisation asks you to sign in again for api") {
+			t.Errorf("status says %q", msg)
+		}
+		w.must("login", "--device-code", "--profile", "data") // the simulator approves it
+		echo(t, cs, "after the step-up")
+		calls := w.sim.MCPCalls()
+		if last := calls[len(calls)-1]; !last.Authorized {
+			t.Errorf("the server refused the new sign-in's token: %+v", last)
+		}
+		if now, _ := os.Stat(copilotFile); !os.SameFile(now, written) || !now.ModTime().Equal(written.ModTime()) {
+			t.Errorf("the client's file was rewritten")
+		}
+	})
+
 	t.Run("refused before the server", func(t *testing.T) {
 		n := len(w.sim.MCPCalls())
 		body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
