@@ -344,6 +344,7 @@ server = %q
 client = "copilot"
 server = %q
 url = %q
+mode = "header"
 
 [[profiles.demo.targets]]   # scripts: %s
 client = "envfile"

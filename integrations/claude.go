@@ -31,7 +31,7 @@ func claude() client {
 			}
 			return filepath.Join(t.env.Home, ".claude.json"), nil
 		},
-		modeList: []string{ModeHelper, ModeHeader, ModeBridge},
+		modeList: []string{ModeHelper, ModeHeader, ModeProxy, ModeBridge},
 	}
 }
 

@@ -25,6 +25,6 @@ func copilot() client {
 			}
 			return filepath.Join(t.env.Home, ".copilot", "mcp-config.json"), nil
 		},
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

@@ -10,6 +10,6 @@ func cursor() client {
 			urlKeys:     []string{"url"},
 		},
 		path:     inHome(".cursor", "mcp.json"),
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

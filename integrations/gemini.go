@@ -11,6 +11,6 @@ func gemini() client {
 			urlKeys:     []string{"httpUrl", "url"},
 		},
 		path:     inHome(".gemini", "settings.json"),
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

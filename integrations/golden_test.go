@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,28 @@ func testEnv(t *testing.T, vars map[string]string) Env {
 		Getenv:     func(k string) string { return vars[k] },
 		GOOS:       "linux",
 		BrokerPath: "/usr/local/bin/broker",
+		Proxy:      &fakeProxy{},
 	}
+}
+
+// fakeProxy gives every target the same loopback endpoint and records
+// revocations (broker/proxy's own tests cover the real credentials).
+type fakeProxy struct {
+	mu      sync.Mutex
+	revoked []string
+}
+
+const testCredential = "local-credential-0123456789abcdefghijklmnopqrstu"
+
+func (p *fakeProxy) Endpoint(t config.Target) (string, string, error) {
+	return "http://127.0.0.1:17000/" + t.Profile + "/" + t.Client + "/" + t.Server, testCredential, nil
+}
+
+func (p *fakeProxy) Revoke(t config.Target) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revoked = append(p.revoked, t.Client+"/"+t.Server)
+	return nil
 }
 
 type goldenCase struct {
@@ -47,11 +69,19 @@ var goldenCases = []goldenCase{
 	{name: "claude-bridge", ext: ".json", target: config.Target{Client: "claude", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "vscode-jsonc", ext: ".json", target: config.Target{Client: "vscode", Server: "api"}},
 	{name: "vscode-settings", ext: ".json", target: config.Target{Client: "vscode", Server: "api"}, path: ".config/Code/User/settings.json"},
-	{name: "copilot-new", ext: ".json", target: config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp"}},
+	{name: "copilot-new", ext: ".json", target: config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "header"}},
 	{name: "copilot-existing", ext: ".json", target: config.Target{Client: "copilot", Server: "api"}},
 	{name: "gemini", ext: ".json", target: config.Target{Client: "gemini", Server: "api"}},
 	{name: "cursor", ext: ".json", target: config.Target{Client: "cursor", Server: "api"}},
-	{name: "windsurf", ext: ".json", target: config.Target{Client: "windsurf", Server: "api", URL: "https://apim.contoso.com/mcp"}},
+	{name: "windsurf", ext: ".json", target: config.Target{Client: "windsurf", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "header"}},
+	// Proxy mode (the default for copilot, gemini, cursor and windsurf
+	// targets with a url): the loopback URL and the local credential.
+	{name: "copilot-proxy", ext: ".json", target: config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "copilot-bridge-to-proxy", ext: ".json", target: config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "gemini-proxy", ext: ".json", target: config.Target{Client: "gemini", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "cursor-proxy", ext: ".json", target: config.Target{Client: "cursor", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "windsurf-proxy", ext: ".json", target: config.Target{Client: "windsurf", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "claude-helper-to-proxy", ext: ".json", target: config.Target{Client: "claude", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "proxy", Profile: "data"}},
 	{name: "codex-bridge", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "codex-create", ext: ".toml", target: config.Target{Client: "codex", Server: "api", URL: "https://apim.contoso.com/mcp"}},
 	{name: "codex-header", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Mode: "header"}},
@@ -121,12 +151,15 @@ func TestGolden(t *testing.T) {
 			if c := tg.Check(testToken); !c.Exists || !c.Parses || !c.Entry || !c.Current || c.Err != nil {
 				t.Errorf("Check = %+v, want existing, parsing, entry, current", c)
 			}
-			if c := tg.Check(token.Token{Value: "another"}); tg.writesSecret() && c.Current {
+			if c := tg.Check(token.Token{Value: "another"}); tg.NeedsToken() && c.Current {
 				t.Error("Check says current for another token")
 			}
 
 			if _, err := tg.Remove(ctx, own); err != nil {
 				t.Fatal(err)
+			}
+			if fp := env.Proxy.(*fakeProxy); (tg.Mode() == ModeProxy) != (len(fp.revoked) == 1) {
+				t.Errorf("mode %s: Remove revoked %v", tg.Mode(), fp.revoked)
 			}
 			golden(t, filepath.Join(dir, "removed"+gc.ext), readFile(t, tg.Path()))
 		})

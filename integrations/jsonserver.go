@@ -3,6 +3,7 @@ package integrations
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -65,16 +66,69 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	if t.cfg.URL != "" {
 		ops = append(ops, jsonedit.SetDefault(j.entry(t), j.newEntry(t)))
+		// Leaving proxy mode: the entry gets the server's own URL back.
+		if len(j.urlKeys) > 0 && t.mode != ModeProxy {
+			if raw, ok, _ := jsonedit.Get(old, j.under(t, j.urlKeys[0])); ok && isProxyURL(t, raw) {
+				ops = append(ops, jsonedit.Set(j.under(t, j.urlKeys[0]), jsonedit.String(t.cfg.URL)))
+			}
+		}
 	} else {
 		ops = append(ops, jsonedit.Require(j.entry(t)))
 	}
 	switch t.mode {
+	case ModeProxy:
+		return j.applyProxy(t, old, ops)
 	case ModeHelper:
 		ops = append(ops, jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))))
 	default:
 		ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(bearer(tok))))
 	}
 	return jsonedit.Edit(old, ops...)
+}
+
+// applyProxy points the entry at the loopback proxy: its URL key holds the
+// proxy's URL (other URL keys and a broker bridge or helper go), its
+// Authorization header the local credential.
+func (j jsonServers) applyProxy(t *Target, old []byte, ops []jsonedit.Op) ([]byte, error) {
+	u, cred, err := t.env.Proxy.Endpoint(t.cfg)
+	if err != nil {
+		return nil, err
+	}
+	isHelper := func(raw []byte) bool {
+		var s string
+		return json.Unmarshal(raw, &s) == nil && s == helperCommand(t)
+	}
+	for i, k := range j.urlKeys {
+		if i == 0 {
+			ops = append(ops, jsonedit.Set(j.under(t, k), jsonedit.String(u)))
+		} else {
+			ops = append(ops, jsonedit.Delete(j.under(t, k)))
+		}
+	}
+	// An entry that was the broker's bridge stops being a stdio one.
+	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && string(raw) == string(jsonedit.String(t.env.BrokerPath)) {
+		ops = append(ops, jsonedit.Delete(j.under(t, "command")), jsonedit.Delete(j.under(t, "args")))
+	}
+	if j.stdioType != "" {
+		// Copilot CLI: the proxy speaks Streamable HTTP.
+		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String("http")))
+	}
+	ops = append(ops,
+		jsonedit.DeleteIf(j.under(t, "headersHelper"), isHelper),
+		jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String("Bearer "+cred)))
+	return jsonedit.Edit(old, ops...)
+}
+
+// isProxyURL reports whether a raw JSON string is the loopback proxy's URL
+// for t (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER, any port).
+func isProxyURL(t *Target, raw []byte) bool {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "http" && u.Hostname() == "127.0.0.1" &&
+		strings.HasSuffix(u.EscapedPath(), "/"+url.PathEscape(t.cfg.Client)+"/"+url.PathEscape(t.cfg.Server))
 }
 
 func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {

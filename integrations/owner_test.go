@@ -73,7 +73,7 @@ func TestUnwire(t *testing.T) {
 	os.WriteFile(path, []byte(in), 0o600)
 	ctx := context.Background()
 	own := &memOwner{}
-	created, _ := New(config.Target{Client: "copilot", Server: "new", URL: "https://x/new"}, env)
+	created, _ := New(config.Target{Client: "copilot", Server: "new", URL: "https://x/new", Mode: "header"}, env)
 	users, _ := New(config.Target{Client: "copilot", Server: "mine"}, env)
 	for _, tg := range []*Target{created, users} {
 		if _, err := tg.Apply(ctx, testToken, own); err != nil {

@@ -102,7 +102,7 @@ func TestCopilotShowsHeader(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	in := "{\n  // mine\n  \"mcpServers\": {\n    \"other\": {\"type\": \"http\", \"url\": \"https://other.example/mcp\", \"tools\": [\"*\"],},\n  },\n}\n"
 	os.WriteFile(filepath.Join(dir, "mcp-config.json"), []byte(in), 0o600)
-	tg, err := New(config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp"}, env)
+	tg, err := New(config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "header"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestGeminiConnectsWithHeader(t *testing.T) {
 	// Gemini CLI runs no MCP server in an untrusted folder: trust is off here.
 	in := "{\n  // mine (Gemini CLI takes comments, not trailing commas)\n  \"security\": {\"folderTrust\": {\"enabled\": false}},\n  \"theme\": \"Default\"\n}\n"
 	os.WriteFile(filepath.Join(dir, "settings.json"), []byte(in), 0o600)
-	tg, err := New(config.Target{Client: "gemini", Server: "api", URL: sim.MCPURL()}, env)
+	tg, err := New(config.Target{Client: "gemini", Server: "api", URL: sim.MCPURL(), Mode: "header"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,20 @@ const (
 	ModeHeader = "header"
 	// ModeBridge makes the client start `broker bridge NAME` over stdio.
 	ModeBridge = "bridge"
+	// ModeProxy points the client at the daemon's loopback proxy, with a
+	// local credential (never an Entra token) in its header.
+	ModeProxy = "proxy"
 )
+
+// Proxy gives targets in proxy mode their loopback URL and local
+// credential (broker/proxy.Endpoints).
+type Proxy interface {
+	// Endpoint returns t's loopback URL and local credential, making the
+	// credential on first use.
+	Endpoint(t config.Target) (url, credential string, err error)
+	// Revoke forgets t's local credential.
+	Revoke(t config.Target) error
+}
 
 // Env is what the integrations need from the machine. Tests pass their own.
 type Env struct {
@@ -57,6 +70,8 @@ type Env struct {
 	// Written, when set, is told every file content the broker wrote (the
 	// watcher uses it to ignore the broker's own writes).
 	Written func(path string, data []byte)
+	// Proxy serves targets in proxy mode (nil: proxy mode is refused).
+	Proxy Proxy
 }
 
 // DefaultEnv describes this process's machine.
@@ -146,8 +161,8 @@ func New(t config.Target, env Env) (*Target, error) {
 	tg := &Target{cfg: t, env: env, client: c}
 	modes := c.modes()
 	tg.mode = t.Mode
-	if tg.mode == "" && len(modes) > 0 {
-		tg.mode = modes[0]
+	if tg.mode == "" {
+		tg.mode = config.DefaultMode(modes, t.URL)
 	}
 	if len(modes) == 0 && t.Mode != "" {
 		return nil, targetError(t, "mode does not apply to client %s", "remove the mode key", t.Client)
@@ -161,6 +176,14 @@ func New(t config.Target, env Env) (*Target, error) {
 	}
 	if (tg.mode == ModeHelper || tg.mode == ModeBridge) && !env.paths().IsAbs(env.BrokerPath) {
 		return nil, targetError(t, "the broker's own path is unknown (needed for mode %s)", "", tg.mode)
+	}
+	if tg.mode == ModeProxy {
+		if t.URL == "" {
+			return nil, targetError(t, "mode proxy needs the server's url", "add --url (or url = \"https://…\"): the proxy forwards to it")
+		}
+		if env.Proxy == nil {
+			return nil, targetError(t, "mode proxy is not available here", "")
+		}
 	}
 	if t.Project != "" {
 		if t.Client != "claude" {
@@ -239,7 +262,8 @@ func (t *Target) WatchPaths() []string { return []string{t.path} }
 // String names the target for messages: "claude/api".
 func (t *Target) String() string { return targetName(t.cfg) }
 
-// writesSecret reports whether the target puts the token in its file.
+// writesSecret reports whether the target puts a secret in its file: the
+// token, or in proxy mode the local credential.
 func (t *Target) writesSecret() bool { return t.mode != ModeHelper && t.mode != ModeBridge }
 
 // locks serialises writes to one file within this process.
@@ -254,7 +278,7 @@ func lockFile(path string) func() {
 
 // NeedsToken reports whether Apply writes the token itself (header mode,
 // json, envfile, file) rather than an entry that fetches it.
-func (t *Target) NeedsToken() bool { return t.writesSecret() }
+func (t *Target) NeedsToken() bool { return t.writesSecret() && t.mode != ModeProxy }
 
 // File is the file really written: Path with symbolic links resolved (a
 // file not created yet: its folder resolved).
@@ -284,7 +308,7 @@ type Outcome struct {
 func (t *Target) Apply(ctx context.Context, tok token.Token, own Owner) (Outcome, error) {
 	file := t.File()
 	if t.writesSecret() {
-		if tok.Value == "" {
+		if tok.Value == "" && t.NeedsToken() {
 			return Outcome{File: file}, &HintError{Err: fmt.Errorf("%s: no token to write", t), Hint: "run `broker login`"}
 		}
 		// gitcheck asks about the file really written (a link into a
@@ -372,9 +396,15 @@ func (t *Target) delOwned(data []byte, p place, own Owner) ([]byte, error) {
 
 // Remove scrubs the token from every place of the file where own says the
 // broker wrote it (a value the user wrote stays; helper and bridge
-// entries, which hold no token, stay too).
+// entries, which hold no token, stay too); in proxy mode it also revokes
+// the target's local credential.
 func (t *Target) Remove(ctx context.Context, own Owner) (Outcome, error) {
-	return t.strip(ctx, own, func(p place) bool { return p.secret })
+	o, err := t.strip(ctx, own, func(p place) bool { return p.secret })
+	if err == nil && t.mode == ModeProxy {
+		// The entry keeps its loopback URL; the credential no longer opens it.
+		err = t.env.Proxy.Revoke(t.cfg)
+	}
+	return o, err
 }
 
 // Unwire removes everything the broker wrote for the target: the entry
@@ -608,7 +638,7 @@ func (t *Target) Check(tok token.Token) Check {
 		return c
 	}
 	c.Parses, c.Entry = true, entry
-	if t.writesSecret() && tok.Value == "" {
+	if t.NeedsToken() && tok.Value == "" {
 		return c
 	}
 	next, err := t.client.apply(t, data, true, tok)

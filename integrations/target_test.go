@@ -266,3 +266,30 @@ func (m *memOwner) Placing(_ string, placed []Placed) error {
 	}
 	return nil
 }
+
+// TestProxyAndBack: a target moved from proxy mode to header mode gets
+// the server's own URL back in the entry, and the token in the header.
+func TestProxyAndBack(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	cfg := config.Target{Client: "copilot", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}
+	px, err := New(cfg, env)
+	if err != nil || px.Mode() != ModeProxy {
+		t.Fatalf("New: %v, mode %q", err, px.Mode())
+	}
+	if _, err := px.Apply(context.Background(), token.Token{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(px.Path()); !strings.Contains(string(b), "http://127.0.0.1:17000/data/copilot/api") || !strings.Contains(string(b), testCredential) {
+		t.Fatalf("proxy mode wrote:\n%s", b)
+	}
+	cfg.Mode = ModeHeader
+	hd, _ := New(cfg, env)
+	if _, err := hd.Apply(context.Background(), testToken, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(hd.Path())
+	if strings.Contains(string(b), "127.0.0.1") || !strings.Contains(string(b), `"url":"https://apim.contoso.com/mcp"`) && !strings.Contains(string(b), `"url": "https://apim.contoso.com/mcp"`) || !strings.Contains(string(b), bearer(testToken)) {
+		t.Fatalf("header mode after proxy mode wrote:\n%s", b)
+	}
+}

@@ -23,6 +23,6 @@ func vscode() client {
 		path: func(t *Target) (string, error) {
 			return filepath.Join(userConfigDir(t.env), "Code", "User", "mcp.json"), nil
 		},
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeHeader, ModeProxy, ModeBridge},
 	}
 }

@@ -11,6 +11,6 @@ func windsurf() client {
 			urlKeys:     []string{"serverUrl", "url"},
 		},
 		path:     inHome(".codeium", "windsurf", "mcp_config.json"),
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

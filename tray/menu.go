@@ -120,6 +120,7 @@ func render(st state.Status, now time.Time, loc *time.Location, lc local) view {
 			v.Items = append(v.Items, item{Label: targetLine(t, loc), Tooltip: t.Path, Disabled: true})
 		}
 	}
+	v.Items = append(v.Items, proxyItems(st.Proxy)...)
 	v.Items = append(v.Items, item{Separator: true},
 		item{Label: "Open config", Action: actOpenConfig, Disabled: lc.ConfigPath == "", Tooltip: lc.ConfigPath},
 		item{Label: "Open log", Action: actOpenLog, Disabled: lc.LogPath == "", Tooltip: lc.LogPath})
@@ -197,6 +198,31 @@ func targetLine(t state.Target, loc *time.Location) string {
 		return "    ✗ " + name + " — " + shorten(t.Error, 60)
 	}
 	return "    … " + name + " — pending"
+}
+
+// proxyItems are the loopback proxy's lines: its address, then each
+// proxied server with the requests it forwarded and its last upstream
+// error.
+func proxyItems(px *state.Proxy) []item {
+	if px == nil {
+		return nil
+	}
+	head := "Proxy on " + px.Address
+	if px.Address == "" {
+		head = "⚠ Proxy not listening: " + shorten(px.Error, 60)
+	}
+	items := []item{{Separator: true}, {Label: head, Tooltip: px.Error, Disabled: true}}
+	for _, t := range px.Targets {
+		line := fmt.Sprintf("    %s (%s) — %d requests", t.Client, t.Server, t.Requests)
+		switch {
+		case t.SignInRequired:
+			line = "    ✗ " + strings.TrimPrefix(line, "    ") + ", sign-in required"
+		case t.LastError != "":
+			line += ", last error: " + shorten(t.LastError, 50)
+		}
+		items = append(items, item{Label: line, Tooltip: t.URL + " → " + t.Upstream, Disabled: true})
+	}
+	return items
 }
 
 // home writes the user's home folder as ~.

@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,28 @@ func BenchmarkRender(b *testing.B) {
 		Targets: []state.Target{{Client: "claude-code", Path: "/x/.claude.json", State: state.TargetOK, Written: &exp}}}}}
 	for b.Loop() {
 		render(st, t0, utc, local{})
+	}
+}
+
+// TestRenderProxy: the proxy's address and each proxied server's
+// requests and last error are in the menu; a port it cannot take says so.
+func TestRenderProxy(t *testing.T) {
+	t.Parallel()
+	st := state.Status{Profiles: []state.Profile{{Name: "data", State: state.OK}}, Proxy: &state.Proxy{
+		Address: "127.0.0.1:17000",
+		Targets: []state.ProxyTarget{
+			{Profile: "data", Client: "copilot", Server: "api", Requests: 12},
+			{Profile: "data", Client: "gemini", Server: "api", Requests: 3, LastError: "HTTP 502 from the server"},
+		},
+	}}
+	got := labels(render(st, t0, utc, local{}).Items)
+	for _, want := range []string{"(Proxy on 127.0.0.1:17000)", "(    copilot (api) — 12 requests)", "(    gemini (api) — 3 requests, last error: HTTP 502 from the server)"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("menu has no %q:\n%q", want, got)
+		}
+	}
+	st.Proxy = &state.Proxy{Error: "port 17000 on 127.0.0.1 is taken by another program"}
+	if got := labels(render(st, t0, utc, local{}).Items); !slices.Contains(got, "(⚠ Proxy not listening: port 17000 on 127.0.0.1 is taken by another program)") {
+		t.Errorf("menu with a taken port:\n%q", got)
 	}
 }

@@ -26,6 +26,9 @@ const failingAfter = 3 * time.Minute
 // change, never repeated. It is owned by the tray's event loop.
 type noticePolicy struct {
 	profiles map[string]*profileNotes
+	// proxySignIn holds the profiles whose proxied requests wait for a
+	// sign-in and that the user was told about.
+	proxySignIn map[string]bool
 }
 
 type profileNotes struct {
@@ -114,5 +117,36 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 			delete(np.profiles, name)
 		}
 	}
+	return append(out, np.observeProxy(st)...)
+}
+
+// observeProxy tells the user once when a client's request through the
+// proxy was refused for want of a sign-in while the profile is signed out
+// (a profile whose sign-in lapsed already had its own notification).
+func (np *noticePolicy) observeProxy(st state.Status) []notice {
+	if st.Proxy == nil {
+		np.proxySignIn = nil
+		return nil
+	}
+	states := map[string]string{}
+	for _, p := range st.Profiles {
+		states[p.Name] = p.State
+	}
+	wanted := map[string]bool{}
+	var out []notice
+	for _, t := range st.Proxy.Targets {
+		if !t.SignInRequired {
+			continue
+		}
+		wanted[t.Profile] = true
+		if np.proxySignIn[t.Profile] || states[t.Profile] == state.SignInRequired {
+			continue
+		}
+		out = append(out, notice{Profile: t.Profile, Summary: "Sign in to use " + t.Server,
+			Body:   t.Client + " asked for " + t.Server + " through the broker, which is signed out of " + t.Profile + ".",
+			SignIn: true, Icon: assets.SignedOut})
+		wanted[t.Profile] = true
+	}
+	np.proxySignIn = wanted
 	return out
 }

@@ -89,3 +89,43 @@ func TestDeviceCodePrompt(t *testing.T) {
 		t.Errorf("the menu does not show the code: %+v", v.Items)
 	}
 }
+
+// TestProxySignInNotice: a client refused by the proxy for want of a
+// sign-in is told once, with a Sign in action; not again while it lasts,
+// again after it was over; never when the profile's lapsed sign-in had
+// its own notice.
+func TestProxySignInNotice(t *testing.T) {
+	t.Parallel()
+	st := func(profileState string, waiting bool) state.Status {
+		return state.Status{
+			Profiles: []state.Profile{{Name: "data", State: profileState}},
+			Proxy: &state.Proxy{Address: "127.0.0.1:17000", Targets: []state.ProxyTarget{
+				{Profile: "data", Client: "copilot", Server: "api", SignInRequired: waiting}}},
+		}
+	}
+	var np noticePolicy
+	for i, s := range []struct {
+		profile string
+		waiting bool
+		want    int
+	}{
+		{state.SignedOut, false, 0},
+		{state.SignedOut, true, 1},
+		{state.SignedOut, true, 0},
+		{state.OK, false, 0},
+		{state.SignedOut, true, 1},
+	} {
+		got := np.observe(st(s.profile, s.waiting), t0, utc)
+		if len(got) != s.want {
+			t.Fatalf("step %d: %+v, want %d notices", i, got, s.want)
+		}
+		if s.want == 1 && (!got[0].SignIn || !strings.Contains(got[0].Summary, "api")) {
+			t.Errorf("step %d: %+v", i, got[0])
+		}
+	}
+	var lapsed noticePolicy
+	lapsed.observe(st(state.SignInRequired, false), t0, utc)
+	if got := lapsed.observe(st(state.SignInRequired, true), t0, utc); len(got) != 0 {
+		t.Errorf("a second notice for a lapsed sign-in: %+v", got)
+	}
+}

@@ -8,12 +8,16 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +59,17 @@ type Options struct {
 	// processes that find the token due at once make one refresh. It
 	// waits at most until ctx is done.
 	RefreshLock func(ctx context.Context) (unlock func(), err error)
+	// ClaimsFile keeps a claims challenge that needs the user (a
+	// Conditional Access step-up) until the next interactive sign-in,
+	// which then asks for those claims, whichever process runs it. ""
+	// keeps it in memory only.
+	ClaimsFile string
 }
+
+// Capabilities are the client capabilities the broker declares: cp1 tells
+// Entra and CAE-enabled APIs that the broker handles claims challenges
+// (Challenge), so that they may send them.
+var Capabilities = []string{"cp1"}
 
 // Client signs in one profile. It is safe for concurrent use; Token and
 // Refresh calls are serialised so that one refresh runs at a time, and
@@ -74,6 +88,10 @@ type Client struct {
 	lock      func(ctx context.Context) (func(), error)
 
 	mu sync.Mutex // serialises silent calls: one refresh at a time
+
+	claimsMu   sync.Mutex
+	claimsFile string
+	pending    string // claims the next Login asks for (see ClaimsFile)
 }
 
 // New builds the client of profile p. It makes no network call.
@@ -103,6 +121,7 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 		public.WithAuthority(authority),
 		public.WithHTTPClient(hc),
 		public.WithInstanceDiscovery(discovery),
+		public.WithClientCapabilities(Capabilities),
 	}
 	if o.Cache != nil {
 		opts = append(opts, public.WithCache(o.Cache))
@@ -126,7 +145,8 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 			cached = &cp
 		}
 	}
-	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock}
+	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock,
+		claimsFile: o.ClaimsFile}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -204,10 +224,11 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 		res public.AuthResult
 		err error
 	)
+	claims := c.pendingClaims()
 	if deviceCode {
-		res, err = c.loginDeviceCode(ctx)
+		res, err = c.loginDeviceCode(ctx, claims)
 	} else {
-		res, err = c.loginBrowser(ctx)
+		res, err = c.loginBrowser(ctx, claims)
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -223,11 +244,15 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 	c.mu.Lock()
 	c.forgetOthers(ctx, res.Account.HomeAccountID)
 	c.mu.Unlock()
+	if claims != "" {
+		c.setPendingClaims("")
+		c.log.Info("signed in with the claims the server asked for")
+	}
 	c.log.Debug("signed in", "account", tok.Account, "expires_on", tok.ExpiresOn)
 	return tok, nil
 }
 
-func (c *Client) loginBrowser(ctx context.Context) (public.AuthResult, error) {
+func (c *Client) loginBrowser(ctx context.Context, claims string) (public.AuthResult, error) {
 	opts := []public.AcquireInteractiveOption{
 		public.WithOpenURL(func(u string) error {
 			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n"+
@@ -246,11 +271,18 @@ func (c *Client) loginBrowser(ctx context.Context) (public.AuthResult, error) {
 	if c.profile.LoginHint != "" {
 		opts = append(opts, public.WithLoginHint(c.profile.LoginHint))
 	}
+	if claims != "" {
+		opts = append(opts, public.WithClaims(claims))
+	}
 	return c.pca.AcquireTokenInteractive(ctx, c.profile.Scopes, opts...)
 }
 
-func (c *Client) loginDeviceCode(ctx context.Context) (public.AuthResult, error) {
-	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.profile.Scopes)
+func (c *Client) loginDeviceCode(ctx context.Context, claims string) (public.AuthResult, error) {
+	var opts []public.AcquireByDeviceCodeOption
+	if claims != "" {
+		opts = append(opts, public.WithClaims(claims))
+	}
+	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.profile.Scopes, opts...)
 	if err != nil {
 		return public.AuthResult{}, err
 	}
@@ -428,6 +460,75 @@ func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token,
 	}
 	c.log.Debug("refreshed", "expires_on", tok.ExpiresOn)
 	return tok, nil
+}
+
+// Challenge answers an API's claims challenge (a 401 with
+// error="insufficient_claims": Conditional Access authentication context,
+// a CAE revocation): it asks silently for a token with those claims (JSON,
+// decoded). When that needs the user, the error is sign-in required, and
+// the next Login asks for the claims, in this process or another (see
+// Options.ClaimsFile).
+func (c *Client) Challenge(ctx context.Context, claims string) (token.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acct, err := c.account(ctx)
+	if err != nil {
+		c.setPendingClaims(claims)
+		return token.Token{}, err
+	}
+	unlock, err := c.refreshLock(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	defer unlock()
+	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	if err != nil {
+		e := c.classify(err)
+		if e.Class == ClassSignInRequired {
+			c.setPendingClaims(claims)
+		}
+		return token.Token{}, e
+	}
+	tok, err := c.check(res)
+	if err != nil {
+		return token.Token{}, err
+	}
+	c.log.Info("token with the claims the server asked for", "expires_on", tok.ExpiresOn)
+	return tok, nil
+}
+
+// pendingClaims is the claims challenge the next Login must carry.
+func (c *Client) pendingClaims() string {
+	c.claimsMu.Lock()
+	defer c.claimsMu.Unlock()
+	if c.claimsFile != "" {
+		if b, err := os.ReadFile(c.claimsFile); err == nil && json.Valid(b) {
+			return string(b)
+		}
+	}
+	return c.pending
+}
+
+// setPendingClaims keeps claims for the next Login ("" forgets them).
+func (c *Client) setPendingClaims(claims string) {
+	c.claimsMu.Lock()
+	defer c.claimsMu.Unlock()
+	c.pending = claims
+	if c.claimsFile == "" {
+		return
+	}
+	if claims == "" {
+		if err := os.Remove(c.claimsFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.log.Warn("cannot forget the claims challenge", "err", err)
+		}
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(c.claimsFile), 0o700); err == nil {
+		err = os.WriteFile(c.claimsFile, []byte(claims), 0o600)
+		if err != nil {
+			c.log.Warn("cannot keep the claims challenge for the next sign-in", "err", err)
+		}
+	}
 }
 
 // Logout forgets every account of the profile (and so its tokens).

@@ -84,6 +84,10 @@ type Options struct {
 	// SignInHint is what the user should do when sign-in is required, for
 	// the JSON-RPC error ("run `broker login --profile data` …").
 	SignInHint string
+	// Server names the remote server in what the user is told when it
+	// asks for a sign-in (a Conditional Access claims challenge); "" is
+	// the URL's host.
+	Server string
 	// MinValidity, ReuseFor and DrainTimeout: zero means the default.
 	MinValidity  time.Duration
 	ReuseFor     time.Duration
@@ -126,8 +130,12 @@ func New(o Options) (*Bridge, error) {
 	if base == nil {
 		base = newBaseTransport()
 	}
+	server := o.Server
+	if server == "" {
+		server = u.Host
+	}
 	b.bearer = &bearer{
-		base: base, src: o.Tokens, log: b.log, now: o.Now,
+		base: base, src: o.Tokens, log: b.log, now: o.Now, server: server,
 		minValidity: o.MinValidity, reuseFor: o.ReuseFor,
 	}
 	if b.bearer.now == nil {

@@ -52,6 +52,36 @@ func (l *lazy) Refresh(ctx context.Context) (token.Token, error) {
 	return s.Refresh(ctx)
 }
 
+// Challenge meets a server's claims challenge with the real source's
+// Challenge (auth.Client's), else a refresh.
+func (l *lazy) Challenge(ctx context.Context, server, claims string) (token.Token, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return challengeOrRefresh(ctx, s, server, claims)
+}
+
+// claimsChallenger is auth.Client's Challenge.
+type claimsChallenger interface {
+	Challenge(ctx context.Context, claims string) (token.Token, error)
+}
+
+func challengeOrRefresh(ctx context.Context, s TokenSource, server, claims string) (token.Token, error) {
+	switch c := s.(type) {
+	case Challenger:
+		return c.Challenge(ctx, server, claims)
+	case claimsChallenger:
+		return c.Challenge(ctx, claims)
+	}
+	return s.Refresh(ctx)
+}
+
+// daemonChallenger is the daemon's claims challenge (localapi.Client).
+type daemonChallenger interface {
+	Challenge(ctx context.Context, profile, server, claims string) (token.Token, error)
+}
+
 // Daemon is what the bridge asks of the running daemon (a
 // localapi.Client): the profile's token, and a refresh after the server
 // refused one.
@@ -119,6 +149,26 @@ func (d *daemonFirst) Refresh(ctx context.Context) (token.Token, error) {
 	}
 	defer c.Close()
 	d.use("daemon")
+	if err := c.RefreshNow(ctx, d.profile); err != nil {
+		return token.Token{}, err
+	}
+	return c.Token(ctx, d.profile, refreshedValidity)
+}
+
+// Challenge asks the daemon (else the cache) for a token that meets a
+// server's claims challenge: the daemon shows "sign-in required" for the
+// server when the user must act, and its next sign-in asks for the claims.
+func (d *daemonFirst) Challenge(ctx context.Context, server, claims string) (token.Token, error) {
+	c, err := d.dial(ctx)
+	if err != nil {
+		d.use("cache")
+		return challengeOrRefresh(ctx, d.cache, server, claims)
+	}
+	defer c.Close()
+	d.use("daemon")
+	if dc, ok := c.(daemonChallenger); ok {
+		return dc.Challenge(ctx, d.profile, server, claims)
+	}
 	if err := c.RefreshNow(ctx, d.profile); err != nil {
 		return token.Token{}, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/challenge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -29,6 +30,13 @@ type TokenSource interface {
 	// Refresh returns a new token from the authority, whatever the cached
 	// one's validity (after the MCP server rejected it).
 	Refresh(ctx context.Context) (token.Token, error)
+}
+
+// Challenger is a TokenSource that can meet a server's claims challenge
+// (a 401 with error="insufficient_claims": Conditional Access, CAE):
+// claims is the decoded JSON, server names the server for the user.
+type Challenger interface {
+	Challenge(ctx context.Context, server, claims string) (token.Token, error)
 }
 
 // Header names of the Streamable HTTP transport.
@@ -99,6 +107,7 @@ type bearer struct {
 	reuseFor    time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	server      string // for the user, in a claims challenge
 
 	protocolVersion atomic.Pointer[string]
 	// posts and refreshes count requests sent and Refresh calls (tests and
@@ -153,6 +162,26 @@ func (b *bearer) refresh(ctx context.Context, stale uint64) (token.Token, error)
 	return b.cur, nil
 }
 
+// challenge replaces the token with one that meets the server's claims
+// (the source's Challenge; a plain refresh when it has none).
+func (b *bearer) challenge(ctx context.Context, stale uint64, claims string) (token.Token, error) {
+	c, ok := b.src.(Challenger)
+	if !ok {
+		return b.refresh(ctx, stale)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refreshes.Add(1)
+	t, err := c.Challenge(ctx, b.server, claims)
+	if err != nil {
+		b.cur = token.Token{}
+		return token.Token{}, &TokenError{Err: err}
+	}
+	b.store(t, b.now())
+	b.log.Info("bridge got a token with the claims the server asked for", "expires_on", t.ExpiresOn)
+	return b.cur, nil
+}
+
 func (b *bearer) store(t token.Token, now time.Time) {
 	if t.Value != b.cur.Value {
 		b.gen++
@@ -183,8 +212,14 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, fmt.Errorf("replaying the request after a 401: %w", err)
 			}
 		}
-		b.log.Info("bridge got a 401, retrying once with a fresh token", "method", req.Method)
-		if tok, err = b.refresh(ctx, gen); err != nil {
+		if claims, ok := challenge.Claims(resp.Header.Values("WWW-Authenticate")); ok {
+			b.log.Info("bridge got a claims challenge, retrying once with a token that meets it", "method", req.Method)
+			tok, err = b.challenge(ctx, gen, claims)
+		} else {
+			b.log.Info("bridge got a 401, retrying once with a fresh token", "method", req.Method)
+			tok, err = b.refresh(ctx, gen)
+		}
+		if err != nil {
 			if body != nil {
 				body.Close()
 			}

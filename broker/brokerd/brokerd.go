@@ -6,7 +6,8 @@
 // local API server with the daemon's record; callers give only what
 // differs for them (an HTTP client that trusts the simulator, a browser
 // stand-in, a wrapper that watches the engine or the targets, sandbox
-// paths).
+// paths). The daemon's loopback MCP proxy (broker/proxy) is built here
+// too: it serves the targets in proxy mode with the daemon's tokens.
 package brokerd
 
 import (
@@ -28,6 +29,8 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/logging"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
@@ -47,7 +50,8 @@ type Options struct {
 	// state folder at the config's log level (and follows its changes).
 	Logger *slog.Logger
 
-	// HTTPClient talks to the authority (nil = the default client).
+	// HTTPClient talks to the authority, and its Transport (when set) to
+	// the MCP servers behind the proxy (nil = the default client).
 	HTTPClient *http.Client
 	// OpenURL opens the sign-in page (nil = $BROWSER, else the OS's).
 	OpenURL func(string) error
@@ -84,6 +88,7 @@ type Daemon struct {
 	logPath  string
 	listener net.Listener
 	address  string
+	proxy    *proxy.Server
 }
 
 // New builds the daemon; it starts nothing but the listener (see Run).
@@ -132,6 +137,12 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	tenv := *env
 	// The watcher ignores the daemon's own writes.
 	tenv.Written = func(path string, data []byte) { b.Daemon.Written(path, data) }
+	// Proxied targets get the proxy's URL at the port of the config in
+	// force, and their local credential from the state folder.
+	creds := proxy.NewCredentials(o.StateDir)
+	if tenv.Proxy == nil {
+		tenv.Proxy = proxy.Endpoints{Credentials: creds, Port: func() int { return proxy.Port(b.Daemon.Config()) }}
+	}
 
 	// A device code goes to DeviceCodeOut and into status (the tray shows
 	// it), each on its own: brokerw.exe (the Windows GUI build the Run key
@@ -185,6 +196,7 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 		StateDir:        o.StateDir,
 		Logger:          b.log,
 		OnConfig: func(c *config.Config) {
+			b.proxy.Configure(proxy.Port(c), proxy.Targets(c))
 			if b.logFile == nil {
 				return
 			}
@@ -192,10 +204,22 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 				b.log.Warn("log level unchanged", "err", err)
 			}
 		},
+		ProxyStatus: func() *state.Proxy { return b.proxy.Status() },
 	})
 	if err != nil {
 		return nil, err
 	}
+	po := proxy.Options{Tokens: b.Daemon, Credentials: creds, Logger: b.log, Changed: b.Daemon.Changed}
+	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
+		po.Transport = o.HTTPClient.Transport
+	} else {
+		// The system's roots plus the profile's ca_file, like sign-in.
+		po.TransportFor = func(t config.Target) (http.RoundTripper, error) {
+			cfg := b.Daemon.Config()
+			return auth.Transport(cfg, cfg.Profiles[t.Profile])
+		}
+	}
+	b.proxy = proxy.New(po)
 	if o.NoLocalAPI {
 		return b, nil
 	}
@@ -218,6 +242,10 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 // daemon fails. While it serves, the daemon's record in the state folder
 // says where, so that every process of the user finds it.
 func (b *Daemon) Run(ctx context.Context) error {
+	pctx, stop := context.WithCancel(ctx)
+	proxied := make(chan struct{})
+	go func() { defer close(proxied); b.proxy.Run(pctx) }()
+	defer func() { stop(); <-proxied }()
 	if b.listener == nil {
 		return b.Daemon.Run(ctx)
 	}

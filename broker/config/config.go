@@ -26,6 +26,9 @@ type Settings struct {
 	// CAFile is a PEM bundle trusted beside the system's roots for every
 	// profile (a TLS-inspecting proxy, a private CA); absolute after Load.
 	CAFile string `toml:"ca_file"`
+	// ProxyPort is the loopback proxy's port on 127.0.0.1 (0: the
+	// default, fixed per user).
+	ProxyPort int `toml:"proxy_port"`
 }
 
 // Profile is one [profiles.NAME] table: one app registration, one API.
@@ -65,8 +68,10 @@ type Target struct {
 	Path string `toml:"path"`
 	// Project is Claude Code's local scope: projects["/abs/dir"].
 	Project string `toml:"project"`
-	// Mode is "helper" (default for claude), "header", or
-	// "bridge" (a stdio entry running `broker bridge`).
+	// Mode is "helper" (default for claude), "proxy" (the daemon's
+	// loopback proxy; default for copilot, gemini, cursor and windsurf
+	// targets that have a url), "header", or "bridge" (a stdio entry
+	// running `broker bridge`).
 	Mode string `toml:"mode"`
 	// Pointer is the RFC 6901 pointer of the value (client json).
 	Pointer string `toml:"pointer"`

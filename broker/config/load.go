@@ -28,6 +28,7 @@ type fileSettings struct {
 	RefreshBefore *Duration `toml:"refresh_before"`
 	LogLevel      *string   `toml:"log_level"`
 	CAFile        *string   `toml:"ca_file"`
+	ProxyPort     *int      `toml:"proxy_port"`
 }
 
 type fileProfile struct {
@@ -298,6 +299,9 @@ func merge(cfg *Config, doc *fileDoc) {
 		}
 		if s.RefreshBefore != nil {
 			cfg.Settings.RefreshBefore = *s.RefreshBefore
+		}
+		if s.ProxyPort != nil {
+			cfg.Settings.ProxyPort = *s.ProxyPort
 		}
 		if s.LogLevel != nil {
 			cfg.Settings.LogLevel = *s.LogLevel

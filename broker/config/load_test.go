@@ -159,6 +159,8 @@ func TestLoadErrors(t *testing.T) {
 		{"relative path", goodProfile + "[[profiles.data.targets]]\nclient = \"file\"\npath = \"token.txt\"\n", 8, 1, "profiles.data.targets[0].path", "is not absolute"},
 		{"template without token", goodProfile + "[[profiles.data.targets]]\nclient = \"vscode\"\nserver = \"a\"\ntemplate = \"Bearer\"\n", 9, 1, "profiles.data.targets[0].template", "has no {token}"},
 		{"wrong type", "[profiles.data]\ntenant = 5\n", 2, 10, "", ""},
+		{"proxy_port not a port", "[settings]\nproxy_port = 70000\n", 2, 1, "settings.proxy_port", "is not a port"},
+		{"proxy without url", goodProfile + "[[profiles.data.targets]]\nclient = \"copilot\"\nserver = \"a\"\nmode = \"proxy\"\n", 9, 1, "profiles.data.targets[0].url", "mode proxy needs the server's url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,5 +259,37 @@ func TestCAFile(t *testing.T) {
 	}
 	if got := cfg.CABundle(cfg.Profiles["other"]); got != "/opt/other.pem" {
 		t.Errorf("other: %q", got)
+	}
+}
+
+// TestProxyDefaults: proxy is the default mode of copilot, gemini, cursor
+// and windsurf targets that name their server's url (the proxy forwards
+// there), header without one; proxy_port is read.
+func TestProxyDefaults(t *testing.T) {
+	t.Parallel()
+	text := "[settings]\nproxy_port = 18123\n\n" + goodProfile
+	for _, c := range []string{"copilot", "gemini", "cursor", "windsurf", "claude", "vscode"} {
+		text += "[[profiles.data.targets]]\nclient = \"" + c + "\"\nserver = \"with-url\"\nurl = \"https://apim.contoso.com/mcp\"\n"
+		text += "[[profiles.data.targets]]\nclient = \"" + c + "\"\nserver = \"no-url\"\n"
+	}
+	cfg, err := Load("", write(t, "config.toml", text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Settings.ProxyPort != 18123 {
+		t.Errorf("proxy_port = %d", cfg.Settings.ProxyPort)
+	}
+	want := map[string]string{"claude": "helper", "vscode": "header"}
+	for _, tg := range cfg.Profiles["data"].Targets {
+		w := want[tg.Client]
+		if w == "" {
+			w = "header"
+			if tg.URL != "" {
+				w = "proxy"
+			}
+		}
+		if tg.Mode != w {
+			t.Errorf("%s/%s: mode %q, want %q", tg.Client, tg.Server, tg.Mode, w)
+		}
 	}
 }

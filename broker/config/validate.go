@@ -26,17 +26,30 @@ var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini"
 
 // modes lists the delivery modes each client accepts; the first is the default.
 var modes = map[string][]string{
-	"claude":         {"helper", "header", "bridge"},
+	"claude":         {"helper", "header", "proxy", "bridge"},
 	"claude-desktop": {"bridge"},
-	"vscode":         {"header", "bridge"},
-	"copilot":        {"header", "bridge"},
-	"gemini":         {"header", "bridge"},
-	"cursor":         {"header", "bridge"},
-	"windsurf":       {"header", "bridge"},
+	"vscode":         {"header", "proxy", "bridge"},
+	"copilot":        {"proxy", "header", "bridge"},
+	"gemini":         {"proxy", "header", "bridge"},
+	"cursor":         {"proxy", "header", "bridge"},
+	"windsurf":       {"proxy", "header", "bridge"},
 	"codex":          {"helper", "header", "bridge"},
 	"json":           {"header"},
 	"envfile":        {"header"},
 	"file":           {"header"},
+}
+
+// DefaultMode is a target's mode when it names none: the client's first
+// mode, except that proxy (which forwards to the target's url) needs a
+// url and falls back to the next one without.
+func DefaultMode(allowed []string, url string) string {
+	if len(allowed) > 1 && allowed[0] == "proxy" && url == "" {
+		return allowed[1]
+	}
+	if len(allowed) == 0 {
+		return ""
+	}
+	return allowed[0]
 }
 
 var (
@@ -95,6 +108,11 @@ func validate(cfg *Config, pos map[string]where) error {
 	default:
 		return fail(loc("settings.log_level"), "settings.log_level", `use "debug", "info", "warn" or "error"`,
 			"settings.log_level: unknown level %q", s.LogLevel)
+	}
+
+	if s.ProxyPort < 0 || s.ProxyPort > 65535 {
+		return fail(loc("settings.proxy_port"), "settings.proxy_port", "use a port between 1024 and 65535, or leave it out for the default",
+			"settings.proxy_port: %d is not a port", s.ProxyPort)
 	}
 
 	for _, name := range cfg.ProfileNames() {
@@ -281,10 +299,14 @@ func validateTarget(t *Target, key string, loc locFunc, fail failFunc) error {
 		return fail(w, key+".client", "use one of: "+strings.Join(Clients, ", "), "%s.client: unknown client %q", key, t.Client)
 	}
 	if t.Mode == "" {
-		t.Mode = allowed[0]
+		t.Mode = DefaultMode(allowed, t.URL)
 	} else if !contains(allowed, t.Mode) {
 		return fail(at("mode"), key+".mode", fmt.Sprintf("%s accepts mode %s", t.Client, strings.Join(allowed, ", ")),
 			"%s.mode: %q does not work for %s", key, t.Mode, t.Client)
+	}
+	if t.Mode == "proxy" && t.URL == "" {
+		return fail(at("mode"), key+".url", "set url to the MCP server's real URL: the proxy forwards to it",
+			"%s: mode proxy needs the server's url", key)
 	}
 	switch t.Client {
 	case "json", "envfile", "file":

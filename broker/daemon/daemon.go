@@ -82,6 +82,9 @@ type Options struct {
 	// its interface addresses); when it changes, failed profiles retry
 	// at once (a VPN came up, the captive portal is passed).
 	Network func() string
+	// ProxyStatus, when set, is the loopback proxy's state (broker/proxy)
+	// that Status includes; the proxy calls Changed when it changes.
+	ProxyStatus func() *state.Proxy
 }
 
 // cachePollEvery is how often the token cache's files are looked at.
@@ -440,8 +443,15 @@ func (d *Daemon) Status() state.Status {
 	for _, r := range rs {
 		st.Profiles = append(st.Profiles, r.status())
 	}
+	if d.opts.ProxyStatus != nil {
+		st.Proxy = d.opts.ProxyStatus()
+	}
 	return st
 }
+
+// Changed tells subscribers that Status changed outside the daemon's own
+// state (the proxy's).
+func (d *Daemon) Changed() { d.notify() }
 
 // Subscribe returns a channel that receives a value (coalesced, buffer 1)
 // after every change of Status, and a function that ends the subscription.
@@ -562,6 +572,20 @@ func (d *Daemon) RefreshNow(ctx context.Context, profile string) error {
 	}
 	_, err = r.token(ctx, 0, true)
 	return err
+}
+
+// Challenge answers a server's claims challenge (the decoded JSON of a
+// 401's insufficient_claims: Conditional Access, CAE) for the profile: a
+// token with those claims, silently when Entra allows, which becomes the
+// profile's current token. When the user must act, the profile turns
+// "sign-in required" naming the server (the tray notifies) and the next
+// sign-in asks for the claims.
+func (d *Daemon) Challenge(ctx context.Context, profile, server, claims string) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return r.challenge(ctx, server, claims)
 }
 
 // SignIn signs the profile in interactively (the engine opens the

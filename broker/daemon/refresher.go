@@ -493,6 +493,52 @@ func (r *refresher) pokeCache() {
 	}
 }
 
+// challenger is an Auth that answers claims challenges (auth.Client).
+type challenger interface {
+	Challenge(ctx context.Context, claims string) (token.Token, error)
+}
+
+// challenge gets a token that meets a server's claims challenge, on the
+// loop; see Daemon.Challenge.
+func (r *refresher) challenge(ctx context.Context, server, claims string) (token.Token, error) {
+	c, ok := r.auth.(challenger)
+	if !ok {
+		return r.token(ctx, 0, true)
+	}
+	type reply struct {
+		tok token.Token
+		err error
+	}
+	ch := make(chan reply, 1)
+	err := r.do(ctx, func(ctx context.Context) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		tok, err := c.Challenge(actx, claims)
+		cancel()
+		if err == nil {
+			r.log.Info("token refreshed for a claims challenge", "server", server, "expires_on", tok.ExpiresOn)
+			r.accept(ctx, tok)
+			ch <- reply{tok, nil}
+			return
+		}
+		if auth.ClassOf(err) == auth.ClassSignInRequired {
+			err = &auth.Error{Class: auth.ClassSignInRequired,
+				Message: fmt.Sprintf("your organisation asks you to sign in again for %s (Conditional Access)", server),
+				Hint:    fmt.Sprintf("run `broker login --profile %s`: the sign-in asks for what %s requires", r.name, server), Err: err}
+		}
+		r.fail(err)
+		ch <- reply{token.Token{}, err}
+	})
+	if err != nil {
+		return token.Token{}, err
+	}
+	select {
+	case rep := <-ch:
+		return rep.tok, rep.err
+	case <-ctx.Done():
+		return token.Token{}, ctx.Err()
+	}
+}
+
 // attempt refreshes once and applies the failure policy.
 func (r *refresher) attempt(ctx context.Context, asked bool) error {
 	old, prev, _ := r.snapshot()

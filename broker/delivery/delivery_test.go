@@ -204,7 +204,7 @@ func TestApplyAllSharedFile(t *testing.T) {
 	w := newWorld(t)
 	var targets []*Target
 	for _, s := range []string{"a", "b", "c", "d"} {
-		targets = append(targets, w.target(t, config.Target{Client: "cursor", Server: s, URL: "https://x/" + s}))
+		targets = append(targets, w.target(t, config.Target{Client: "cursor", Server: s, URL: "https://x/" + s, Mode: "header"}))
 	}
 	for i, r := range ApplyAll(context.Background(), targets, testToken) {
 		if r.Err != nil || r.Word != Wrote {
@@ -321,7 +321,7 @@ func TestFailedWriteRecordsNothing(t *testing.T) {
 	ctx := context.Background()
 	p := w.write(t, ".copilot/mcp-config.json", "{\"mcpServers\": {}}\n")
 	os.Chmod(p, 0o400)
-	tg := w.target(t, config.Target{Client: "copilot", Server: "api", URL: "https://x/mcp"})
+	tg := w.target(t, config.Target{Client: "copilot", Server: "api", URL: "https://x/mcp", Mode: "header"})
 	if r := tg.Apply(ctx, testToken); r.Word != Failed || !strings.Contains(r.Err.Error(), "read-only") {
 		t.Fatalf("Apply to a read-only file: %+v", r)
 	}

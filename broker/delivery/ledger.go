@@ -57,6 +57,7 @@ type Record struct {
 	Client   string  `json:"client"`
 	Server   string  `json:"server,omitempty"`
 	File     string  `json:"file"`
+	URL      string  `json:"url,omitempty"`
 	Project  string  `json:"project,omitempty"`
 	Mode     string  `json:"mode,omitempty"`
 	Pointer  string  `json:"pointer,omitempty"`
@@ -89,12 +90,12 @@ func (r *Record) key() key {
 
 // Target is the record as a target of its file.
 func (r *Record) Target() config.Target {
-	return config.Target{Profile: r.Profile, Client: r.Client, Server: r.Server, Path: r.File, Project: r.Project,
+	return config.Target{Profile: r.Profile, Client: r.Client, Server: r.Server, Path: r.File, URL: r.URL, Project: r.Project,
 		Mode: r.Mode, Pointer: r.Pointer, Template: r.Template, Var: r.Var, Format: r.Format}
 }
 
 func recordOf(t config.Target, file string) *Record {
-	return &Record{Profile: t.Profile, Client: t.Client, Server: t.Server, File: file, Project: t.Project,
+	return &Record{Profile: t.Profile, Client: t.Client, Server: t.Server, File: file, URL: t.URL, Project: t.Project,
 		Mode: t.Mode, Pointer: t.Pointer, Template: t.Template, Var: t.Var, Format: t.Format}
 }
 
@@ -169,8 +170,8 @@ func (l *Ledger) placing(ctx context.Context, rec *Record, placed []integrations
 			d.Targets = append(d.Targets, r)
 			changed = true
 		}
-		if r.Mode != rec.Mode || r.Template != rec.Template || r.Format != rec.Format {
-			r.Mode, r.Template, r.Format = rec.Mode, rec.Template, rec.Format
+		if r.Mode != rec.Mode || r.Template != rec.Template || r.Format != rec.Format || r.URL != rec.URL {
+			r.Mode, r.Template, r.Format, r.URL = rec.Mode, rec.Template, rec.Format, rec.URL
 			changed = true
 		}
 		for _, p := range placed {

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/challenge"
 )
 
 // Metadata is RFC 9728 protected-resource metadata (the fields we use).
@@ -172,77 +174,7 @@ func fetchMetadata(ctx context.Context, client *http.Client, mdURL string) (*Met
 // resourceMetadataParam returns the resource_metadata parameter of a Bearer
 // challenge.
 func resourceMetadataParam(headers []string) string {
-	for _, h := range headers {
-		for _, ch := range splitChallenges(h) {
-			if v, ok := ch["resource_metadata"]; ok {
-				return v
-			}
-		}
-	}
-	return ""
-}
-
-// splitChallenges parses WWW-Authenticate into the params of each Bearer
-// challenge (enough of RFC 9110's grammar for quoted and token values).
-func splitChallenges(h string) []map[string]string {
-	var out []map[string]string
-	var cur map[string]string
-	s := h
-	for len(s) > 0 {
-		s = strings.TrimLeft(s, " ,\t")
-		if s == "" {
-			break
-		}
-		// A scheme is a token followed by a space or the end, not by '='.
-		tok := s
-		if i := strings.IndexAny(s, " ,=\t"); i >= 0 {
-			tok = s[:i]
-		}
-		rest := s[len(tok):]
-		if !strings.HasPrefix(strings.TrimLeft(rest, " \t"), "=") {
-			if strings.EqualFold(tok, "Bearer") {
-				cur = map[string]string{}
-				out = append(out, cur)
-			} else {
-				cur = nil
-			}
-			s = rest
-			continue
-		}
-		rest = strings.TrimLeft(strings.TrimLeft(rest, " \t")[1:], " \t")
-		var val string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest); i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-					b.WriteByte(rest[i])
-					continue
-				}
-				if rest[i] == '"' {
-					break
-				}
-				b.WriteByte(rest[i])
-			}
-			val = b.String()
-			if i < len(rest) {
-				i++
-			}
-			rest = rest[i:]
-		} else {
-			j := strings.IndexAny(rest, " ,\t")
-			if j < 0 {
-				j = len(rest)
-			}
-			val, rest = rest[:j], rest[j:]
-		}
-		if cur != nil {
-			cur[strings.ToLower(tok)] = val
-		}
-		s = rest
-	}
-	return out
+	return challenge.Param(headers, "resource_metadata")
 }
 
 // entraAuthority splits an Entra authorization server URL

@@ -90,7 +90,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Probe calls each target's MCP server with the token.
 	Probe bool
-	Now   func() time.Time
+	// ProxyEndpoint gives a proxied target's loopback URL and local
+	// credential (ok false when it has none): --probe then also calls the
+	// server through the daemon's proxy, as the client does.
+	ProxyEndpoint func(t config.Target) (url, credential string, ok bool)
+	Now           func() time.Time
 }
 
 // Run performs every check. It blocks for the network calls (bounded).
@@ -182,6 +186,9 @@ func Run(ctx context.Context, o Options) Report {
 			}
 			if o.Probe && t.URL != "" {
 				add(probeCheck(ctx, o, p, t, label, tok, ok))
+			}
+			if o.Probe && t.Mode == "proxy" && o.ProxyEndpoint != nil {
+				add(proxyProbeCheck(ctx, o, p, t, label))
 			}
 		}
 	}
@@ -305,6 +312,31 @@ func (o Options) httpClient(p *config.Profile) *http.Client {
 		return hc
 	}
 	return http.DefaultClient
+}
+
+// proxyProbeCheck calls the server through the daemon's loopback proxy
+// with the target's local credential, as the client does.
+func proxyProbeCheck(ctx context.Context, o Options, p *config.Profile, t config.Target, label string) Check {
+	c := Check{Name: "proxy", Profile: p.Name, Target: label}
+	u, cred, ok := o.ProxyEndpoint(t)
+	if !ok {
+		c.Level, c.Message = Fail, "no local credential for this proxied target"
+		c.Hint = "run `broker connect " + t.Client + " --server " + t.Server + " --url " + t.URL + " --mode proxy` (or `broker login`, which writes every target)"
+		return c
+	}
+	res := Probe(ctx, &http.Client{}, u, token.Secret(cred))
+	switch {
+	case res.Err == nil:
+		c.Level = OK
+		c.Message = fmt.Sprintf("through the proxy at %s: server %q, %d tools", u, res.ServerName, res.Tools)
+	case res.Status == 0:
+		c.Level, c.Message = Fail, fmt.Sprintf("the proxy at %s does not answer: %v", u, res.Err)
+		c.Hint = "start the daemon (`broker run`, or `broker install` to start it at login); `broker status` shows the proxy's address"
+	default:
+		c.Level, c.Message = Fail, fmt.Sprintf("through the proxy at %s: HTTP %d: %s", u, res.Status, oneLine(res.Body))
+		c.Hint = "`broker status` shows the proxied target's last upstream error"
+	}
+	return c
 }
 
 func targetLabel(t config.Target) string {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +78,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.StateDir = dir
 	return &Engine{cfg: o.Config, opts: o, store: st, log: o.Logger, clients: map[string]*auth.Client{}}, nil
 }
 
@@ -149,6 +151,7 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 		RefreshLock: func(ctx context.Context) (func(), error) {
 			return e.store.RefreshLock(ctx, p.Name)
 		},
+		ClaimsFile: filepath.Join(e.opts.StateDir, "claims-"+p.Name+".json"),
 	})
 	if err != nil {
 		return nil, err

@@ -145,11 +145,16 @@ func (c *Client) Close() error {
 // do sends a request and returns the body of a 2xx answer, or the
 // daemon's error (classified).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values) ([]byte, error) {
+	return c.doBody(ctx, method, path, q, nil)
+}
+
+// doBody is do with a request body.
+func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, reqBody io.Reader) ([]byte, error) {
 	u := "http://broker/v1/" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +192,28 @@ func (c *Client) Token(ctx context.Context, profile string, minValidity time.Dur
 	if err != nil {
 		return token.Token{}, err
 	}
+	return decodeToken(body)
+}
+
+// Challenge asks the daemon for a token that meets a server's claims
+// challenge (the decoded JSON of its insufficient_claims); when that needs
+// the user, the error is sign-in required and the daemon shows why.
+func (c *Client) Challenge(ctx context.Context, profile, server, claims string) (token.Token, error) {
+	q := url.Values{}
+	if profile != "" {
+		q.Set("profile", profile)
+	}
+	q.Set("server", server)
+	body, err := c.doBody(ctx, http.MethodPost, "challenge", q, strings.NewReader(claims))
+	if err != nil {
+		return token.Token{}, err
+	}
+	return decodeToken(body)
+}
+
+// decodeToken reads the daemon's token answer; only a JWT-shaped token
+// is taken.
+func decodeToken(body []byte) (token.Token, error) {
 	var t tokenJSON
 	if err := json.Unmarshal(body, &t); err != nil {
 		return token.Token{}, fmt.Errorf("reading the daemon's answer: %w", err)

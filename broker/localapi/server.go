@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,14 @@ type ServerTokener interface {
 	TokenFor(ctx context.Context, profile, server, url string, minValidity time.Duration) (token.Token, error)
 }
 
+// Challenger is implemented by backends that answer an API's claims
+// challenge (*daemon.Daemon): POST /v1/challenge, which the bridge and the
+// proxy send when a server refuses a valid token with
+// error="insufficient_claims".
+type Challenger interface {
+	Challenge(ctx context.Context, profile, server, claims string) (token.Token, error)
+}
+
 // DefaultMinValidity is what token and headers ask for when the caller
 // names nothing (DESIGN.md: "valid" means at least 5 minutes left).
 const DefaultMinValidity = 5 * time.Minute
@@ -88,6 +97,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /v1/refresh", s.action(b.RefreshNow))
 	mux.HandleFunc("POST /v1/sync", s.action(b.Sync))
 	mux.HandleFunc("POST /v1/reload", s.action(func(ctx context.Context, _ string) error { return b.Reload(ctx) }))
+	mux.HandleFunc("POST /v1/challenge", s.challenge)
 	mux.HandleFunc("POST /v1/cache-changed", func(w http.ResponseWriter, r *http.Request) {
 		b.CacheChanged()
 		writeJSON(w, http.StatusOK, struct{}{})
@@ -119,6 +129,32 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	tok, ok := s.getToken(w, r)
 	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenJSON{
+		AccessToken: tok.Value.Reveal(),
+		ExpiresOn:   tok.ExpiresOn.Unix(),
+		Account:     tok.Account,
+		Tenant:      tok.Tenant,
+		Audience:    tok.Audience,
+		Scopes:      tok.Scopes,
+	})
+}
+
+// challenge answers POST /v1/challenge?profile=P&server=S with the claims
+// (JSON) in the body: a token that carries them, or why not.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.b.(Challenger)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if !ok || err != nil || !json.Valid(body) {
+		writeJSON(w, http.StatusBadRequest, errorJSON{Error: "the body must be the claims (JSON) of a challenge"})
+		return
+	}
+	q := r.URL.Query()
+	tok, err := c.Challenge(r.Context(), q.Get("profile"), q.Get("server"), string(body))
+	if err != nil {
+		s.log.Debug("local api: challenge not met", "profile", q.Get("profile"), "server", q.Get("server"), "err", err)
+		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenJSON{

@@ -124,7 +124,9 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	probes := map[string]*Protection{}
 	for _, e := range entries {
-		probes[e.URL] = nil
+		if !brokerProxy(e.URL) {
+			probes[e.URL] = nil
+		}
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -144,7 +146,10 @@ func Run(ctx context.Context, o Options) Report {
 	now := o.Now()
 	for _, e := range entries {
 		s := Server{Client: e.Client, Scope: e.Scope, Project: e.Project, Path: e.Path, Name: e.Server, URL: e.URL,
-			OtherHeaders: e.OtherHeaders, Protection: *probes[e.URL]}
+			OtherHeaders: e.OtherHeaders}
+		if p := probes[e.URL]; p != nil {
+			s.Protection = *p
+		}
 		s.Holds, s.Detail, s.ExpiresOn = holds(e, now)
 		r.Servers = append(r.Servers, s)
 	}
@@ -197,10 +202,19 @@ func probe(ctx context.Context, client *http.Client, url string) Protection {
 	return p
 }
 
+// brokerProxy reports whether url is the broker's own loopback proxy
+// (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER), which is not probed.
+func brokerProxy(u string) bool {
+	rest, ok := strings.CutPrefix(u, "http://127.0.0.1:")
+	return ok && strings.Count(strings.Trim(rest, "/"), "/") == 3
+}
+
 // holds classifies what the entry holds for its server today.
 func holds(e integrations.Entry, now time.Time) (what, detail string, exp *time.Time) {
 	auth := e.Authorization.Reveal()
 	switch {
+	case brokerProxy(e.URL):
+		return HoldsBroker, "the broker's loopback proxy", nil
 	case strings.Contains(e.Helper, "broker") && strings.Contains(e.Helper, " headers"):
 		return HoldsBroker, "headers helper: " + e.Helper, nil
 	case strings.Contains(e.Command, "broker") && e.Authorization == "":

@@ -32,6 +32,36 @@ type Status struct {
 	ConfigError  string        `json:"config_error,omitempty"`
 	StartAtLogin *StartAtLogin `json:"start_at_login,omitempty"`
 	Profiles     []Profile     `json:"profiles"`
+	// Proxy is the daemon's loopback MCP proxy (nil when no target uses it).
+	Proxy *Proxy `json:"proxy,omitempty"`
+}
+
+// Proxy is the loopback MCP proxy's state.
+type Proxy struct {
+	// Address is where it listens ("127.0.0.1:PORT"; "" when it cannot).
+	Address string `json:"address"`
+	// Error says why it does not listen (the port is taken, …).
+	Error   string        `json:"error,omitempty"`
+	Targets []ProxyTarget `json:"targets"`
+}
+
+// ProxyTarget is one proxied target: its loopback URL, the real server,
+// and what went through.
+type ProxyTarget struct {
+	Profile  string `json:"profile"`
+	Client   string `json:"client"`
+	Server   string `json:"server"`
+	URL      string `json:"url"`
+	Upstream string `json:"upstream"`
+	// Requests is how many requests were forwarded since the daemon started.
+	Requests int64 `json:"requests"`
+	// LastError is the last upstream failure (a refused token, a 5xx, a
+	// network error) and when it happened.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// SignInRequired is set while requests are refused because the
+	// profile needs `broker login`.
+	SignInRequired bool `json:"sign_in_required,omitempty"`
 }
 
 // Daemon says whether `broker run` is running.

@@ -31,6 +31,9 @@ type Claims struct {
 	User string
 	// Acrs are the authentication contexts satisfied (Conditional Access).
 	Acrs []string
+	// Caps are the client capabilities the token was issued to (xms_cc:
+	// cp1 for a client that handles claims challenges).
+	Caps []string
 	Exp  int64
 }
 
@@ -60,12 +63,13 @@ func ParseClaims(jwt string) (Claims, error) {
 		Upn               string      `json:"upn"`
 		UniqueName        string      `json:"unique_name"`
 		Acrs              stringOrSet `json:"acrs"`
+		XMSCC             stringOrSet `json:"xms_cc"`
 		Exp               int64       `json:"exp"`
 	}
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return Claims{}, fmt.Errorf("decoding the JWT claims: %w", err)
 	}
-	c := Claims{Ver: w.Ver, Iss: w.Iss, Aud: w.Aud, Roles: w.Roles, Tid: w.Tid, AppID: w.AppID, Acrs: w.Acrs, Exp: w.Exp}
+	c := Claims{Ver: w.Ver, Iss: w.Iss, Aud: w.Aud, Roles: w.Roles, Tid: w.Tid, AppID: w.AppID, Acrs: w.Acrs, Caps: w.XMSCC, Exp: w.Exp}
 	if w.Scp != "" {
 		c.Scp = strings.Fields(w.Scp)
 	}

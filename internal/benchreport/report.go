@@ -40,7 +40,7 @@ func (r *run) report() []byte {
 	p("- A target is **met** or **missed** as the verdict says; rows marked — are context.\n\n")
 
 	p("## Summary\n\n| # | measurement | value | target | verdict |\n|---|---|---|---|---|\n")
-	for n := 1; n <= 7; n++ {
+	for n := 1; n <= 8; n++ {
 		s := r.secs[n]
 		if s == nil {
 			continue
@@ -54,7 +54,7 @@ func (r *run) report() []byte {
 	}
 	p("\n")
 
-	for n := 1; n <= 7; n++ {
+	for n := 1; n <= 8; n++ {
 		s := r.secs[n]
 		if s == nil {
 			continue

@@ -115,12 +115,12 @@ func (r *run) configA() string {
 	}
 	t("a", fmt.Sprintf("client = \"claude\"\nserver = \"api\"\nurl = %q\nmode = \"header\"\npath = %q", url, filepath.Join(h, ".claude.json")))
 	t("a", fmt.Sprintf("client = \"vscode\"\nserver = \"api\"\nurl = %q\npath = %q", url, filepath.Join(h, ".config", "Code", "User", "mcp.json")))
-	t("a", fmt.Sprintf("client = \"copilot\"\nserver = \"api\"\nurl = %q", url))
+	t("a", fmt.Sprintf("client = \"copilot\"\nserver = \"api\"\nurl = %q\nmode = \"header\"", url))
 	t("a", fmt.Sprintf("client = \"claude-desktop\"\nserver = \"demo\"\nurl = %q\nmode = \"bridge\"\npath = %q", url, filepath.Join(h, ".config", "Claude", "claude_desktop_config.json")))
-	t("b", fmt.Sprintf("client = \"gemini\"\nserver = \"data\"\nurl = %q", url))
-	t("b", fmt.Sprintf("client = \"cursor\"\nserver = \"data\"\nurl = %q", url))
+	t("b", fmt.Sprintf("client = \"gemini\"\nserver = \"data\"\nurl = %q\nmode = \"header\"", url))
+	t("b", fmt.Sprintf("client = \"cursor\"\nserver = \"data\"\nurl = %q\nmode = \"header\"", url))
 	t("b", fmt.Sprintf("client = \"envfile\"\npath = %q", filepath.Join(h, "tok", "b.env")))
-	t("c", fmt.Sprintf("client = \"windsurf\"\nserver = \"ops\"\nurl = %q", url))
+	t("c", fmt.Sprintf("client = \"windsurf\"\nserver = \"ops\"\nurl = %q\nmode = \"header\"", url))
 	t("c", fmt.Sprintf("client = \"json\"\npath = %q\npointer = \"/mcp/headers/Authorization\"", filepath.Join(h, "tok", "app.json")))
 	t("c", fmt.Sprintf("client = \"file\"\npath = %q", filepath.Join(h, "tok", "c.token")))
 	os.MkdirAll(filepath.Join(h, "tok"), 0o700)
@@ -159,8 +159,8 @@ func (r *run) configF() string {
 				path := filepath.Join(dir, "mcp.json")
 				if c == "claude" {
 					path = filepath.Join(dir, ".mcp.json")
-					b.WriteString("mode = \"header\"\n")
 				}
+				b.WriteString("mode = \"header\"\n") // the fan-out writes the token into each file
 				os.WriteFile(path, []byte("{\n  \"other\": {\"command\": \"x\"}\n}\n"), 0o600)
 				fmt.Fprintf(&b, "server = \"api\"\nurl = %q\npath = %q\n", r.sim.MCPURL(), path)
 			}
@@ -287,5 +287,6 @@ func (r *run) measureAll() {
 	r.fanOut()        // 4
 	r.rewrite()       // 3
 	r.bridgeGoBench() // 7
+	r.proxyGoBench()  // 8
 	r.sample("end")
 }

@@ -75,6 +75,7 @@ func bridgeRun(ctx context.Context, app *App, opts bridgeOptions) error {
 	}
 	b, err := bridge.New(bridge.Options{
 		URL:           url,
+		Server:        opts.Name,
 		HTTPTransport: tr,
 		Tokens:        app.bridgeTokens(cfg, p.Name, log),
 		Logger:        log,

@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
@@ -42,17 +43,27 @@ byte; the same client, server and profile update one target, never two) and
 write the client's file at once. Clients: ` + strings.Join(integrations.Clients(), ", ") + `.
 
 With --url, broker creates the server's entry when the client has none.
-Claude Code and Codex (0.171 and later) default to --mode helper (the client runs
-` + "`broker headers`" + `, no token in the file, no sign-in needed now); header mode
-(the default elsewhere) writes the token and needs a signed-in profile;
-bridge makes the client
-start ` + "`broker bridge NAME`" + `. In a project's .mcp.json (--path; usually
-committed to git) the helper line is ` + "`broker headers --profile P`" + ` without a path,
-so that it runs from each teammate's PATH.
+Modes:
+  helper  the default of Claude Code and Codex (0.171 and later): the
+          client runs ` + "`broker headers`" + ` (no token in the file, no sign-in
+          needed now).
+  proxy   the default for Copilot CLI, Gemini CLI, Cursor and Windsurf when
+          --url is given: the entry gets a loopback URL of the daemon's
+          proxy (http://127.0.0.1:PORT/PROFILE/CLIENT/SERVER, PORT from
+          [settings] proxy_port) and a local credential (never an Entra
+          token) once; the daemon forwards each request to --url with the
+          current token, so the file never changes on rotation. Needs
+          ` + "`broker run`" + ` (or ` + "`broker install`" + `).
+  header  writes the token into the file (VS Code's default; needs a
+          signed-in profile; the daemon rewrites it at each rotation).
+  bridge  the client starts ` + "`broker bridge NAME`" + ` over stdio.
 
-When wiring the client's file fails, config.toml is left as it was, byte for
-byte. A running daemon reads the new config before connect returns (` + "`status`" + `
-and ` + "`sync`" + ` know the target at once). ` + "`broker disconnect`" + ` undoes it.`,
+In a project's .mcp.json (--path; usually committed to git) the helper
+line is ` + "`broker headers --profile P`" + ` without a path, so that it runs from
+each teammate's PATH. When wiring the client's file fails, config.toml is
+left as it was, byte for byte. A running daemon reads the new config before
+connect returns (` + "`status`" + ` and ` + "`sync`" + ` know the target at once).
+` + "`broker disconnect`" + ` undoes it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Client = args[0]
@@ -68,7 +79,7 @@ and ` + "`sync`" + ` know the target at once). ` + "`broker disconnect`" + ` und
 	f := cmd.Flags()
 	f.StringVar(&opts.Server, "server", "", "the MCP server's name in the client (required)")
 	f.StringVar(&opts.URL, "url", "", "the MCP server's URL, to create the entry when it is missing")
-	f.StringVar(&opts.Mode, "mode", "", "helper, header or bridge (default: the client's best)")
+	f.StringVar(&opts.Mode, "mode", "", "helper, proxy, header or bridge (default: the client's best)")
 	f.BoolVar(&bridge, "bridge", false, "same as --mode bridge: the client starts `broker bridge NAME` over stdio")
 	f.StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
 	f.StringVar(&opts.Path, "path", "", "the client's file, when not its default")
@@ -135,10 +146,14 @@ func connectRun(ctx context.Context, app *App, opts connectOptions) error {
 	if c.Result.Word == delivery.Wrote {
 		state = "wired"
 	}
-	mode := c.Mode
-	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, c.Result.Path, mode)
+	fmt.Fprintf(app.Stdout, "%s %s (mode %s)\n", state, c.Result.Path, c.Mode)
 	if c.Result.Warning != "" {
 		fmt.Fprintf(app.Stderr, "broker: warning: %s: %s\n", c.Result.Path, c.Result.Warning)
+	}
+	if c.Mode == integrations.ModeProxy {
+		fmt.Fprintf(app.Stdout, "%s/%s calls %s; the daemon (`broker run`) forwards to %s with the current token\n",
+			t.Client, t.Server, proxy.URL(proxy.Port(cfg), t), t.URL)
+		checkProxyPort(ctx, app, proxy.Port(cfg))
 	}
 	app.reloadDaemon(ctx)
 	return nil
@@ -155,6 +170,7 @@ func (a *App) reloadDaemon(ctx context.Context) {
 	if c == nil {
 		return
 	}
+	defer c.Close()
 	rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 	defer cancel()
 	if err := c.Reload(rctx); err != nil && !noDaemon(err) {
@@ -163,6 +179,22 @@ func (a *App) reloadDaemon(ctx context.Context) {
 			fmt.Fprintf(a.Stderr, "hint: %s\n", h)
 		}
 	}
+}
+
+// checkProxyPort warns, when no daemon runs yet, that another program
+// holds the proxy's port (the daemon would not be able to serve it).
+func checkProxyPort(ctx context.Context, app *App, port int) {
+	if c := app.daemon(ctx); c != nil {
+		c.Close()
+		return // the daemon serves it (or says why not in `broker status`)
+	}
+	l, err := proxy.Listen(port)
+	if err != nil {
+		app.warnTarget(err)
+		return
+	}
+	l.Close()
+	fmt.Fprintln(app.Stdout, "start the daemon so that it answers: `broker run`, or `broker install` to start it at login")
 }
 
 // profileFlag is " --profile P" when there is more than one profile.

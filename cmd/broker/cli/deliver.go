@@ -23,7 +23,7 @@ import (
 // deliverer is the delivery engine of this machine, its ledger in the
 // state folder.
 func (a *App) deliverer() (*delivery.Deliverer, error) {
-	env, err := integrations.DefaultEnv()
+	env, err := a.envOfApp() // with the loopback proxy's endpoints
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +107,14 @@ func statusResults(p state.Profile) []delivery.Result {
 	return out
 }
 
+// warnTarget reports a problem that does not stop the command.
+func (a *App) warnTarget(err error) {
+	fmt.Fprintf(a.Stderr, "broker: warning: %s\n", err)
+	if h := hintOf(err); h != "" {
+		fmt.Fprintf(a.Stderr, "hint: %s\n", h)
+	}
+}
+
 // hintOf is err's hint ("" when none).
 func hintOf(err error) string {
 	var h interface{ HintText() string }
@@ -124,7 +132,7 @@ func (e hintedText) HintText() string { return e.hint }
 
 // targetPaths fills in each target's file in an offline status.
 func targetPaths(cfg *config.Config, st *state.Status) {
-	env, err := integrations.DefaultEnv()
+	env, err := envFor(cfg)
 	if err != nil {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/doctor"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/installer"
@@ -71,8 +72,14 @@ func doctorRun(ctx context.Context, app *App, o *doctorOptions) error {
 			opts.Storage, opts.StorageWarning = eng.Store().Mode(), eng.Store().Warning()
 			opts.Tokens = engineTokens{app: app, eng: eng}
 		}
-		env, err := integrations.DefaultEnv()
+		env, err := envFor(opts.Config)
 		if err == nil {
+			creds := env.Proxy.(proxy.Endpoints).Credentials
+			port := proxy.Port(opts.Config)
+			opts.ProxyEndpoint = func(t config.Target) (string, string, bool) {
+				c, ok := creds.Get(proxy.ID(t))
+				return proxy.URL(port, t), c, ok
+			}
 			opts.Target = func(t config.Target) (doctor.Target, error) {
 				it, err := integrations.New(t, env)
 				if err != nil {

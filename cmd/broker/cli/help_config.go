@@ -29,7 +29,9 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
   log_level = "info"        # debug | info | warn | error
   ca_file = "/etc/ssl/corp-ca.pem"   # PEM bundle trusted beside the system's roots
                             #   (TLS-inspecting proxy, private CA): sign-in, refresh,
-                            #   bridge, doctor; clients strip SSL_CERT_FILE, this stays
+                            #   bridge, doctor, proxy; clients strip SSL_CERT_FILE, this stays
+  proxy_port = 17000        # the loopback proxy's port on 127.0.0.1 (default 17000 + uid % 1000,
+                            #   fixed per user); after a change, ` + "`broker sync`" + ` rewrites the URLs
 
   [profiles.data]                        # one profile per API / app registration
   tenant = "contoso.onmicrosoft.com"     # tenant ID (GUID) or domain
@@ -45,8 +47,12 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
                           # windsurf, codex, json, envfile, file
   server = "data-platform"               # the MCP server's name in that client
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
-  mode = "helper"         # claude: helper (default) | header; others: header; bridge: a stdio
-                          # entry that runs ` + "`broker bridge SERVER`" + `
+  mode = "helper"         # claude: helper (default) | header | proxy; copilot, gemini, cursor,
+                          # windsurf: proxy (default when url is set) | header; vscode, codex:
+                          # header (vscode: or proxy); bridge: a stdio entry that runs
+                          # ` + "`broker bridge SERVER`" + `. proxy: the entry gets the daemon's loopback
+                          # URL and a local credential once; the daemon forwards to url
+                          # with the current token (needs url and ` + "`broker run`" + `)
   path = "/abs/file"      # another file than the client's default (~/ allowed)
   project = "/abs/dir"    # claude only: projects["/abs/dir"].mcpServers (local scope)
   pointer = "/a/b"        # json only: RFC 6901 pointer of the value

@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/installer"
 )
@@ -48,6 +50,7 @@ func statusRun(ctx context.Context, app *App, opts statusOptions) error {
 		}
 		st = eng.Status(ctx)
 		targetPaths(eng.Config(), &st)
+		st.Proxy = offlineProxy(eng.Config())
 		var na *localapi.NotAnsweringError
 		if errors.As(app.daemonDown, &na) {
 			st.Daemon = state.Daemon{Running: true, PID: na.PID, Error: na.Error()}
@@ -135,6 +138,50 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 				line += ": " + t.Error
 			}
 			fmt.Fprintln(w, line)
+		}
+	}
+	writeProxyStatus(w, st.Proxy)
+}
+
+// offlineProxy is the proxy's part of the status when no daemon serves
+// it: the proxied targets' URLs, and why nothing answers there.
+func offlineProxy(cfg *config.Config) *state.Proxy {
+	ts := proxy.Targets(cfg)
+	if len(ts) == 0 {
+		return nil
+	}
+	px := &state.Proxy{Error: "the daemon is not running, so nothing answers the proxied URLs: start it with `broker run` (or `broker install`)"}
+	for _, t := range ts {
+		px.Targets = append(px.Targets, state.ProxyTarget{Profile: t.Profile, Client: t.Client, Server: t.Server,
+			URL: proxy.URL(proxy.Port(cfg), t), Upstream: t.URL})
+	}
+	return px
+}
+
+// writeProxyStatus prints the loopback proxy's part of the status.
+func writeProxyStatus(w io.Writer, px *state.Proxy) {
+	if px == nil {
+		return
+	}
+	switch {
+	case px.Address != "":
+		fmt.Fprintf(w, "proxy: listening on %s\n", px.Address)
+	case px.Error != "":
+		fmt.Fprintf(w, "proxy: not listening: %s\n", px.Error)
+	default:
+		fmt.Fprintf(w, "proxy: not listening\n")
+	}
+	for _, t := range px.Targets {
+		fmt.Fprintf(w, "  %s → %s (%s %s, profile %s): %d requests\n", t.URL, t.Upstream, t.Client, t.Server, t.Profile, t.Requests)
+		if t.SignInRequired {
+			fmt.Fprintf(w, "    sign-in required: run `broker login --profile %s`\n", t.Profile)
+		}
+		if t.LastError != "" {
+			at := ""
+			if t.LastErrorAt != nil {
+				at = " (" + t.LastErrorAt.Local().Format(time.DateTime) + ")"
+			}
+			fmt.Fprintf(w, "    last_error%s: %s\n", at, t.LastError)
 		}
 	}
 }
