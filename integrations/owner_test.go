@@ -177,3 +177,25 @@ func TestRemoveReadOnlyNamesTheLine(t *testing.T) {
 		t.Errorf("error %q, want PATH:6:27: …", err)
 	}
 }
+
+// Unwiring a Codex server the broker created leaves no token and no
+// helper line behind.
+func TestUnwireCodex(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, nil)
+	ctx := context.Background()
+	own := &memOwner{}
+	for _, mode := range []string{"header", "helper"} {
+		tg, _ := New(config.Target{Client: "codex", Server: "api", URL: "https://x/mcp", Mode: mode, Profile: "data"}, env)
+		if _, err := tg.Apply(ctx, testToken, own); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tg.Unwire(ctx, own); err != nil {
+			t.Fatal(err)
+		}
+		got := readFile(t, tg.Path())
+		if strings.Contains(got, "Bearer") || strings.Contains(got, "http_headers_helper") {
+			t.Errorf("%s: after Unwire:\n%s", mode, got)
+		}
+	}
+}

@@ -419,10 +419,10 @@ func (t *Target) Unwire(ctx context.Context, own Owner) (Outcome, error) {
 		}
 	}
 	return t.strip(ctx, own, func(p place) bool {
-		if entryOurs {
-			return p.entry
-		}
-		return !p.entry && !p.wholeEntryOnly
+		// The broker's values first, then the entry when it is the
+		// broker's (an editor that cannot remove a whole entry, as for
+		// a TOML table, still leaves no token and no helper behind).
+		return !p.wholeEntryOnly && (!p.entry || entryOurs)
 	})
 }
 
