@@ -169,3 +169,56 @@ func TestHotPath(t *testing.T) {
 
 // redact replaces the token in s, for error messages.
 func redact(s, tok string) string { return strings.ReplaceAll(s, tok, "<token>") }
+
+// TestInitBudget keeps what every broker process pays before main small:
+// the package initialisers of `broker version`, measured in bytes
+// allocated (deterministic, unlike time). The broker's own packages
+// compile their regular expressions and templates on first use
+// (sync.OnceValue); a package that compiles a few at start again (each a
+// few kB to tens of kB) fails this. The total is mostly the dependencies' (jsonschema-go,
+// kardianos/service, MSAL's authority package, encoding/gob); a new
+// dependency that builds big tables at start fails it too.
+func TestInitBudget(t *testing.T) {
+	bin := buildBroker(t)
+	cmd := exec.Command(bin, "version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("broker version: %v\n%s", err, errb.String())
+	}
+	const (
+		ownPkg   = 8 << 10   // any one package of this module
+		own      = 24 << 10  // all of this module's packages
+		total    = 400 << 10 // everything linked
+		ownPaths = "github.com/mcp-token-broker/mcp-token-broker/"
+	)
+	var ownSum, sum int64
+	for _, l := range strings.Split(errb.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 11 || f[0] != "init" || f[8] != "bytes," {
+			continue
+		}
+		b, err := strconv.ParseInt(f[7], 10, 64)
+		if err != nil {
+			t.Fatalf("reading %q: %v", l, err)
+		}
+		sum += b
+		if strings.HasPrefix(f[1], ownPaths) {
+			ownSum += b
+			if b > ownPkg {
+				t.Errorf("%s allocates %d bytes in its initialisers (budget %d): build what it needs on first use (sync.OnceValue)", f[1], b, ownPkg)
+			}
+		}
+	}
+	if sum == 0 {
+		t.Fatalf("no init trace in:\n%s", errb.String())
+	}
+	if ownSum > own {
+		t.Errorf("this module's packages allocate %d bytes in their initialisers (budget %d)", ownSum, own)
+	}
+	if sum > total {
+		t.Errorf("the package initialisers of broker version allocate %d bytes (budget %d); GODEBUG=inittrace=1 broker version shows which", sum, total)
+	}
+	t.Logf("package init: %d bytes, %d of them this module's", sum, ownSum)
+}
