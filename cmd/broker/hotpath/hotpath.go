@@ -19,7 +19,7 @@
 //
 // Keep the imports to those: strings, bytes, path/filepath, fmt or
 // encoding/json would each make Go initialise dozens of packages first
-// (TestHotPathInitialisesAlmostNothing in cmd/broker fails then).
+// (TestHotPath in cmd/broker fails then).
 package hotpath
 
 import (
@@ -29,7 +29,8 @@ import (
 )
 
 // DefaultMinValidity is what `broker headers` asks for and `broker token`
-// asks for without --min-validity (the CLI's default; a test checks).
+// asks for without --min-validity, as the command line does (tests check
+// it against cmd/broker/cli and broker/localapi).
 const DefaultMinValidity = 5 * time.Minute
 
 // answerWithin bounds the whole exchange with the daemon. A live daemon
