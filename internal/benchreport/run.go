@@ -272,13 +272,17 @@ type timedCmd struct {
 }
 
 // timeRounds runs every command once per round: warm rounds untimed, then
-// n timed rounds. It returns each command's durations and its CPU time and
-// page faults per timed run.
+// n timed rounds. Each round starts one command further down the list, so
+// that every command follows every other as often (a process after a
+// heavier one, or the daemon's first request after a pause, costs more).
+// It returns each command's durations and its CPU time and page faults
+// per timed run.
 func timeRounds(warm, n int, cmds []timedCmd) (map[string]durations, map[string]usage, error) {
 	res := map[string]durations{}
 	use := map[string]usage{}
 	for i := range warm + n {
-		for _, c := range cmds {
+		for j := range cmds {
+			c := cmds[(i+j)%len(cmds)]
 			timed := 0
 			if i >= warm {
 				timed = 1
