@@ -10,21 +10,18 @@ import (
 
 // daemonAddress returns the socket of the running daemon: the address in
 // its record, stateDir/daemon.json (what broker/localapi.Dial reads: a
-// regular file of this user, as encoding/json writes the Record), or,
-// without a record, where the daemon listened before it had one
-// (broker/paths.SocketPath). Tests check both against those packages.
+// regular file of this user, as localapi.Publish writes it). No record,
+// no daemon.
 func daemonAddress() (string, bool) {
 	dir, ok := stateDir()
 	if !ok {
 		return "", false
 	}
-	switch rec, err := readRecord(dir + "/daemon.json"); {
-	case err == nil:
-		return recordAddress(rec)
-	case errors.Is(err, syscall.ENOENT):
-		return socketPath(), true
+	rec, err := readRecord(dir + "/daemon.json")
+	if err != nil {
+		return "", false
 	}
-	return "", false
+	return recordAddress(rec)
 }
 
 // stateDir is broker/paths.StateDir on Linux.
@@ -96,18 +93,8 @@ func recordAddress(rec []byte) (string, bool) {
 	return addr, true
 }
 
-// socketPath is broker/paths.SocketPath on Linux:
-// $XDG_RUNTIME_DIR/mcp-token-broker/broker.sock when XDG_RUNTIME_DIR is
-// absolute, else $TMPDIR/mcp-token-broker-UID/broker.sock.
-func socketPath() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); hasPrefix(d, "/") {
-		return clean(d) + "/mcp-token-broker/broker.sock"
-	}
-	return clean(os.TempDir()) + "/mcp-token-broker-" + strconv.Itoa(os.Getuid()) + "/broker.sock"
-}
-
-// clean drops trailing slashes (the same folder to the kernel;
-// filepath.Join also cleans the rest, which the kernel resolves alike).
+// clean drops trailing slashes (filepath.Join also cleans the rest, which
+// the kernel resolves alike).
 func clean(d string) string {
 	for d != "" && d[len(d)-1] == '/' {
 		d = d[:len(d)-1]

@@ -1,34 +1,13 @@
 package hotpath
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 )
-
-func TestSocketPathIsTheDaemons(t *testing.T) {
-	for _, tc := range []struct{ xdg, tmp string }{
-		{"/run/user/1000", ""},
-		{"/run/user/1000/", "/var/tmp"},
-		{"relative", "/var/tmp/"},
-		{"", ""},
-		{"", "/tmp/x"},
-		{"/", ""},
-	} {
-		t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
-		t.Setenv("TMPDIR", tc.tmp)
-		want, err := paths.SocketPath()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := socketPath(); got != want {
-			t.Errorf("XDG_RUNTIME_DIR=%q TMPDIR=%q: socketPath() = %q, paths.SocketPath() = %q", tc.xdg, tc.tmp, got, want)
-		}
-	}
-}
 
 func TestStateDirIsTheDaemons(t *testing.T) {
 	for _, tc := range []struct{ state, home string }{
@@ -58,39 +37,33 @@ func TestStateDirIsTheDaemons(t *testing.T) {
 	}
 }
 
-// record has the shape of broker/localapi's Record, which the daemon
-// writes with encoding/json.
-type record struct {
-	PID     int    `json:"pid"`
-	Address string `json:"address"`
-}
-
 func TestRecordAddress(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
-		r  record
-		ok bool
+		addr string
+		ok   bool
 	}{
-		{record{4242, "/run/user/1000/mcp-token-broker/broker.sock"}, true},
-		{record{1, "/tmp/mcp-token-broker-1000-123/broker.sock"}, true},
-		{record{7, "/home/ü ber/x.sock"}, true},
-		{record{7, "/a&b/x.sock"}, false}, // encoding/json writes \u0026
-		{record{7, `/a"b/x.sock`}, false},
-		{record{7, "relative.sock"}, false},
-		{record{7, ""}, false},
+		{"/run/user/1000/mcp-token-broker/broker.sock", true},
+		{"/tmp/mcp-token-broker-1000-123/broker.sock", true},
+		{"/home/ü ber/x.sock", true},
+		{"/a&b/x.sock", false}, // encoding/json writes \u0026
+		{`/a"b/x.sock`, false},
+		{"relative.sock", false},
 	} {
-		b, err := json.Marshal(tc.r)
+		dir := t.TempDir()
+		if err := localapi.Publish(dir, localapi.Record{PID: 4242, Address: tc.addr}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, localapi.RecordFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = append(b, '\n')
 		got, ok := recordAddress(b)
-		if ok != tc.ok || ok && got != tc.r.Address {
-			t.Errorf("recordAddress(%s) = %q, %v; want %q, %v", b, got, ok, tc.r.Address, tc.ok)
+		if ok != tc.ok || ok && got != tc.addr {
+			t.Errorf("recordAddress(%s) = %q, %v; want %q, %v", b, got, ok, tc.addr, tc.ok)
 		}
 	}
 	for _, b := range []string{
-		`{"pid":1,"address":"/x.sock"}`, // no newline: not what the daemon writes
+		`{"pid":1,"address":"/x.sock"}`, // no newline: not what Publish writes
 		`{"address":"/x.sock","pid":1}` + "\n",
 		`{"pid":1,"address":"/x.sock","more":1}` + "\n",
 		`{"pid":x,"address":"/x.sock"}` + "\n",
@@ -107,24 +80,22 @@ func TestDaemonAddress(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_STATE_HOME", "")
-	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-	// No record: where the daemon listened before it had one.
-	if got, ok := daemonAddress(); !ok || got != "/run/user/1000/mcp-token-broker/broker.sock" {
-		t.Errorf("without a record: %q, %v", got, ok)
+	if got, ok := daemonAddress(); ok {
+		t.Errorf("without a record: %q", got)
 	}
-	dir := filepath.Join(home, ".local", "state", "mcp-token-broker")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := paths.StateDir()
+	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "daemon.json")
-	if err := os.WriteFile(path, []byte(`{"pid":12,"address":"/tmp/d/broker.sock"}`+"\n"), 0o600); err != nil {
+	if err := localapi.Publish(dir, localapi.Record{PID: 12, Address: "/tmp/d/broker.sock"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := daemonAddress(); !ok || got != "/tmp/d/broker.sock" {
 		t.Errorf("with a record: %q, %v", got, ok)
 	}
-	// A record that is not a regular file is not read, and not skipped.
-	os.Remove(path)
+	// A record that is not a regular file is not read.
+	path := filepath.Join(dir, localapi.RecordFile)
+	os.Rename(path, filepath.Join(home, "elsewhere.json"))
 	if err := os.Symlink(filepath.Join(home, "elsewhere.json"), path); err != nil {
 		t.Fatal(err)
 	}
