@@ -99,7 +99,7 @@ func (p *printer) rel(path string) string {
 }
 
 // jwtRE matches a JWT (three base64url parts, the first a JSON header).
-var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+var jwtRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`) })
 
 // mask shows a token as its first 8 characters, its length and its last
 // 3: eyJ0eXAi…(1234 chars)…x9Q. Enough to tell two tokens apart, far too
@@ -113,7 +113,7 @@ func mask(tok string) string {
 
 // maskAll masks every JWT in s.
 func maskAll(s string) string {
-	return jwtRE.ReplaceAllStringFunc(s, mask)
+	return jwtRE().ReplaceAllStringFunc(s, mask)
 }
 
 // changedLines returns the lines that differ between old and new: the
@@ -163,7 +163,7 @@ func changedLines(old, new []byte, now time.Time) (removed, added []string) {
 // not, or there is none): the token pasted by hand that the broker
 // replaces.
 func expiredNote(line string, now time.Time) string {
-	tok := jwtRE.FindString(line)
+	tok := jwtRE().FindString(line)
 	if tok == "" {
 		return ""
 	}

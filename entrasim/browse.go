@@ -9,13 +9,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
-	formRe  = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)
-	inputRe = regexp.MustCompile(`(?is)<input\b([^>]*)>`)
-	attrRe  = regexp.MustCompile(`(?is)([a-z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')`)
-	tagRe   = regexp.MustCompile(`(?s)<script.*?</script>|<[^>]*>`)
+	formRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`) })
+	inputRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?is)<input\b([^>]*)>`) })
+	attrRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?is)([a-z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')`) })
+	tagRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)<script.*?</script>|<[^>]*>`) })
 )
 
 // Browse does what a browser does with an authorization URL: it opens it,
@@ -63,7 +64,7 @@ func Browse(ctx context.Context, client *http.Client, authorizeURL string) error
 // submitForm builds the request that submitting the page's first form
 // sends. ok is false when the page has no form.
 func submitForm(ctx context.Context, page *url.URL, body string) (*http.Request, bool, error) {
-	m := formRe.FindStringSubmatch(body)
+	m := formRe().FindStringSubmatch(body)
 	if m == nil {
 		return nil, false, nil
 	}
@@ -73,7 +74,7 @@ func submitForm(ctx context.Context, page *url.URL, body string) (*http.Request,
 		return nil, false, fmt.Errorf("browse: form action %q: %w", attrs["action"], err)
 	}
 	values := url.Values{}
-	for _, in := range inputRe.FindAllStringSubmatch(m[2], -1) {
+	for _, in := range inputRe().FindAllStringSubmatch(m[2], -1) {
 		a := attributes(in[1])
 		if a["name"] == "" || strings.EqualFold(a["type"], "submit") {
 			continue
@@ -100,7 +101,7 @@ func submitForm(ctx context.Context, page *url.URL, body string) (*http.Request,
 
 func attributes(s string) map[string]string {
 	out := map[string]string{}
-	for _, m := range attrRe.FindAllStringSubmatch(s, -1) {
+	for _, m := range attrRe().FindAllStringSubmatch(s, -1) {
 		v := m[2]
 		if v == "" {
 			v = m[3]
@@ -112,7 +113,7 @@ func attributes(s string) map[string]string {
 
 // pageText is the visible text of an HTML page, shortened.
 func pageText(body []byte) string {
-	t := html.UnescapeString(tagRe.ReplaceAllString(string(body), " "))
+	t := html.UnescapeString(tagRe().ReplaceAllString(string(body), " "))
 	t = strings.Join(strings.Fields(t), " ")
 	if len(t) > 400 {
 		t = t[:400] + "…"

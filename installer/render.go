@@ -6,13 +6,14 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 )
 
 //go:embed templates
 var templateFS embed.FS
 
-var templates = template.Must(template.ParseFS(templateFS, "templates/*"))
+var templates = sync.OnceValue(func() *template.Template { return template.Must(template.ParseFS(templateFS, "templates/*")) })
 
 // Arguments the entries pass to the broker.
 var (
@@ -22,7 +23,7 @@ var (
 
 func render(name string, data any) ([]byte, error) {
 	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&b, name, data); err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", name, err)
 	}
 	return b.Bytes(), nil

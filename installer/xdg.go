@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sync"
 )
 
 // xdgAutostart is ~/.config/autostart/mcp-token-broker.desktop: the
@@ -18,7 +19,7 @@ func (x *xdgAutostart) path() (string, error) {
 	return filepath.Join(x.env.configHome(), "autostart", Name+".desktop"), nil
 }
 
-var desktopExecLine = regexp.MustCompile(`(?m)^Exec=(.*)$`)
+var desktopExecLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Exec=(.*)$`) })
 
 func (x *xdgAutostart) status(ctx context.Context) (Entry, error) {
 	p, _ := x.path()
@@ -37,8 +38,8 @@ func (x *xdgAutostart) status(ctx context.Context) (Entry, error) {
 		e.Current = true
 		return e, nil
 	}
-	wantExec := desktopExecLine.FindSubmatch(want)
-	if m := desktopExecLine.FindSubmatch(got); m == nil {
+	wantExec := desktopExecLine().FindSubmatch(want)
+	if m := desktopExecLine().FindSubmatch(got); m == nil {
 		e.Problem = "the entry has no Exec line; run `broker install` to rewrite it"
 	} else if !bytes.Equal(m[1], wantExec[1]) {
 		e.Problem = fmt.Sprintf("the entry runs %s, not this broker; run `broker install` to point it here", m[1])

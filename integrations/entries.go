@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -202,8 +201,6 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 	return out, nil
 }
 
-var remoteURL = regexp.MustCompile(`^https?://`)
-
 // fromMCPRemote reads an mcp-remote command line (`npx mcp-remote URL
 // --header "Authorization: Bearer …"`), the usual way to reach a remote
 // server from a client that only starts stdio ones.
@@ -213,7 +210,7 @@ func fromMCPRemote(args []string) (url string, auth token.Secret) {
 		switch {
 		case strings.Contains(a, "mcp-remote"):
 			remote = true
-		case remote && url == "" && remoteURL.MatchString(a):
+		case remote && url == "" && (strings.HasPrefix(a, "https://") || strings.HasPrefix(a, "http://")):
 			url = a
 		case remote && a == "--header" && i+1 < len(args):
 			if k, v, ok := strings.Cut(args[i+1], ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Authorization") {

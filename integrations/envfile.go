@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
@@ -15,7 +16,7 @@ import (
 // removes the variable's line.
 type envfileClient struct{}
 
-var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var varName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 func (envfileClient) defaultPath(t *Target) (string, error) {
 	return "", targetError(t.cfg, "path is required", "set path to the env file to write, e.g. ~/.config/mcp-token.env")
@@ -24,7 +25,7 @@ func (envfileClient) defaultPath(t *Target) (string, error) {
 func (envfileClient) modes() []string { return []string{ModeHeader} }
 
 func (envfileClient) validate(t *Target) error {
-	if v := t.cfg.Var; v != "" && !varName.MatchString(v) {
+	if v := t.cfg.Var; v != "" && !varName().MatchString(v) {
 		return targetError(t.cfg, "var %q is not a variable name", "use letters, digits and _", v)
 	}
 	switch t.cfg.Format {

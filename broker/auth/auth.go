@@ -258,7 +258,7 @@ func (c *Client) loginBrowser(ctx context.Context, claims string) (public.AuthRe
 			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n"+
 				"waiting for the sign-in to finish (if the page shows an error, press Ctrl-C and fix the profile)\n", c.profile.Name, u)
 			if err := c.open(u); err != nil {
-				if aadstsRE.MatchString(err.Error()) { // the browser saw the authority's error page
+				if aadstsRE().MatchString(err.Error()) { // the browser saw the authority's error page
 					return err
 				}
 				return &Error{Class: ClassUnknown, Message: "cannot open a browser: " + err.Error(),

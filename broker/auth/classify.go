@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -107,7 +108,7 @@ func codesOf(c Class) []string {
 	return out
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
+var aadstsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS(\d+)`) })
 
 // Classify turns any error from MSAL, the network or the broker's own
 // checks into an *Error with a class, a lowercase message and a hint. It
@@ -163,7 +164,7 @@ func Classify(err error) *Error {
 	msg := err.Error()
 	// The loopback redirect reports the authority's error_description as a
 	// plain error; MSAL reports a cache without refresh token as "no token found".
-	if m := aadstsRE.FindStringSubmatch(msg); m != nil {
+	if m := aadstsRE().FindStringSubmatch(msg); m != nil {
 		return fromCode(m[1], "", "", firstLine(msg), err)
 	}
 	if strings.Contains(msg, "no token found") {
@@ -182,7 +183,7 @@ func classifyCall(err error, ce msalerrors.CallErr) *Error {
 	code := ""
 	if len(a.Codes) > 0 {
 		code = strconv.Itoa(a.Codes[0])
-	} else if m := aadstsRE.FindStringSubmatch(a.Description); m != nil {
+	} else if m := aadstsRE().FindStringSubmatch(a.Description); m != nil {
 		code = m[1]
 	}
 	desc := firstLine(a.Description)
@@ -307,7 +308,7 @@ func firstLine(s string) string {
 
 // trimCode drops the "AADSTS12345: " prefix of an Entra description.
 func trimCode(s string) string {
-	if m := aadstsRE.FindStringIndex(s); m != nil && m[0] == 0 {
+	if m := aadstsRE().FindStringIndex(s); m != nil && m[0] == 0 {
 		s = strings.TrimLeft(s[m[1]:], ": ")
 	}
 	return s

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -266,14 +267,14 @@ func walkValue(full string, v *unstable.Node, walkInline func(string, *unstable.
 	}
 }
 
-var targetIndex = regexp.MustCompile(`^profiles\.([^.\[]+)\.targets\[(\d+)\]`)
+var targetIndex = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^profiles\.([^.\[]+)\.targets\[(\d+)\]`) })
 
 // shiftTargets renumbers a file's target positions to follow the targets
 // that earlier files already gave each profile.
 func shiftTargets(filePos map[string]where, cfg *Config) map[string]where {
 	out := make(map[string]where, len(filePos))
 	for k, w := range filePos {
-		if m := targetIndex.FindStringSubmatch(k); m != nil {
+		if m := targetIndex().FindStringSubmatch(k); m != nil {
 			if p := cfg.Profiles[m[1]]; p != nil && len(p.Targets) > 0 {
 				i, _ := strconv.Atoi(m[2])
 				k = fmt.Sprintf("profiles.%s.targets[%d]%s", m[1], i+len(p.Targets), k[len(m[0]):])

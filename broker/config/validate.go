@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -53,9 +54,11 @@ func DefaultMode(allowed []string, url string) string {
 }
 
 var (
-	guidRE   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	domainRE = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
-	varRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	guidRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	})
+	domainRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`) })
+	varRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 )
 
 // oidcScopes may stand beside API scopes; they name no API.
@@ -147,7 +150,7 @@ type locFunc func(keys ...string) where
 type failFunc func(w where, key, hint, format string, args ...any) error
 
 func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error {
-	if !varRE.MatchString(strings.ReplaceAll(p.Name, "-", "_")) {
+	if !varRE().MatchString(strings.ReplaceAll(p.Name, "-", "_")) {
 		return fail(loc(base), base, "use letters, digits, - and _ in profile names",
 			"profile name %q is not valid", p.Name)
 	}
@@ -158,7 +161,7 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 	if p.Tenant == "" {
 		return missing("tenant", `set tenant to your directory's ID (a GUID) or domain, e.g. "contoso.onmicrosoft.com"`)
 	}
-	if !guidRE.MatchString(p.Tenant) && !domainRE.MatchString(p.Tenant) && p.Tenant != "organizations" {
+	if !guidRE().MatchString(p.Tenant) && !domainRE().MatchString(p.Tenant) && p.Tenant != "organizations" {
 		return fail(loc(base+".tenant"), base+".tenant", "use the tenant ID (a GUID) or a verified domain; `az account show --query tenantId` prints the ID",
 			"%s.tenant: %q is neither a tenant ID nor a domain", base, p.Tenant)
 	}
@@ -166,7 +169,7 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 	if p.ClientID == "" {
 		return missing("client_id", "set client_id to the Application (client) ID of your public-client app registration (see the README's set-up section)")
 	}
-	if !guidRE.MatchString(p.ClientID) {
+	if !guidRE().MatchString(p.ClientID) {
 		return fail(loc(base+".client_id"), base+".client_id", "copy the Application (client) ID from the app registration's overview page",
 			"%s.client_id: %q is not an application ID (a GUID)", base, p.ClientID)
 	}
@@ -270,7 +273,7 @@ func namesAPI(scope string) bool {
 		return false
 	}
 	res := scope[:i]
-	if guidRE.MatchString(res) {
+	if guidRE().MatchString(res) {
 		return true
 	}
 	u, err := url.Parse(res)
@@ -356,7 +359,7 @@ func validateTarget(t *Target, key string, loc locFunc, fail failFunc) error {
 	if t.Client == "envfile" {
 		if t.Var == "" {
 			t.Var = "MCP_TOKEN"
-		} else if !varRE.MatchString(t.Var) {
+		} else if !varRE().MatchString(t.Var) {
 			return fail(at("var"), key+".var", "use letters, digits and _", "%s.var: %q is not a variable name", key, t.Var)
 		}
 		switch t.Format {

@@ -8,6 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/cli"
+	// Answers `broker headers` and `broker token` from the running daemon
+	// in its init, before the rest of the program initialises (see there).
+	_ "github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath"
 )
 
 func main() {

@@ -81,12 +81,13 @@ func browse(args []string) error {
 
 // options of one benchmark run.
 type options struct {
-	broker  string // the binary `make build` built
-	out     string
-	repo    string // the module's root, for go test
-	runs    int    // whole-process runs per latency measurement
-	idle    time.Duration
-	npmRoot string // where scripts/test-deps installs mcp-remote
+	broker      string // the binary `make build` built
+	out         string
+	repo        string // the module's root, for go test
+	runs        int    // whole-process runs per latency measurement
+	idle        time.Duration
+	npmRoot     string // where scripts/test-deps installs mcp-remote
+	onlyLatency bool   // section 1 alone, to iterate on start-up cost
 }
 
 func bench(args []string) error {
@@ -98,6 +99,7 @@ func bench(args []string) error {
 	fs.IntVar(&o.runs, "runs", 60, "whole-process runs per latency measurement (after 5 warm-up runs)")
 	fs.DurationVar(&o.idle, "idle", 2*time.Minute, "the idle window of the daemon")
 	fs.StringVar(&o.npmRoot, "npm", ".cache/npm/node_modules", "node_modules holding mcp-remote")
+	fs.BoolVar(&o.onlyLatency, "only-latency", false, "measure section 1 (headers and token) alone, in about a minute")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

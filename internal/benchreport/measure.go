@@ -77,8 +77,7 @@ func (r *run) startup() {
 }
 
 // headlessDaemon: memory and idle cost of `broker run --no-tray` with 3
-// profiles and 10 targets, then the latency of headers/token against it,
-// a bridge session and one mcp-remote.
+// profiles and 10 targets, then a bridge session and one mcp-remote.
 func (r *run) headlessDaemon() {
 	step("daemon: memory")
 	d, _, err := r.a.startDaemon(nil, "--no-tray")
@@ -102,27 +101,104 @@ func (r *run) headlessDaemon() {
 
 	r.idle(d)
 
-	step("daemon: latency of headers and token")
-	for _, c := range []string{"headers", "token"} {
-		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
-		if err != nil {
-			r.fail(1, tLatency, "broker "+c+" with the daemon", err)
-			continue
-		}
-		r.latency["daemon "+c] = ds
-		r.add(1, tLatency, row{what: "`broker " + c + "` with the daemon running", value: ds.spread() + "; " + u.String(), target: "≤ 3 ms median", verdict: verdict(float64(ds.median()), float64(3*time.Millisecond))})
-	}
-
-	r.processFloors()
 	r.bridgeProcess()
 	r.mcpRemote()
 }
 
-// processFloors times what any process costs here, for scale: /bin/true,
-// a static Go hello-world built like the broker, and the broker binary
-// doing nothing (`broker version`).
-func (r *run) processFloors() {
-	step("process floors")
+// latencies times `broker headers` and `broker token` as whole processes
+// with the daemon running (home a) and without one (home n: the same
+// config, signed in, no daemon), beside what any process costs here:
+// /bin/true, a static Go hello-world built like the broker, and the broker
+// binary doing nothing (`broker version`). They run in rounds, each
+// command once per round, so that the machine's load, which changes
+// during the run, weighs on all of them alike and the ratios to the
+// hello-world compare like with like.
+func (r *run) latencies() {
+	step("latency of headers and token, with and without the daemon")
+	hello, err := r.buildHello()
+	if err != nil {
+		r.fail(1, tLatency, "Go hello-world", err)
+		return
+	}
+	n, err := newHome(r.root, r.o.broker, r.self, r.ca, r.sim, "n", r.configA(), []string{"a", "b", "c"})
+	if err == nil {
+		for _, p := range []string{"a", "b", "c"} {
+			if _, err = n.run("login", "--profile", p); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		r.fail(1, tLatency, "a HOME without the daemon", err)
+		return
+	}
+	d, _, err := r.a.startDaemon(nil, "--no-tray")
+	if err == nil {
+		err = r.a.waitSettled(30 * time.Second)
+	}
+	if err != nil {
+		r.fail(1, tLatency, "the daemon", err)
+		return
+	}
+	defer d.stop()
+	ok := func(out []byte, err error) error {
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	cmds := []timedCmd{
+		{"true", "`/bin/true` (the cost of fork and exec here)", r.a.env, ok, []string{"/bin/true"}},
+		{"hello", "a static Go hello-world, built like the broker (the floor of any Go program)", r.a.env, ok, []string{hello}},
+		{"version", "`broker version` (the broker binary doing nothing: Go runtime and package init)", r.a.env, ok, []string{r.o.broker, "version"}},
+		{"daemon headers", "`broker headers` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}},
+		{"daemon token", "`broker token` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}},
+		{"cache headers", "`broker headers` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}},
+		{"cache token", "`broker token` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}},
+	}
+	res, use, err := timeRounds(5, r.o.runs, cmds)
+	if err != nil {
+		r.fail(1, tLatency, "headers and token", err)
+		return
+	}
+	for _, c := range cmds {
+		ds, u := res[c.key], use[c.key]
+		r.latency[c.key] = ds
+		r.vals[c.key+".faults"] = strconv.FormatInt(u.faults, 10)
+		r.vals[c.key+".sys"] = ms(u.sys)
+		tgt, v := "—", "—"
+		switch {
+		case strings.HasPrefix(c.key, "daemon "):
+			tgt, v = "≤ 3 ms median", verdict(float64(ds.median()), float64(3*time.Millisecond))
+		case strings.HasPrefix(c.key, "cache "):
+			tgt, v = "≤ 30 ms median", verdict(float64(ds.median()), float64(30*time.Millisecond))
+		}
+		r.add(1, tLatency, row{what: c.what, value: ds.spread() + "; " + u.String(), target: tgt, verdict: v})
+	}
+	floor := float64(res["hello"].median())
+	for _, c := range []struct{ key, what, target string }{
+		{"daemon headers", "`broker headers` with the daemon", "≤ 1.5×"},
+		{"daemon token", "`broker token` with the daemon", "≤ 1.5×"},
+		{"cache headers", "`broker headers` without the daemon (file store)", "≤ 3×"},
+		{"cache token", "`broker token` without the daemon (file store)", "≤ 3×"},
+		{"version", "`broker version`", "—"},
+	} {
+		ratio := float64(res[c.key].median()) / floor
+		v := "—"
+		if c.target != "—" {
+			limit, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(c.target, "≤ "), "×"), 64)
+			v = verdict(ratio, limit)
+		}
+		r.add(1, tLatency, row{what: fmt.Sprintf("%s ÷ the Go hello-world (medians of the same rounds)", c.what), value: fmt.Sprintf("%.2f×", ratio), target: c.target, verdict: v})
+	}
+	r.initTrace()
+	r.hotPathTrace()
+	r.note(1, "Each run is one whole process, timed from fork to exit by the benchmark (Go os/exec), output read through a pipe. The rows above run in rounds: 5 warm-up rounds, then %d rounds in which each command runs once, each round starting one command further down the list, so that a change of the machine's load during the measurement weighs on all of them alike and each follows every other as often. The broker is the stripped binary `make build` builds.", r.o.runs)
+}
+
+// buildHello builds the hello-world floor, like the broker (static,
+// -trimpath, stripped).
+func (r *run) buildHello() (string, error) {
 	dir := filepath.Join(r.root, "hello")
 	os.MkdirAll(dir, 0o700)
 	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o600)
@@ -131,34 +207,33 @@ func (r *run) processFloors() {
 	build.Dir = dir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
-		r.fail(1, tLatency, "Go hello-world", fmt.Errorf("%v: %s", err, out))
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	return filepath.Join(dir, "hello"), nil
+}
+
+// hotPathTrace runs `broker headers` with the daemon under
+// GODEBUG=inittrace=1: how many packages initialised, and what they
+// allocated, before the answer (cmd/broker/hotpath exits in its init).
+func (r *run) hotPathTrace() {
+	cmd := exec.Command(r.o.broker, "headers", "--profile", "a")
+	cmd.Env = append(append([]string{}, r.a.env...), "GODEBUG=inittrace=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
 		return
 	}
-	for _, f := range []struct {
-		key, what string
-		argv      []string
-	}{
-		{"true", "`/bin/true` (the cost of fork and exec here)", []string{"/bin/true"}},
-		{"hello", "a static Go hello-world, built like the broker (the floor of any Go program)", []string{filepath.Join(dir, "hello")}},
-		{"version", "`broker version` (the broker binary doing nothing: Go runtime and package init)", []string{r.o.broker, "version"}},
-	} {
-		ok := func(out []byte, err error) error {
-			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
-			}
-			return nil
+	pkgs, bytes := 0, 0
+	for _, l := range strings.Split(errb.String(), "\n") {
+		// init PKG @0.12 ms, 0.34 ms clock, 1234 bytes, 5 allocs
+		f := strings.Fields(l)
+		if len(f) == 11 && f[0] == "init" {
+			n, _ := strconv.Atoi(f[7])
+			pkgs, bytes = pkgs+1, bytes+n
 		}
-		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, ok, f.argv[0], f.argv[1:]...)
-		if err != nil {
-			r.fail(1, tLatency, f.what, err)
-			continue
-		}
-		r.latency[f.key] = ds
-		r.vals[f.key+".faults"] = strconv.FormatInt(u.faults, 10)
-		r.vals[f.key+".sys"] = ms(u.sys)
-		r.add(1, tLatency, row{what: f.what, value: ds.spread() + "; " + u.String(), target: "—", verdict: "—"})
 	}
-	r.initTrace()
+	r.vals["hotpath.pkgs"] = strconv.Itoa(pkgs)
+	r.vals["hotpath.bytes"] = fmt.Sprintf("%.1f kB", float64(bytes)/1000)
 }
 
 // initTrace runs `broker version` with GODEBUG=inittrace=1 a few times:
@@ -167,6 +242,7 @@ func (r *run) initTrace() {
 	const runs = 7
 	var totals durations
 	per := map[string][]float64{}
+	initBytes, initPkgs := 0, 0
 	for range runs {
 		cmd := exec.Command(r.o.broker, "version")
 		cmd.Env = append(append([]string{}, r.a.env...), "GODEBUG=inittrace=1")
@@ -176,6 +252,7 @@ func (r *run) initTrace() {
 			return
 		}
 		var total float64
+		initBytes, initPkgs = 0, 0
 		for _, l := range strings.Split(errb.String(), "\n") {
 			// init PKG @0.12 ms, 0.34 ms clock, 1234 bytes, 5 allocs
 			f := strings.Fields(l)
@@ -188,10 +265,16 @@ func (r *run) initTrace() {
 			}
 			total += v
 			per[f[1]] = append(per[f[1]], v)
+			if len(f) == 11 {
+				n, _ := strconv.Atoi(f[7])
+				initBytes, initPkgs = initBytes+n, initPkgs+1
+			}
 		}
 		totals = append(totals, time.Duration(total*float64(time.Millisecond)))
 	}
 	r.initTotal = totals.median()
+	r.vals["version.pkgs"] = strconv.Itoa(initPkgs)
+	r.vals["version.bytes"] = fmt.Sprintf("%.1f kB", float64(initBytes)/1000)
 	type pkg struct {
 		name string
 		ms   float64
@@ -474,23 +557,6 @@ func (r *run) mcpRemote() {
 	r.vals["mcp-remote.anon"] = mb(m.anon)
 }
 
-// withoutDaemon: headers and token from the persistent cache (the file
-// store: no keyring on this headless run), and az beside them.
-func (r *run) withoutDaemon() {
-	step("latency without the daemon")
-	for _, c := range []string{"headers", "token"} {
-		ds, u, err := timeCmd(r.a.env, 5, r.o.runs, succeeded, r.o.broker, c, "--profile", "a")
-		if err != nil {
-			r.fail(1, tLatency, "broker "+c+" without the daemon", err)
-			continue
-		}
-		r.latency["cache "+c] = ds
-		r.add(1, tLatency, row{what: "`broker " + c + "` without the daemon (persistent cache, file store)", value: ds.spread() + "; " + u.String(), target: "≤ 30 ms median", verdict: verdict(float64(ds.median()), float64(30*time.Millisecond))})
-	}
-	r.keyringLatency()
-	r.az()
-}
-
 // az: `az account get-access-token` without a login fails at once; that
 // is the floor of its latency.
 func (r *run) az() {
@@ -531,7 +597,7 @@ func (r *run) az() {
 		label := map[string]string{"daemon": "with the daemon", "cache": "without the daemon (file store)", "keyring": "without the daemon (keyring)"}[mode]
 		r.add(1, tLatency, row{what: fmt.Sprintf("ratio az / `broker %s` %s (medians)", c, label), value: fmt.Sprintf("%.0f×", ratio), target: "≥ 100×", verdict: atLeast(ratio, 100)})
 	}
-	r.note(1, "Each run is one whole process, timed from fork to exit by the benchmark (Go os/exec), output read through a pipe; 5 warm-up runs are not counted (az: 1 warm-up, %d runs, because each takes seconds). The broker is the stripped binary `make build` builds; `az` is Debian's azure-cli in a fresh HOME with telemetry off.", azRuns)
+	r.note(1, "The keyring rows run after the rounds (5 warm-up runs, then %d), `az` after them (1 warm-up and %d runs, because each takes most of a second); `az` is Debian's azure-cli in a fresh HOME with telemetry off.", r.o.runs, azRuns)
 }
 
 // fanOut: the daemon with profiles fan10 and fan50; `refresh now` through

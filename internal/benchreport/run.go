@@ -263,6 +263,51 @@ func timeCmd(env []string, warm, n int, ok func(out []byte, err error) error, na
 	return ds, u, nil
 }
 
+// timedCmd is one command of timeRounds.
+type timedCmd struct {
+	key, what string // the key of its results; what the report calls it
+	env       []string
+	ok        func(out []byte, err error) error
+	argv      []string
+}
+
+// timeRounds runs every command once per round: warm rounds untimed, then
+// n timed rounds. Each round starts one command further down the list, so
+// that every command follows every other as often (a process after a
+// heavier one, or the daemon's first request after a pause, costs more).
+// It returns each command's durations and its CPU time and page faults
+// per timed run.
+func timeRounds(warm, n int, cmds []timedCmd) (map[string]durations, map[string]usage, error) {
+	res := map[string]durations{}
+	use := map[string]usage{}
+	for i := range warm + n {
+		for j := range cmds {
+			c := cmds[(i+j)%len(cmds)]
+			timed := 0
+			if i >= warm {
+				timed = 1
+			}
+			ds, u, err := timeCmd(c.env, 1-timed, timed, c.ok, c.argv[0], c.argv[1:]...)
+			if err != nil {
+				return nil, nil, err
+			}
+			if timed == 1 {
+				res[c.key] = append(res[c.key], ds...)
+				t := use[c.key]
+				t.user, t.sys, t.faults = t.user+u.user, t.sys+u.sys, t.faults+u.faults
+				use[c.key] = t
+			}
+		}
+	}
+	for k, u := range use {
+		u.user /= time.Duration(n)
+		u.sys /= time.Duration(n)
+		u.faults /= int64(n)
+		use[k] = u
+	}
+	return res, use, nil
+}
+
 func succeeded(out []byte, err error) error {
 	if err != nil {
 		return fmt.Errorf("%v: %s", err, firstLine(string(out)))
@@ -280,8 +325,14 @@ func step(what string) { slog.Info("bench: " + what) }
 func (r *run) measureAll() {
 	r.binary()         // 6
 	r.startup()        // 6
-	r.headlessDaemon() // 2, 5, 1 (with the daemon), 7 (bridge process)
-	r.withoutDaemon()  // 1
+	r.latencies()      // 1
+	r.keyringLatency() // 1
+	r.az()             // 1
+	if r.o.onlyLatency {
+		r.sample("end")
+		return
+	}
+	r.headlessDaemon() // 2, 5, 7 (bridge process)
 	r.sample("middle")
 	r.tray()          // 2
 	r.fanOut()        // 4

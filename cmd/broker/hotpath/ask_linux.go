@@ -1,0 +1,190 @@
+package hotpath
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// daemonAddress returns the socket of the running daemon: the address in
+// its record, stateDir/daemon.json (what broker/localapi.Dial reads: a
+// regular file of this user, as localapi.Publish writes it). No record,
+// no daemon.
+func daemonAddress() (string, bool) {
+	dir, ok := stateDir()
+	if !ok {
+		return "", false
+	}
+	rec, err := readRecord(dir + "/daemon.json")
+	if err != nil {
+		return "", false
+	}
+	return recordAddress(rec)
+}
+
+// stateDir is broker/paths.StateDir on Linux.
+func stateDir() (string, bool) {
+	if d := os.Getenv("XDG_STATE_HOME"); hasPrefix(d, "/") {
+		return clean(d) + "/mcp-token-broker", true
+	}
+	home := os.Getenv("HOME")
+	if home == "" {
+		return "", false
+	}
+	return clean(home) + "/.local/state/mcp-token-broker", true
+}
+
+// readRecord reads at most 4 kB of path, a regular file of this user.
+func readRecord(path string) ([]byte, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || int(st.Uid) != os.Getuid() {
+		return nil, errors.New("not a regular file of this user")
+	}
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	b := make([]byte, 4<<10)
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Read(fd, b[n:])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return b[:n], nil
+}
+
+// recordAddress returns the address of a record that is exactly
+// {"pid":N,"address":"PATH"} and a newline, PATH absolute and with nothing
+// encoding/json escapes; anything else reports false.
+func recordAddress(rec []byte) (string, bool) {
+	s := string(rec)
+	const pre, mid, post = `{"pid":`, `,"address":"`, `"}` + "\n"
+	if !hasPrefix(s, pre) || len(s) < len(pre)+len(mid)+len(post) || s[len(s)-len(post):] != post {
+		return "", false
+	}
+	pid, rest, ok := cut(s[len(pre):len(s)-len(post)], ',')
+	if _, err := strconv.Atoi(pid); !ok || err != nil {
+		return "", false
+	}
+	addr, found := cutPrefix(","+rest, mid)
+	if !found || !hasPrefix(addr, "/") {
+		return "", false
+	}
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c < ' ' || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return addr, true
+}
+
+// clean drops trailing slashes (filepath.Join also cleans the rest, which
+// the kernel resolves alike).
+func clean(d string) string {
+	for d != "" && d[len(d)-1] == '/' {
+		d = d[:len(d)-1]
+	}
+	return d
+}
+
+// askDaemon asks the daemon for the profile's headers over its socket and
+// returns the token in them. The socket's folder must be this user's
+// alone (not a link) and the process listening must run as this user, or
+// it is not our daemon (what broker/localapi's dial checks). It reports
+// false on anything else, within answerWithin.
+func askDaemon(profile string, minValidity time.Duration) (string, bool) {
+	path, ok := daemonAddress()
+	if !ok {
+		return "", false
+	}
+	dir := path[:lastSlash(path)]
+	uid := os.Getuid()
+	var st syscall.Stat_t
+	if syscall.Lstat(dir, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != uid || st.Mode&0o077 != 0 {
+		return "", false
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer syscall.Close(fd)
+	deadline := time.Now().Add(answerWithin)
+	// A blocking connect to a Unix socket waits for SO_SNDTIMEO when the
+	// daemon's backlog is full.
+	if !setTimeout(fd, syscall.SO_SNDTIMEO, deadline) || syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}) != nil {
+		return "", false
+	}
+	cred, err := syscall.GetsockoptUcred(fd, syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	if err != nil || int(cred.Uid) != uid {
+		return "", false
+	}
+	req := "GET /v1/headers?" + queryString(profile, minValidity) + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
+	for b := []byte(req); len(b) > 0; {
+		n, err := syscall.Write(fd, b)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return "", false
+		}
+		b = b[n:]
+	}
+	// Connection: close: the daemon closes after its answer.
+	var ans []byte
+	buf := make([]byte, 8<<10)
+	for {
+		if !setTimeout(fd, syscall.SO_RCVTIMEO, deadline) {
+			return "", false
+		}
+		n, err := syscall.Read(fd, buf)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || len(ans)+n > 128<<10 {
+			return "", false
+		}
+		if n == 0 {
+			break
+		}
+		ans = append(ans, buf[:n]...)
+	}
+	body, ok := response(ans)
+	if !ok {
+		return "", false
+	}
+	return headersAnswer(body)
+}
+
+// setTimeout sets the socket option (SO_SNDTIMEO, SO_RCVTIMEO) to what is
+// left until deadline; false once it has passed.
+func setTimeout(fd, opt int, deadline time.Time) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	tv := syscall.NsecToTimeval(left.Nanoseconds())
+	return syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, opt, &tv) == nil
+}
+
+func lastSlash(s string) int {
+	i := len(s) - 1
+	for i > 0 && s[i] != '/' {
+		i--
+	}
+	return i
+}
