@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -28,53 +26,6 @@ var graphAudiences = map[string]bool{
 	"00000002-0000-0000-c000-000000000000":    true,
 }
 
-// accessClaims are the claims the broker reads from an access token. It
-// decodes them without verifying the signature: the API verifies; the
-// broker only checks that the token is meant for it.
-type accessClaims struct {
-	Aud               audience `json:"aud"`
-	Tid               string   `json:"tid"`
-	PreferredUsername string   `json:"preferred_username"`
-	Upn               string   `json:"upn"`
-	UniqueName        string   `json:"unique_name"`
-	Scp               string   `json:"scp"`
-	Exp               int64    `json:"exp"`
-}
-
-// audience is aud: a string or an array of strings.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*a = audience{s}
-		return nil
-	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*a = l
-	return nil
-}
-
-// decodeClaims decodes a JWT's payload without verifying it.
-func decodeClaims(jwt string) (accessClaims, error) {
-	var c accessClaims
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return c, fmt.Errorf("not a JWT (%d parts)", len(parts))
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return c, fmt.Errorf("decoding the JWT payload: %w", err)
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return c, fmt.Errorf("decoding the JWT claims: %w", err)
-	}
-	return c, nil
-}
-
 // IsGraphAudience reports whether aud is Microsoft Graph (or Azure AD Graph).
 func IsGraphAudience(aud string) bool {
 	return graphAudiences[strings.TrimRight(strings.ToLower(aud), "/")]
@@ -86,7 +37,7 @@ func (c *Client) check(res public.AuthResult) (token.Token, error) {
 	if res.AccessToken == "" {
 		return token.Token{}, &Error{Class: ClassUnknown, Message: "the authority returned no access token"}
 	}
-	claims, err := decodeClaims(res.AccessToken)
+	claims, err := token.ParseClaims(res.AccessToken)
 	if err != nil {
 		return token.Token{}, &Error{Class: ClassMisconfigured,
 			Message: "the access token cannot be read: " + err.Error() + "; an API cannot validate it",
@@ -106,7 +57,7 @@ func (c *Client) check(res public.AuthResult) (token.Token, error) {
 	tok := token.Token{
 		Value:     token.Secret(res.AccessToken),
 		ExpiresOn: res.ExpiresOn,
-		Account:   firstNonEmpty(claims.PreferredUsername, claims.Upn, claims.UniqueName, res.Account.PreferredUsername),
+		Account:   firstNonEmpty(claims.User, res.Account.PreferredUsername),
 		Tenant:    firstNonEmpty(claims.Tid, res.Account.Realm),
 		Audience:  claims.Aud[0],
 	}
@@ -116,8 +67,8 @@ func (c *Client) check(res public.AuthResult) (token.Token, error) {
 			tok.ExpiresOn = exp
 		}
 	}
-	if claims.Scp != "" {
-		tok.Scopes = strings.Fields(claims.Scp)
+	if len(claims.Scp) > 0 {
+		tok.Scopes = claims.Scp
 	} else {
 		tok.Scopes = res.GrantedScopes
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
 // callErr builds the error MSAL returns for an HTTP answer.
@@ -206,11 +207,11 @@ func TestDecodeClaims(t *testing.T) {
 	jwt := func(payload string) string {
 		return "eyJhbGciOiJub25lIn0." + b64(payload) + ".sig"
 	}
-	c, err := decodeClaims(jwt(`{"aud":["api://x","y"],"tid":"t","upn":"u","scp":"a b","exp":10}`))
-	if err != nil || c.Aud[0] != "api://x" || c.Upn != "u" || c.Scp != "a b" || c.Exp != 10 {
-		t.Errorf("decodeClaims = %+v, %v", c, err)
+	c, err := token.ParseClaims(jwt(`{"aud":["api://x","y"],"tid":"t","upn":"u","scp":"a b","exp":10}`))
+	if err != nil || c.Aud[0] != "api://x" || c.User != "u" || strings.Join(c.Scp, " ") != "a b" || c.Exp != 10 {
+		t.Errorf("ParseClaims = %+v, %v", c, err)
 	}
-	if _, err := decodeClaims("opaque"); err == nil {
+	if _, err := token.ParseClaims("opaque"); err == nil {
 		t.Errorf("opaque token decoded")
 	}
 	for _, aud := range []string{GraphAppID, "https://graph.microsoft.com", "https://graph.microsoft.com/"} {
