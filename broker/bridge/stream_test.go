@@ -224,3 +224,52 @@ func (f flushSignal) Flush() {
 }
 
 func (f flushSignal) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// TestStatelessServer: a server of the 2026-07-28 spec issues no session
+// id (the SDK's stateless mode): initialize, tools/list and tools/call go
+// through the bridge all the same, and no request names a session.
+func TestStatelessServer(t *testing.T) {
+	t.Parallel()
+	server := mcp.NewServer(&mcp.Implementation{Name: "stateless", Version: "1"}, nil)
+	server.AddTool(&mcp.Tool{Name: "ping", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "pong"}}}, nil
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{Stateless: true})
+	var mu sync.Mutex
+	var sessions []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		sessions = append(sessions, r.Header.Get("Mcp-Session-Id"))
+		mu.Unlock()
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	src := &source{cur: token.Token{Value: "good", ExpiresOn: time.Now().Add(time.Hour)}}
+	h := newHarness(t, nil, src, bridge.Options{URL: srv.URL, HTTPTransport: http.DefaultTransport})
+	r := h.raw()
+	r.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if a := r.recv(); a.Error != nil {
+		t.Fatalf("initialize: %+v", a.Error)
+	}
+	r.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	r.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if a := r.recv(); a.Error != nil || !strings.Contains(string(a.Result), `"ping"`) {
+		t.Fatalf("tools/list: %s %+v", a.Result, a.Error)
+	}
+	r.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ping","arguments":{}}}`)
+	if a := r.recv(); a.Error != nil || !strings.Contains(string(a.Result), "pong") {
+		t.Fatalf("tools/call: %s %+v", a.Result, a.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range sessions {
+		if s != "" {
+			t.Errorf("a request named session %q, which the server never issued", s)
+		}
+	}
+}
