@@ -29,6 +29,9 @@ type jsonServers struct {
 	// stdioType is the entry's "type" for a stdio server ("" when the
 	// client's entries have none).
 	stdioType string
+	// commandArray: the stdio entry's "command" is the whole command
+	// line as an array, with no "args" (opencode, Kilo Code).
+	commandArray bool
 }
 
 // emptyFile is what a file created by the broker starts from.
@@ -61,11 +64,16 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	var ops []jsonedit.Op
 	if t.mode == ModeBridge {
-		ops = append(ops,
-			jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)),
-			jsonedit.Set(j.under(t, "command"), jsonedit.String(t.env.BrokerPath)),
-			jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))),
-		)
+		ops = append(ops, jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)))
+		if j.commandArray {
+			ops = append(ops,
+				jsonedit.Set(j.under(t, "command"), mustJSON(append([]string{t.env.BrokerPath}, bridgeArgs(t)...))),
+				jsonedit.Delete(j.under(t, "args")))
+		} else {
+			ops = append(ops,
+				jsonedit.Set(j.under(t, "command"), jsonedit.String(t.env.BrokerPath)),
+				jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))))
+		}
 		if j.stdioType != "" {
 			ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String(j.stdioType)))
 		}

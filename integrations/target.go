@@ -124,6 +124,8 @@ var clients = map[string]client{
 	"cursor":         cursor(),
 	"windsurf":       windsurf(),
 	"codex":          codexClient{},
+	"opencode":       opencode(),
+	"zed":            zed(),
 	"json":           jsonClient{},
 	"envfile":        envfileClient{},
 	"file":           fileClient{},

@@ -22,7 +22,7 @@ const (
 )
 
 // Clients lists the known target clients.
-var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "json", "envfile", "file"}
+var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "zed", "json", "envfile", "file"}
 
 // modes lists the delivery modes each client accepts; the first is the default.
 var modes = map[string][]string{
@@ -34,6 +34,8 @@ var modes = map[string][]string{
 	"cursor":         {"proxy", "header", "bridge"},
 	"windsurf":       {"proxy", "header", "bridge"},
 	"codex":          {"helper", "header", "bridge"},
+	"opencode":       {"header", "bridge"},
+	"zed":            {"header", "bridge"},
 	"json":           {"header"},
 	"envfile":        {"header"},
 	"file":           {"header"},

@@ -1,0 +1,112 @@
+package integrations
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
+)
+
+// simClient is a real client CLI run against the simulator's protected
+// endpoint: HOME is a temporary folder holding the simulator's CA.
+type simClient struct {
+	t    *testing.T
+	sim  *entrasim.Server
+	env  Env
+	ca   string
+	bin  string
+	args []string
+	// extra environment (after HOME, PATH, the CA variables).
+	extra []string
+}
+
+func newSimClient(t *testing.T, bin string, args ...string) *simClient {
+	t.Helper()
+	sim, err := entrasim.Start(entrasim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	env := testEnv(t, map[string]string{})
+	ca := filepath.Join(env.Home, "ca.pem")
+	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &simClient{t: t, sim: sim, env: env, ca: ca, bin: bin, args: args}
+}
+
+// target is a target of the client pointing at the simulator.
+func (c *simClient) target(cfg config.Target) *Target {
+	c.t.Helper()
+	if cfg.URL == "" {
+		cfg.URL = c.sim.MCPURL()
+	}
+	tg, err := New(cfg, c.env)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return tg
+}
+
+// list writes tok with tg and runs the client's listing command.
+func (c *simClient) list(tg *Target, tok string) string {
+	c.t.Helper()
+	if err := tg.Apply(context.Background(), token.Token{Value: token.Secret(tok)}); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.run()
+}
+
+func (c *simClient) run() string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, c.args...)
+	cmd.Env = isolated(c.env.Home, append([]string{"NODE_EXTRA_CA_CERTS=" + c.ca, "SSL_CERT_FILE=" + c.ca}, c.extra...)...)
+	cmd.Dir = c.env.Home
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		c.t.Fatalf("%s %s: timed out\n%s", filepath.Base(c.bin), strings.Join(c.args, " "), out)
+	}
+	if err != nil {
+		c.t.Logf("%s %s: %v", filepath.Base(c.bin), strings.Join(c.args, " "), err)
+	}
+	return string(out)
+}
+
+func (c *simClient) goodToken() string {
+	return c.sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: time.Hour})
+}
+
+func (c *simClient) graphToken() string {
+	return c.sim.IssueAccessToken(entrasim.TokenOpts{Audience: entrasim.GraphAudience})
+}
+
+// TestOpencodeConnectsWithHeader: the real opencode binary reads the header
+// the broker wrote into ~/.config/opencode/opencode.json and connects to
+// the simulator's protected endpoint; with a Graph token it does not.
+func TestOpencodeConnectsWithHeader(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "opencode-ai")
+	c := newSimClient(t, filepath.Join(nm, ".bin", "opencode"), "mcp", "list")
+	c.extra = []string{"OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_DEFAULT_PLUGINS=1"}
+	tg := c.target(config.Target{Client: "opencode", Server: "api"})
+	out := c.list(tg, c.goodToken())
+	t.Logf("opencode mcp list:\n%s", out)
+	if !strings.Contains(out, "✓ api") || !strings.Contains(out, "connected") {
+		t.Fatalf("opencode does not show api connected:\n%s", out)
+	}
+	out = c.list(tg, c.graphToken())
+	t.Logf("with a Graph token:\n%s", out)
+	if strings.Contains(out, "connected") && !strings.Contains(out, "failed") {
+		t.Fatalf("opencode connected with a Graph token:\n%s", out)
+	}
+}
