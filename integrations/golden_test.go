@@ -88,6 +88,8 @@ var goldenCases = []goldenCase{
 	{name: "codex-helper", ext: ".toml", target: config.Target{Client: "codex", Server: "api", Profile: "data"}},
 	{name: "opencode", ext: ".json", target: config.Target{Client: "opencode", Server: "api", URL: "https://apim.contoso.com/mcp"}, path: ".config/opencode/opencode.json"},
 	{name: "opencode-bridge", ext: ".json", target: config.Target{Client: "opencode", Server: "api", Mode: "bridge", Profile: "data"}},
+	{name: "kilo", ext: ".json", target: config.Target{Client: "kilo", Server: "api"}, path: ".config/kilo/kilo.jsonc"},
+	{name: "qwen", ext: ".json", target: config.Target{Client: "qwen", Server: "api"}},
 	{name: "zed", ext: ".json", target: config.Target{Client: "zed", Server: "api"}},
 	{name: "zed-bridge", ext: ".json", target: config.Target{Client: "zed", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "claude-desktop", ext: ".json", target: config.Target{Client: "claude-desktop", Server: "api", Profile: "data"}},

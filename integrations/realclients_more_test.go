@@ -110,3 +110,58 @@ func TestOpencodeConnectsWithHeader(t *testing.T) {
 		t.Fatalf("opencode connected with a Graph token:\n%s", out)
 	}
 }
+
+// TestKiloConnectsWithHeader: the real Kilo Code CLI reads the header the
+// broker wrote into ~/.config/kilo/kilo.jsonc and connects to the
+// simulator's protected endpoint; with a Graph token it does not.
+func TestKiloConnectsWithHeader(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@kilocode/cli")
+	c := newSimClient(t, filepath.Join(nm, ".bin", "kilo"), "mcp", "list")
+	c.extra = []string{"KILO_DISABLE_AUTOUPDATE=1", "KILO_DISABLE_MODELS_FETCH=1", "KILO_DISABLE_DEFAULT_PLUGINS=1"}
+	dir := filepath.Join(c.env.Home, ".config", "kilo")
+	os.MkdirAll(dir, 0o700)
+	// Kilo's own file: JSONC with a comment and a trailing comma.
+	os.WriteFile(filepath.Join(dir, "kilo.jsonc"), []byte("{\n  // mine\n  \"$schema\": \"https://app.kilo.ai/config.json\",\n}\n"), 0o600)
+	tg := c.target(config.Target{Client: "kilo", Server: "api"})
+	if filepath.Base(tg.Path()) != "kilo.jsonc" {
+		t.Fatalf("path %s, want the existing kilo.jsonc", tg.Path())
+	}
+	out := c.list(tg, c.goodToken())
+	t.Logf("kilo mcp list:\n%s", out)
+	if !strings.Contains(out, "✓ api") || !strings.Contains(out, "connected") {
+		t.Fatalf("kilo does not show api connected:\n%s", out)
+	}
+	out = c.list(tg, c.graphToken())
+	t.Logf("with a Graph token:\n%s", out)
+	if strings.Contains(out, "✓ api") {
+		t.Fatalf("kilo connected with a Graph token:\n%s", out)
+	}
+}
+
+// TestQwenConnectsWithHeader: the real Qwen Code CLI reads the header the
+// broker wrote into ~/.qwen/settings.json and connects to the simulator's
+// protected endpoint; with a Graph token it does not.
+func TestQwenConnectsWithHeader(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@qwen-code/qwen-code")
+	c := newSimClient(t, filepath.Join(nm, ".bin", "qwen"), "mcp", "list")
+	dir := filepath.Join(c.env.Home, ".qwen")
+	os.MkdirAll(dir, 0o700)
+	// Like Gemini CLI, Qwen Code starts no MCP server in an untrusted folder.
+	os.WriteFile(filepath.Join(dir, "settings.json"), []byte("{\n  // mine\n  \"security\": {\"folderTrust\": {\"enabled\": false}}\n}\n"), 0o600)
+	tg := c.target(config.Target{Client: "qwen", Server: "api"})
+	out := c.list(tg, c.goodToken())
+	t.Logf("qwen mcp list:\n%s", out)
+	if !strings.Contains(out, "api: "+c.sim.MCPURL()) || !strings.Contains(out, "Connected") || strings.Contains(out, "Disconnected") {
+		t.Fatalf("qwen does not show api connected:\n%s", out)
+	}
+	if b, _ := os.ReadFile(tg.Path()); !strings.Contains(string(b), "// mine") {
+		t.Errorf("the comment was lost:\n%s", b)
+	}
+	out = c.list(tg, c.graphToken())
+	t.Logf("with a Graph token:\n%s", out)
+	if strings.Contains(out, "- Connected") {
+		t.Fatalf("qwen connected with a Graph token:\n%s", out)
+	}
+}

@@ -125,6 +125,8 @@ var clients = map[string]client{
 	"windsurf":       windsurf(),
 	"codex":          codexClient{},
 	"opencode":       opencode(),
+	"kilo":           kilo(),
+	"qwen":           qwen(),
 	"zed":            zed(),
 	"json":           jsonClient{},
 	"envfile":        envfileClient{},

@@ -22,7 +22,7 @@ const (
 )
 
 // Clients lists the known target clients.
-var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "zed", "json", "envfile", "file"}
+var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "kilo", "qwen", "zed", "json", "envfile", "file"}
 
 // modes lists the delivery modes each client accepts; the first is the default.
 var modes = map[string][]string{
@@ -35,6 +35,8 @@ var modes = map[string][]string{
 	"windsurf":       {"proxy", "header", "bridge"},
 	"codex":          {"helper", "header", "bridge"},
 	"opencode":       {"header", "bridge"},
+	"kilo":           {"header", "bridge"},
+	"qwen":           {"header", "bridge"},
 	"zed":            {"header", "bridge"},
 	"json":           {"header"},
 	"envfile":        {"header"},
