@@ -90,6 +90,8 @@ var goldenCases = []goldenCase{
 	{name: "opencode-bridge", ext: ".json", target: config.Target{Client: "opencode", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "kilo", ext: ".json", target: config.Target{Client: "kilo", Server: "api"}, path: ".config/kilo/kilo.jsonc"},
 	{name: "qwen", ext: ".json", target: config.Target{Client: "qwen", Server: "api"}},
+	{name: "cline", ext: ".json", target: config.Target{Client: "cline", Server: "api", URL: "https://apim.contoso.com/mcp"}},
+	{name: "cline-bridge", ext: ".json", target: config.Target{Client: "cline", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "zed", ext: ".json", target: config.Target{Client: "zed", Server: "api"}},
 	{name: "zed-bridge", ext: ".json", target: config.Target{Client: "zed", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "claude-desktop", ext: ".json", target: config.Target{Client: "claude-desktop", Server: "api", Profile: "data"}},

@@ -29,6 +29,9 @@ type jsonServers struct {
 	// stdioType is the entry's "type" for a stdio server ("" when the
 	// client's entries have none).
 	stdioType string
+	// inner are the keys between the entry and its fields (Cline keeps
+	// them in the entry's "transport").
+	inner []string
 	// commandArray: the stdio entry's "command" is the whole command
 	// line as an array, with no "args" (opencode, Kilo Code).
 	commandArray bool
@@ -42,7 +45,7 @@ func (j jsonServers) entry(t *Target) []string {
 }
 
 func (j jsonServers) under(t *Target, keys ...string) []string {
-	return append(j.entry(t), keys...)
+	return append(append(j.entry(t), j.inner...), keys...)
 }
 
 // isBrokerBearer reports whether a raw header value is a bearer token

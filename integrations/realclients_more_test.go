@@ -2,9 +2,11 @@ package integrations
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,71 @@ func TestQwenConnectsWithHeader(t *testing.T) {
 	t.Logf("with a Graph token:\n%s", out)
 	if strings.Contains(out, "- Connected") {
 		t.Fatalf("qwen connected with a Graph token:\n%s", out)
+	}
+}
+
+// TestClineReadsEntry: the Cline CLI has no offline listing command (`cline
+// config` needs a terminal), so this checks both directions with the real
+// binary: the entry the broker writes is exactly the one `cline mcp add
+// --transport http --header … --yes` writes, and Cline finds the
+// broker's entry in its file (`cline mcp remove api` uninstalls it and
+// keeps the other server).
+func TestClineReadsEntry(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "cline")
+	bin := filepath.Join(nm, ".bin", "cline")
+	const url = "https://apim.contoso.com/mcp"
+	run := func(home string, args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = isolated(home)
+		cmd.Dir = home
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cline %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	entry := func(path string) any {
+		var doc struct {
+			MCPServers map[string]any `json:"mcpServers"`
+		}
+		if err := json.Unmarshal([]byte(readFile(t, path)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.MCPServers["api"]
+	}
+
+	own := t.TempDir()
+	run(own, "mcp", "add", "api", "--transport", "http", "--header", "Authorization: "+bearer(testToken), "--yes", "--json", url)
+	env := testEnv(t, nil)
+	tg, err := New(config.Target{Client: "cline", Server: "api", URL: url}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownTg, _ := New(config.Target{Client: "cline", Server: "api"}, Env{Home: own})
+	if ownTg.Path() == tg.Path() {
+		t.Fatal("the two homes share a file")
+	}
+	want := entry(ownTg.Path())
+	if want == nil {
+		t.Fatalf("cline wrote no entry into %s:\n%s", ownTg.Path(), readFile(t, ownTg.Path()))
+	}
+	os.MkdirAll(filepath.Dir(tg.Path()), 0o700)
+	os.WriteFile(tg.Path(), []byte("{\n  \"mcpServers\": {\n    \"other\": {\"transport\": {\"type\": \"stdio\", \"command\": \"node\", \"args\": [\"srv.js\"]}}\n  }\n}\n"), 0o600)
+	if err := tg.Apply(context.Background(), testToken); err != nil {
+		t.Fatal(err)
+	}
+	if got := entry(tg.Path()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the broker's entry %v, cline's own %v", got, want)
+	}
+	out := run(env.Home, "mcp", "remove", "api", "--json")
+	if !strings.Contains(out, `"status":"uninstalled"`) {
+		t.Fatalf("cline did not find the broker's entry:\n%s", out)
+	}
+	if after := readFile(t, tg.Path()); strings.Contains(after, `"api"`) || !strings.Contains(after, `"other"`) {
+		t.Fatalf("after cline mcp remove api:\n%s", after)
 	}
 }

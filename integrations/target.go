@@ -125,6 +125,7 @@ var clients = map[string]client{
 	"windsurf":       windsurf(),
 	"codex":          codexClient{},
 	"opencode":       opencode(),
+	"cline":          cline(),
 	"kilo":           kilo(),
 	"qwen":           qwen(),
 	"zed":            zed(),
