@@ -92,6 +92,8 @@ var goldenCases = []goldenCase{
 	{name: "qwen", ext: ".json", target: config.Target{Client: "qwen", Server: "api"}},
 	{name: "cline", ext: ".json", target: config.Target{Client: "cline", Server: "api", URL: "https://apim.contoso.com/mcp"}},
 	{name: "cline-bridge", ext: ".json", target: config.Target{Client: "cline", Server: "api", Mode: "bridge", Profile: "data"}},
+	{name: "crush-helper", ext: ".json", target: config.Target{Client: "crush", Server: "api", Profile: "data"}, broker: "/opt/mcp broker/bin/broker"},
+	{name: "crush-header", ext: ".json", target: config.Target{Client: "crush", Server: "api", Mode: "header"}},
 	{name: "zed", ext: ".json", target: config.Target{Client: "zed", Server: "api"}},
 	{name: "zed-bridge", ext: ".json", target: config.Target{Client: "zed", Server: "api", Mode: "bridge", Profile: "data"}},
 	{name: "claude-desktop", ext: ".json", target: config.Target{Client: "claude-desktop", Server: "api", Profile: "data"}},

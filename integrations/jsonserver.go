@@ -32,6 +32,10 @@ type jsonServers struct {
 	// inner are the keys between the entry and its fields (Cline keeps
 	// them in the entry's "transport").
 	inner []string
+	// helperValue, when set, is helper mode's Authorization value: a
+	// command the client runs itself (Crush's $(…) expansion) instead of
+	// a headersHelper key.
+	helperValue func(t *Target) string
 	// commandArray: the stdio entry's "command" is the whole command
 	// line as an array, with no "args" (opencode, Kilo Code).
 	commandArray bool
@@ -55,7 +59,7 @@ func isBrokerBearer(raw []byte) bool {
 	if json.Unmarshal(raw, &s) != nil {
 		return false
 	}
-	return strings.HasPrefix(s, "Bearer ") && !strings.Contains(s, "${")
+	return strings.HasPrefix(s, "Bearer ") && !strings.Contains(s, "${") && !strings.Contains(s, "$(")
 }
 
 func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
@@ -101,6 +105,10 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	case ModeProxy:
 		return j.applyProxy(t, old, ops)
 	case ModeHelper:
+		if j.helperValue != nil {
+			ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(j.helperValue(t))))
+			break
+		}
 		ops = append(ops,
 			jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))),
 			jsonedit.DeleteIf(j.under(t, "headers", "Authorization"), isBrokerBearer))

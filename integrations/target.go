@@ -126,6 +126,7 @@ var clients = map[string]client{
 	"codex":          codexClient{},
 	"opencode":       opencode(),
 	"cline":          cline(),
+	"crush":          crush(),
 	"kilo":           kilo(),
 	"qwen":           qwen(),
 	"zed":            zed(),
