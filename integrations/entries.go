@@ -144,8 +144,25 @@ type jsonEntry struct {
 	ServerURL     string            `json:"serverUrl"`
 	Headers       map[string]string `json:"headers"`
 	HeadersHelper string            `json:"headersHelper"`
-	Command       string            `json:"command"`
-	Args          []string          `json:"args"`
+	// Command is a string, or (opencode, Kilo Code) the whole command
+	// line as an array.
+	Command json.RawMessage `json:"command"`
+	Args    []string        `json:"args"`
+	// Transport holds the fields instead (Cline CLI).
+	Transport *jsonEntry `json:"transport"`
+}
+
+// commandLine returns the entry's command and its arguments.
+func (je jsonEntry) commandLine() (string, []string) {
+	var s string
+	if json.Unmarshal(je.Command, &s) == nil {
+		return s, je.Args
+	}
+	var argv []string
+	if json.Unmarshal(je.Command, &argv) == nil && len(argv) > 0 {
+		return argv[0], append(argv[1:], je.Args...)
+	}
+	return "", je.Args
 }
 
 func jsonEntries(path string, servers []string) ([]Entry, error) {
@@ -175,7 +192,11 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 	}
 	var out []Entry
 	for name, je := range m {
-		e := Entry{Path: path, Server: name, Helper: je.HeadersHelper, Command: je.Command}
+		if je.Transport != nil {
+			je = *je.Transport
+		}
+		command, args := je.commandLine()
+		e := Entry{Path: path, Server: name, Helper: je.HeadersHelper, Command: command}
 		for _, u := range []string{je.URL, je.HTTPURL, je.ServerURL} {
 			if u != "" {
 				e.URL = u
@@ -183,14 +204,18 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 			}
 		}
 		for k, v := range je.Headers {
-			if strings.EqualFold(k, "Authorization") {
+			switch {
+			case strings.EqualFold(k, "Authorization") && shellHelper.MatchString(v):
+				// Crush runs $(…) in a header when it opens the session.
+				e.Helper = shellHelper.FindStringSubmatch(v)[1]
+			case strings.EqualFold(k, "Authorization"):
 				e.Authorization = token.Secret(v)
-			} else {
+			default:
 				e.OtherHeaders = append(e.OtherHeaders, k)
 			}
 		}
-		if e.URL == "" && je.Command != "" {
-			e.URL, e.Authorization = fromMCPRemote(je.Args)
+		if e.URL == "" && command != "" {
+			e.URL, e.Authorization = fromMCPRemote(append([]string{command}, args...))
 		}
 		if e.URL == "" {
 			continue // a local stdio server: nothing to sign in to
@@ -203,6 +228,9 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 }
 
 var remoteURL = regexp.MustCompile(`^https?://`)
+
+// shellHelper is a header value that runs a command: "Bearer $(cmd)".
+var shellHelper = regexp.MustCompile(`^(?:Bearer\s+)?\$\((.+)\)\s*$`)
 
 // fromMCPRemote reads an mcp-remote command line (`npx mcp-remote URL
 // --header "Authorization: Bearer …"`), the usual way to reach a remote
