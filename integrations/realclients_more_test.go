@@ -233,3 +233,39 @@ func TestClineReadsEntry(t *testing.T) {
 		t.Fatalf("after cline mcp remove api:\n%s", after)
 	}
 }
+
+// TestOpencodeRunsBridge: opencode starts the bridge entry the broker wrote
+// (command as an array) and talks MCP over its stdio. The "broker" here is
+// a stand-in that checks its arguments and runs mcp-remote with a token
+// minted by the simulator (`broker bridge` itself is tested end to end in
+// cmd/broker).
+func TestOpencodeRunsBridge(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "opencode-ai")
+	nodeModules(t, "mcp-remote")
+	c := newSimClient(t, filepath.Join(nm, ".bin", "opencode"), "mcp", "list")
+	c.extra = []string{"OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_DEFAULT_PLUGINS=1"}
+	stand := filepath.Join(c.env.Home, "bin dir", "broker")
+	os.MkdirAll(filepath.Dir(stand), 0o700)
+	script := "#!/bin/sh\n[ \"$1 $2 $3 $4\" = \"bridge api --profile data\" ] || exit 9\n" +
+		"exec node " + shellQuote(filepath.Join(nm, "mcp-remote", "dist", "proxy.js")) + " " + shellQuote(c.sim.MCPURL()) +
+		" --header " + shellQuote("Authorization: Bearer "+c.goodToken()) + "\n"
+	if err := os.WriteFile(stand, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.env.BrokerPath = stand
+	// A pasted token in the remote entry becomes the bridge.
+	tg := c.target(config.Target{Client: "opencode", Server: "api", Mode: "header"})
+	if err := tg.Apply(context.Background(), token.Token{Value: "pasted"}); err != nil {
+		t.Fatal(err)
+	}
+	br := c.target(config.Target{Client: "opencode", Server: "api", Mode: "bridge", Profile: "data"})
+	out := c.list(br, "")
+	t.Logf("opencode mcp list:\n%s", out)
+	if !strings.Contains(out, "✓ api") || !strings.Contains(out, "connected") || !strings.Contains(out, "bridge api --profile data") {
+		t.Fatalf("opencode does not show the bridge connected:\n%s", out)
+	}
+	if b := readFile(t, br.Path()); strings.Contains(b, "pasted") || strings.Contains(b, `"url"`) {
+		t.Errorf("the bridge entry kept the remote's token or url:\n%s", b)
+	}
+}
