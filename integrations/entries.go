@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/tailscale/hujson"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
@@ -90,6 +92,15 @@ func Entries(env Env, projectDirs []string) ([]Entry, []error) {
 		switch c := c.(type) {
 		case codexClient:
 			es, err := codexEntries(tg.path)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, e := range es {
+				e.Client, e.Scope = name, "user"
+				out = append(out, e)
+			}
+		case continueClient:
+			es, err := continueEntries(tg.path)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -309,6 +320,55 @@ func codexEntries(path string) ([]Entry, error) {
 			} else {
 				e.OtherHeaders = append(e.OtherHeaders, k)
 			}
+		}
+		sort.Strings(e.OtherHeaders)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Server < out[j].Server })
+	return out, nil
+}
+
+// continueEntries reads the Continue CLI's mcpServers list (config.yaml).
+func continueEntries(path string) ([]Entry, error) {
+	data, err := readConfig(path)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	var doc struct {
+		MCPServers []struct {
+			Name           string `yaml:"name"`
+			URL            string `yaml:"url"`
+			APIKey         string `yaml:"apiKey"`
+			Command        string `yaml:"command"`
+			RequestOptions struct {
+				Headers map[string]string `yaml:"headers"`
+			} `yaml:"requestOptions"`
+		} `yaml:"mcpServers"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		fe := &FileError{Path: path, Msg: err.Error()}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			fe.Line, _ = strconv.Atoi(m[1])
+			fe.Col = 1
+		}
+		return nil, fe
+	}
+	var out []Entry
+	for _, s := range doc.MCPServers {
+		if s.URL == "" {
+			continue
+		}
+		e := Entry{Path: path, Server: s.Name, URL: s.URL, Command: s.Command}
+		for k, v := range s.RequestOptions.Headers {
+			if strings.EqualFold(k, "Authorization") {
+				e.Authorization = token.Secret(v)
+			} else {
+				e.OtherHeaders = append(e.OtherHeaders, k)
+			}
+		}
+		if s.APIKey != "" {
+			// cn sends it as "Authorization: Bearer …", over the headers.
+			e.Authorization = token.Secret("Bearer " + s.APIKey)
 		}
 		sort.Strings(e.OtherHeaders)
 		out = append(out, e)

@@ -9,7 +9,7 @@ import (
 )
 
 // TestEntriesNewClients: Entries finds the remote servers in the files of
-// opencode, Kilo Code, Cline, Crush, Qwen Code and Zed at their default
+// opencode, Kilo Code, Cline, Continue, Crush, Qwen Code and Zed at their default
 // paths (the golden inputs: pasted tokens, a helper, other headers), and
 // skips their stdio entries.
 func TestEntriesNewClients(t *testing.T) {
@@ -27,9 +27,22 @@ func TestEntriesNewClients(t *testing.T) {
 		}
 		return p
 	}
+	placeYAML := func(golden, rel string) string {
+		in, err := os.ReadFile(filepath.Join("testdata", "golden", golden, "input.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(env.Home, rel)
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, in, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	const url = "https://apim.contoso.com/mcp"
 	want := []Entry{
 		{Client: "cline", Path: place("cline-bridge", ".cline/data/settings/cline_mcp_settings.json"), Authorization: "Bearer pasted", OtherHeaders: []string{"Ocp-Apim-Subscription-Key"}},
+		{Client: "continue", Path: placeYAML("continue-existing", ".continue/config.yaml"), Authorization: "Bearer pasted", OtherHeaders: []string{"Ocp-Apim-Subscription-Key"}},
 		{Client: "crush", Path: place("crush-helper", ".config/crush/crush.json"), Authorization: "Bearer pasted", OtherHeaders: []string{"Ocp-Apim-Subscription-Key"}},
 		{Client: "kilo", Path: place("kilo", ".config/kilo/kilo.jsonc"), Authorization: "Bearer pasted"},
 		{Client: "opencode", Path: place("opencode-bridge", ".config/opencode/opencode.json"), Authorization: "Bearer pasted", OtherHeaders: []string{"Ocp-Apim-Subscription-Key"}},

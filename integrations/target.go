@@ -126,6 +126,7 @@ var clients = map[string]client{
 	"codex":          codexClient{},
 	"opencode":       opencode(),
 	"cline":          cline(),
+	"continue":       continueClient{},
 	"crush":          crush(),
 	"kilo":           kilo(),
 	"qwen":           qwen(),

@@ -22,7 +22,7 @@ const (
 )
 
 // Clients lists the known target clients.
-var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "cline", "crush", "kilo", "qwen", "zed", "json", "envfile", "file"}
+var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "cline", "continue", "crush", "kilo", "qwen", "zed", "json", "envfile", "file"}
 
 // modes lists the delivery modes each client accepts; the first is the default.
 var modes = map[string][]string{
@@ -37,6 +37,7 @@ var modes = map[string][]string{
 	"opencode":       {"header", "bridge"},
 	"kilo":           {"header", "bridge"},
 	"cline":          {"header", "bridge"},
+	"continue":       {"header"},
 	"crush":          {"helper", "header", "bridge"},
 	"qwen":           {"header", "bridge"},
 	"zed":            {"header", "bridge"},

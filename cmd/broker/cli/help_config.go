@@ -44,7 +44,7 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
 
   [[profiles.data.targets]]              # where the token goes; any number
   client = "claude"       # claude, claude-desktop, vscode, copilot, gemini, cursor,
-                          # windsurf, codex, opencode, kilo, cline, crush, qwen,
+                          # windsurf, codex, opencode, kilo, cline, continue, crush, qwen,
                           # zed, json, envfile, file
   server = "data-platform"               # the MCP server's name in that client
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
