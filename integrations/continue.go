@@ -195,6 +195,12 @@ func (c continueClient) apply(t *Target, old []byte, exists bool, tok token.Toke
 	value := bearer(tok)
 	base := old // what out must decode to, but for the value
 	ind := func(n int) string { return strings.Repeat(" ", n) }
+	if d.item != nil && yamlKey(d.item, "apiKey", false) != nil {
+		return nil, &HintError{
+			Err:  fmt.Errorf("server %q has an apiKey, which cn sends as its Authorization header instead of requestOptions.headers", t.cfg.Server),
+			Hint: "remove the apiKey line of this server in " + t.path,
+		}
+	}
 	var out []byte
 	switch {
 	case d.auth != nil:

@@ -24,6 +24,7 @@ func TestContinueRefuses(t *testing.T) {
 		"multi-line value": "mcpServers:\n  - name: api\n    url: https://a/mcp\n    requestOptions:\n      headers:\n        Authorization: >-\n          Bearer old\n",
 		"flow headers":     "mcpServers:\n  - name: api\n    url: https://a/mcp\n    requestOptions: {headers: {}}\n",
 		"empty list":       "mcpServers: []\n",
+		"apiKey":           "mcpServers:\n  - name: api\n    url: https://a/mcp\n    apiKey: pasted\n",
 	}
 	for name, in := range cases {
 		env := testEnv(t, nil)
