@@ -41,6 +41,7 @@ FUZZTIME ?= 10s
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/jsonedit
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/tomledit
+	$(GO) test -run '^$$' -fuzz '^FuzzContinueApply$$' -fuzztime $(FUZZTIME) ./integrations
 
 # The Windows suite: broker.exe and brokerw.exe under Wine 8 and Xvfb
 # (cmd/broker/windows_wine_test.go, build tag wine), about 2 minutes.

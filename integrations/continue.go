@@ -57,6 +57,11 @@ func parseContinue(t *Target, data []byte) (*yamlDoc, error) {
 		d.eol = "\r\n"
 	}
 	d.lines = bytes.SplitAfter(data, []byte("\n"))
+	// The edits go by "\n" lines: a lone CR or another YAML line break
+	// would put the parser's lines elsewhere.
+	if bytes.Count(data, []byte("\r")) != bytes.Count(data, []byte("\r\n")) || bytes.ContainsAny(data, "\u0085\u2028\u2029") {
+		return nil, continueClient{}.unsafe("a file with line breaks other than LF or CRLF")
+	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(data, &n); err != nil {
 		fe := &FileError{Msg: err.Error()}

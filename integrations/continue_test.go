@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestContinueRefuses: what the line edit cannot do safely is refused with
@@ -135,3 +136,47 @@ func TestContinueConnectsWithHeader(t *testing.T) {
 }
 
 func tokenOf(s string) token.Token { return token.Token{Value: token.Secret(s)} }
+
+// FuzzContinueApply: on any config.yaml the Continue edit either refuses
+// (and Remove too) or writes a file that holds the token and, after
+// Remove, no token; it never panics.
+func FuzzContinueApply(f *testing.F) {
+	for _, g := range []string{"continue-existing", "continue-add-headers", "continue-new-item"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", "golden", g, "input.yaml")); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Add("mcpServers:\n- {name: api, url: u, requestOptions: {headers: {Authorization: x}}}\n")
+	f.Add("# only a comment\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		tg := &Target{cfg: config.Target{Client: "continue", Server: "api", URL: "https://a/mcp"}, path: "/x/config.yaml"}
+		c := continueClient{}
+		out, err := c.apply(tg, []byte(in), true, testToken)
+		if err != nil {
+			return
+		}
+		got, _ := continueAuthOf(t, out)
+		if got != bearer(testToken) {
+			t.Fatalf("apply wrote %q:\n%s", got, out)
+		}
+		again, err := c.apply(tg, out, true, testToken)
+		if err != nil || string(again) != string(out) {
+			t.Fatalf("a second apply changed the file (%v):\n%s\n%s", err, out, again)
+		}
+		rm, err := c.remove(tg, out, true)
+		if err != nil {
+			return
+		}
+		if a, _ := continueAuthOf(t, rm); a == bearer(testToken) {
+			t.Fatalf("remove left the token:\n%s", rm)
+		}
+	})
+}
+
+func continueAuthOf(t *testing.T, b []byte) (string, bool) {
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("the result does not parse: %v\n%s", err, b)
+	}
+	return continueAuth(doc, "api", false)
+}
