@@ -34,8 +34,8 @@ test: test-deps
 test-deps:
 	@scripts/test-deps
 
-# A bounded fuzz run of the editors of other programs' files (JSONC and
-# TOML), each checked against its parser's round trip; FUZZTIME each.
+# A bounded fuzz run of the editors of other programs' files (JSONC,
+# TOML, Continue's YAML), each checked against its parser's round trip; FUZZTIME each.
 FUZZTIME ?= 10s
 .PHONY: fuzz-short
 fuzz-short:
