@@ -35,7 +35,7 @@ func opencode() client {
 // every OS (the xdg-basedir package's rule, which opencode, Kilo Code and
 // Crush follow on macOS and Windows too).
 func xdgConfigHome(env Env) string {
-	if d := env.getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+	if d := env.getenv("XDG_CONFIG_HOME"); d != "" && env.paths().IsAbs(d) {
 		return d
 	}
 	return filepath.Join(env.Home, ".config")

@@ -32,7 +32,7 @@ func zedSettings(env Env) string {
 	case "darwin":
 		return filepath.Join(env.Home, ".config", "zed", "settings.json")
 	}
-	if d := env.getenv("FLATPAK_XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+	if d := env.getenv("FLATPAK_XDG_CONFIG_HOME"); d != "" && env.paths().IsAbs(d) {
 		return filepath.Join(d, "zed", "settings.json")
 	}
 	return filepath.Join(userConfigDir(env), "zed", "settings.json")
