@@ -19,9 +19,10 @@ func cline() client {
 			bridgeEntry: func(t *Target) []byte {
 				return object(kv{"transport", stdioEntry(t, kv{"type", "stdio"})})
 			},
-			inner:     []string{"transport"},
-			stdioType: "stdio",
-			urlKeys:   []string{"url"},
+			inner:      []string{"transport"},
+			stdioType:  "stdio",
+			remoteType: "streamableHttp",
+			urlKeys:    []string{"url"},
 		},
 		path: func(t *Target) (string, error) {
 			if p := t.env.getenv("CLINE_MCP_SETTINGS_PATH"); p != "" {
@@ -37,6 +38,6 @@ func cline() client {
 			}
 			return filepath.Join(expandHome(data, t.env.Home), "settings", "cline_mcp_settings.json"), nil
 		},
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

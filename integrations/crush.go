@@ -33,6 +33,6 @@ func crush() client {
 			}
 			return filepath.Join(xdgConfigHome(t.env), "crush", "crush.json"), nil
 		},
-		modeList: []string{ModeHelper, ModeHeader, ModeBridge},
+		modeList: []string{ModeHelper, ModeProxy, ModeHeader, ModeBridge},
 	}
 }

@@ -29,6 +29,10 @@ type jsonServers struct {
 	// stdioType is the entry's "type" for a stdio server ("" when the
 	// client's entries have none).
 	stdioType string
+	// remoteType is the entry's "type" for a Streamable HTTP server when
+	// the proxy makes it one ("" for "http" where stdioType is set, else
+	// none).
+	remoteType string
 	// inner are the keys between the entry and its fields (Cline keeps
 	// them in the entry's "transport").
 	inner []string
@@ -138,10 +142,13 @@ func (j jsonServers) applyProxy(t *Target, old []byte, ops []jsonedit.Op) ([]byt
 		}
 	}
 	// An entry that was the broker's bridge stops being a stdio one.
-	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && string(raw) == string(jsonedit.String(t.env.BrokerPath)) {
+	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && j.isBrokerCommand(t, raw) {
 		ops = append(ops, jsonedit.Delete(j.under(t, "command")), jsonedit.Delete(j.under(t, "args")))
 	}
-	if j.stdioType != "" {
+	switch {
+	case j.remoteType != "":
+		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String(j.remoteType)))
+	case j.stdioType != "":
 		// Copilot CLI: the proxy speaks Streamable HTTP.
 		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String("http")))
 	}
@@ -161,6 +168,16 @@ func isProxyURL(t *Target, raw []byte) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "http" && u.Hostname() == "127.0.0.1" &&
 		strings.HasSuffix(u.EscapedPath(), "/"+url.PathEscape(t.cfg.Client)+"/"+url.PathEscape(t.cfg.Server))
+}
+
+// isBrokerCommand reports whether a raw "command" runs the broker: its
+// path, or (commandArray) an array that starts with it.
+func (j jsonServers) isBrokerCommand(t *Target, raw []byte) bool {
+	if string(raw) == string(jsonedit.String(t.env.BrokerPath)) {
+		return true
+	}
+	var argv []string
+	return j.commandArray && json.Unmarshal(raw, &argv) == nil && len(argv) > 0 && argv[0] == t.env.BrokerPath
 }
 
 func (j jsonServers) remove(t *Target, old []byte, _ bool) ([]byte, error) {

@@ -22,12 +22,13 @@ func opencode() client {
 			},
 			urlKeys:      []string{"url"},
 			stdioType:    "local",
+			remoteType:   "remote",
 			commandArray: true,
 		},
 		path: func(t *Target) (string, error) {
 			return jsonOrJSONC(filepath.Join(xdgConfigHome(t.env), "opencode"), "opencode"), nil
 		},
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }
 

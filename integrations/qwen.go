@@ -21,6 +21,6 @@ func qwen() client {
 			}
 			return filepath.Join(t.env.Home, ".qwen", "settings.json"), nil
 		},
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeProxy, ModeHeader, ModeBridge},
 	}
 }

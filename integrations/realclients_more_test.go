@@ -100,7 +100,7 @@ func TestOpencodeConnectsWithHeader(t *testing.T) {
 	nm := nodeModules(t, "opencode-ai")
 	c := newSimClient(t, filepath.Join(nm, ".bin", "opencode"), "mcp", "list")
 	c.extra = []string{"OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_DEFAULT_PLUGINS=1"}
-	tg := c.target(config.Target{Client: "opencode", Server: "api"})
+	tg := c.target(config.Target{Client: "opencode", Server: "api", Mode: "header"})
 	out := c.list(tg, c.goodToken())
 	t.Logf("opencode mcp list:\n%s", out)
 	if !strings.Contains(out, "✓ api") || !strings.Contains(out, "connected") {
@@ -125,7 +125,7 @@ func TestKiloConnectsWithHeader(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	// Kilo's own file: JSONC with a comment and a trailing comma.
 	os.WriteFile(filepath.Join(dir, "kilo.jsonc"), []byte("{\n  // mine\n  \"$schema\": \"https://app.kilo.ai/config.json\",\n}\n"), 0o600)
-	tg := c.target(config.Target{Client: "kilo", Server: "api"})
+	tg := c.target(config.Target{Client: "kilo", Server: "api", Mode: "header"})
 	if filepath.Base(tg.Path()) != "kilo.jsonc" {
 		t.Fatalf("path %s, want the existing kilo.jsonc", tg.Path())
 	}
@@ -152,7 +152,7 @@ func TestQwenConnectsWithHeader(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	// Like Gemini CLI, Qwen Code starts no MCP server in an untrusted folder.
 	os.WriteFile(filepath.Join(dir, "settings.json"), []byte("{\n  // mine\n  \"security\": {\"folderTrust\": {\"enabled\": false}}\n}\n"), 0o600)
-	tg := c.target(config.Target{Client: "qwen", Server: "api"})
+	tg := c.target(config.Target{Client: "qwen", Server: "api", Mode: "header"})
 	out := c.list(tg, c.goodToken())
 	t.Logf("qwen mcp list:\n%s", out)
 	if !strings.Contains(out, "api: "+c.sim.MCPURL()) || !strings.Contains(out, "Connected") || strings.Contains(out, "Disconnected") {

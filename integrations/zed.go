@@ -18,7 +18,7 @@ func zed() client {
 			urlKeys:     []string{"url"},
 		},
 		path:     func(t *Target) (string, error) { return zedSettings(t.env), nil },
-		modeList: []string{ModeHeader, ModeBridge},
+		modeList: []string{ModeHeader, ModeProxy, ModeBridge},
 	}
 }
 
