@@ -205,7 +205,7 @@ func TestClineReadsEntry(t *testing.T) {
 	own := t.TempDir()
 	run(own, "mcp", "add", "api", "--transport", "http", "--header", "Authorization: "+bearer(testToken), "--yes", "--json", url)
 	env := testEnv(t, nil)
-	tg, err := New(config.Target{Client: "cline", Server: "api", URL: url}, env)
+	tg, err := New(config.Target{Client: "cline", Server: "api", URL: url, Mode: "header"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
