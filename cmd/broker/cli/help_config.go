@@ -50,8 +50,9 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
   mode = "helper"         # claude: helper (default) | header | proxy; copilot, gemini, cursor,
                           # windsurf, opencode, kilo, cline, qwen: proxy (default when url is
-                          # set) | header; crush: helper (default) | proxy | header; vscode,
-                          # zed, codex: header (vscode, zed: or proxy); continue: header only;
+                          # set) | header; crush: helper (default) | proxy | header; codex:
+                          # helper (default) | header; vscode, zed: header (default) | proxy;
+                          # continue: header only;
                           # bridge (all but continue): a stdio entry that runs
                           # ` + "`broker bridge SERVER`" + `. proxy: the entry gets the daemon's loopback
                           # URL and a local credential once; the daemon forwards to url
