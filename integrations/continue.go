@@ -35,7 +35,7 @@ func (continueClient) defaultPath(t *Target) (string, error) {
 	return filepath.Join(expandHome(dir, t.env.Home), "config.yaml"), nil
 }
 
-func (continueClient) modes() []string { return []string{ModeHeader} }
+func (continueClient) modes() []string { return []string{ModeProxy, ModeHeader} }
 
 // yamlDoc is a parsed config.yaml and the nodes the broker manages.
 type yamlDoc struct {
@@ -193,11 +193,81 @@ func (c continueClient) apply(t *Target, old []byte, exists bool, tok token.Toke
 	if exists && isBlank(old) {
 		return nil, emptyFileError("delete it, or write a comment line into it")
 	}
+	value, url := bearer(tok), t.cfg.URL
+	if t.mode == ModeProxy {
+		u, cred, err := t.env.Proxy.Endpoint(t.cfg)
+		if err != nil {
+			return nil, err
+		}
+		value, url = "Bearer "+cred, u
+	}
+	out, err := c.setAuth(t, old, exists, value, url)
+	if err != nil || t.mode != ModeProxy {
+		return out, err
+	}
+	return c.setURL(t, out, url)
+}
+
+// setURL points the server's entry at url (proxy mode).
+func (c continueClient) setURL(t *Target, data []byte, url string) ([]byte, error) {
+	d, err := parseContinue(t, data)
+	if err != nil {
+		return nil, err
+	}
+	n := yamlValue(d.item, "url", false)
+	if n == nil {
+		return nil, c.unsafe("a server without a url")
+	}
+	if n.Kind == yaml.ScalarNode && n.Value == url {
+		return data, nil
+	}
+	out, err := c.replaceScalar(d, n, url, "url")
+	if err != nil {
+		return nil, err
+	}
+	var a, b any
+	if yaml.Unmarshal(data, &a) != nil || yaml.Unmarshal(out, &b) != nil {
+		return nil, c.unsafe("this file")
+	}
+	for _, it := range continueItems(a) {
+		if it["name"] == t.cfg.Server {
+			it["url"] = url
+		}
+	}
+	if !reflect.DeepEqual(a, b) {
+		return nil, c.unsafe("this file")
+	}
+	return out, nil
+}
+
+// replaceScalar returns the content with the one-line scalar n replaced
+// by value, in n's quoting style.
+func (c continueClient) replaceScalar(d *yamlDoc, n *yaml.Node, value, what string) ([]byte, error) {
+	if n.Kind != yaml.ScalarNode || n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return nil, c.unsafe("a multi-line " + what + " value")
+	}
+	line := d.lines[n.Line-1]
+	start := offset(line, n.Column)
+	end := scalarEnd(line, start, n.Style)
+	var same string
+	if end < 0 || yaml.Unmarshal(line[start:end], &same) != nil || same != n.Value {
+		return nil, c.unsafe("this " + what + " value")
+	}
+	style := n.Style
+	if style == 0 && (value == "" || strings.Contains(value, ": ") || strings.Contains(value, " #") || strings.ContainsAny(value[:1], "'\"&*!|>%@`{}[],#?-: ")) {
+		style = yaml.DoubleQuotedStyle // not a plain scalar
+	}
+	nl := append(append(append([]byte{}, line[:start]...), yamlScalar(value, style)...), line[end:]...)
+	return c.splice(d, n.Line-1, 1, nl), nil
+}
+
+// setAuth sets the server's Authorization to value, creating the entry
+// (with url) when it is missing.
+func (c continueClient) setAuth(t *Target, old []byte, exists bool, value, url string) ([]byte, error) {
 	d, err := parseContinue(t, old)
 	if err != nil {
 		return nil, err
 	}
-	value := bearer(tok)
 	base := old // what out must decode to, but for the value
 	ind := func(n int) string { return strings.Repeat(" ", n) }
 	if d.item != nil && yamlKey(d.item, "apiKey", false) != nil {
@@ -212,22 +282,9 @@ func (c continueClient) apply(t *Target, old []byte, exists bool, tok token.Toke
 		if d.auth.Kind == yaml.ScalarNode && d.auth.Value == value {
 			return old, nil
 		}
-		if d.auth.Kind != yaml.ScalarNode || d.auth.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-			return nil, c.unsafe("a multi-line Authorization value")
+		if out, err = c.replaceScalar(d, d.auth, value, "Authorization"); err != nil {
+			return nil, err
 		}
-		line := d.lines[d.auth.Line-1]
-		start := offset(line, d.auth.Column)
-		end := scalarEnd(line, start, d.auth.Style)
-		var same string
-		if end < 0 || yaml.Unmarshal(line[start:end], &same) != nil || same != d.auth.Value {
-			return nil, c.unsafe("this Authorization value")
-		}
-		style := d.auth.Style
-		if style == 0 && strings.ContainsAny(value, ":#'\"") {
-			style = yaml.DoubleQuotedStyle
-		}
-		nl := append(append(append([]byte{}, line[:start]...), yamlScalar(value, style)...), line[end:]...)
-		out = c.splice(d, d.auth.Line-1, 1, nl)
 	case d.item != nil:
 		var at int // the 1-based line to insert before
 		var lines []string
@@ -250,14 +307,14 @@ func (c continueClient) apply(t *Target, old []byte, exists bool, tok token.Toke
 		}
 		out = c.insert(d, at, lines)
 	default:
-		if t.cfg.URL == "" {
+		if url == "" {
 			return nil, &jsonedit.NotFoundError{Path: []string{"mcpServers", t.cfg.Server}}
 		}
 		item := func(dash int) []string {
 			return []string{
 				ind(dash) + "- name: " + yamlScalar(t.cfg.Server, yaml.DoubleQuotedStyle),
 				ind(dash+2) + "type: streamable-http",
-				ind(dash+2) + "url: " + yamlScalar(t.cfg.URL, yaml.DoubleQuotedStyle),
+				ind(dash+2) + "url: " + yamlScalar(url, yaml.DoubleQuotedStyle),
 				ind(dash+2) + "requestOptions:",
 				ind(dash+4) + "headers:",
 				ind(dash+6) + "Authorization: " + value,

@@ -89,7 +89,7 @@ func TestContinueConnectsWithHeader(t *testing.T) {
 	os.MkdirAll(dir, 0o700)
 	in := "name: Main Config\nversion: 1.0.0\nschema: v1\n# mine\nmodels:\n  - name: m\n    provider: openai\n    model: gpt-4o\n    apiKey: x\n    apiBase: http://127.0.0.1:9/v1\n"
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(in), 0o600)
-	tg, err := New(config.Target{Client: "continue", Server: "api", URL: sim.MCPURL()}, env)
+	tg, err := New(config.Target{Client: "continue", Server: "api", URL: sim.MCPURL(), Mode: "header"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}

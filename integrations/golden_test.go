@@ -96,8 +96,10 @@ var goldenCases = []goldenCase{
 	{name: "crush-header", ext: ".json", target: config.Target{Client: "crush", Server: "api", Mode: "header"}},
 	{name: "continue-existing", ext: ".yaml", target: config.Target{Client: "continue", Server: "api"}},
 	{name: "continue-add-headers", ext: ".yaml", target: config.Target{Client: "continue", Server: "api"}},
-	{name: "continue-new-item", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp"}},
-	{name: "continue-new-file", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp"}},
+	{name: "continue-new-item", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "header"}},
+	{name: "continue-new-file", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp", Mode: "header"}},
+	{name: "continue-proxy", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
+	{name: "continue-proxy-new-item", ext: ".yaml", target: config.Target{Client: "continue", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},
 	// Proxy mode: the default for opencode, Kilo Code, Cline and Qwen Code
 	// targets with a url; a choice for Crush and Zed.
 	{name: "opencode-proxy", ext: ".json", target: config.Target{Client: "opencode", Server: "api", URL: "https://apim.contoso.com/mcp", Profile: "data"}},

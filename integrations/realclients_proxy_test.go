@@ -99,3 +99,40 @@ func mustModes(t *testing.T, client string) []string {
 	t.Helper()
 	return clients[client].modes()
 }
+
+// TestContinueThroughProxy: the real Continue CLI (headless cn -p) opens
+// its MCP session through the real proxy with the local credential the
+// broker wrote into config.yaml: the simulator sees initialize and
+// tools/list authorized (with the proxy's token); with a wrong local
+// credential nothing reaches it.
+func TestContinueThroughProxy(t *testing.T) {
+	t.Parallel()
+	nm := nodeModules(t, "@continuedev/cli")
+	c := newSimClient(t, filepath.Join(nm, ".bin", "cn"), "-p", "say hi")
+	dir := filepath.Join(c.env.Home, ".continue")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("name: Main Config\nversion: 1.0.0\nschema: v1\nmodels:\n  - name: m\n    provider: openai\n    model: gpt-4o\n    apiKey: x\n    apiBase: http://127.0.0.1:9/v1\n"), 0o600)
+	tg := c.viaProxy(config.Target{Client: "continue", Server: "api", Profile: "data"})
+	if d := config.DefaultMode(mustModes(t, "continue"), "https://x"); d != ModeProxy {
+		t.Fatalf("the default mode with a url is %s, want proxy", d)
+	}
+	out := c.list(tg, "")
+	t.Logf("cn -p: %s", strings.TrimSpace(out))
+	seen := map[string]bool{}
+	for _, call := range c.sim.MCPCalls() {
+		if call.Authorized {
+			seen[call.Method] = true
+		}
+	}
+	if !seen["initialize"] || !seen["tools/list"] {
+		t.Fatalf("the simulator saw no authorized initialize and tools/list through the proxy: %v\n%s", seen, readFile(t, tg.Path()))
+	}
+	before := len(c.sim.MCPCalls())
+	b := readFile(t, tg.Path())
+	os.WriteFile(tg.Path(), []byte(strings.Replace(b, "Bearer ", "Bearer x", 1)), 0o600)
+	out = c.run()
+	t.Logf("with a wrong local credential: %s", strings.TrimSpace(out))
+	if n := len(c.sim.MCPCalls()); n != before {
+		t.Fatalf("%d requests reached the simulator with a wrong local credential", n-before)
+	}
+}

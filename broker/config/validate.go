@@ -37,7 +37,7 @@ var modes = map[string][]string{
 	"opencode":       {"proxy", "header", "bridge"},
 	"kilo":           {"proxy", "header", "bridge"},
 	"cline":          {"proxy", "header", "bridge"},
-	"continue":       {"header"},
+	"continue":       {"proxy", "header"},
 	"crush":          {"helper", "proxy", "header", "bridge"},
 	"qwen":           {"proxy", "header", "bridge"},
 	"zed":            {"header", "proxy", "bridge"},

@@ -49,10 +49,9 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
   server = "data-platform"               # the MCP server's name in that client
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
   mode = "helper"         # claude: helper (default) | header | proxy; copilot, gemini, cursor,
-                          # windsurf, opencode, kilo, cline, qwen: proxy (default when url is
-                          # set) | header; crush: helper (default) | proxy | header; codex:
+                          # windsurf, opencode, kilo, cline, qwen, continue: proxy (default
+                          # when url is set) | header; crush: helper (default) | proxy | header; codex:
                           # helper (default) | header; vscode, zed: header (default) | proxy;
-                          # continue: header only;
                           # bridge (all but continue): a stdio entry that runs
                           # ` + "`broker bridge SERVER`" + `. proxy: the entry gets the daemon's loopback
                           # URL and a local credential once; the daemon forwards to url
