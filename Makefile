@@ -34,13 +34,14 @@ test: test-deps
 test-deps:
 	@scripts/test-deps
 
-# A bounded fuzz run of the editors of other programs' files (JSONC and
-# TOML), each checked against its parser's round trip; FUZZTIME each.
+# A bounded fuzz run of the editors of other programs' files (JSONC,
+# TOML, Continue's YAML), each checked against its parser's round trip; FUZZTIME each.
 FUZZTIME ?= 10s
 .PHONY: fuzz-short
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/jsonedit
 	$(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime $(FUZZTIME) ./files/tomledit
+	$(GO) test -run '^$$' -fuzz '^FuzzContinueApply$$' -fuzztime $(FUZZTIME) ./integrations
 
 # The Windows suite: broker.exe and brokerw.exe under Wine 8 and Xvfb
 # (cmd/broker/windows_wine_test.go, build tag wine), about 2 minutes.

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/tailscale/hujson"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
@@ -96,6 +100,15 @@ func Entries(env Env, projectDirs []string) ([]Entry, []error) {
 				e.Client, e.Scope = name, "user"
 				out = append(out, e)
 			}
+		case continueClient:
+			es, err := continueEntries(tg.path)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, e := range es {
+				e.Client, e.Scope = name, "user"
+				out = append(out, e)
+			}
 		case jsonServerClient:
 			read(name, "user", "", tg.path, c.servers(tg))
 			if name == "claude" {
@@ -143,8 +156,25 @@ type jsonEntry struct {
 	ServerURL     string            `json:"serverUrl"`
 	Headers       map[string]string `json:"headers"`
 	HeadersHelper string            `json:"headersHelper"`
-	Command       string            `json:"command"`
-	Args          []string          `json:"args"`
+	// Command is a string, or (opencode, Kilo Code) the whole command
+	// line as an array.
+	Command json.RawMessage `json:"command"`
+	Args    []string        `json:"args"`
+	// Transport holds the fields instead (Cline CLI).
+	Transport *jsonEntry `json:"transport"`
+}
+
+// commandLine returns the entry's command and its arguments.
+func (je jsonEntry) commandLine() (string, []string) {
+	var s string
+	if json.Unmarshal(je.Command, &s) == nil {
+		return s, je.Args
+	}
+	var argv []string
+	if json.Unmarshal(je.Command, &argv) == nil && len(argv) > 0 {
+		return argv[0], append(argv[1:], je.Args...)
+	}
+	return "", je.Args
 }
 
 func jsonEntries(path string, servers []string) ([]Entry, error) {
@@ -174,7 +204,11 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 	}
 	var out []Entry
 	for name, je := range m {
-		e := Entry{Path: path, Server: name, Helper: je.HeadersHelper, Command: je.Command}
+		if je.Transport != nil {
+			je = *je.Transport
+		}
+		command, args := je.commandLine()
+		e := Entry{Path: path, Server: name, Helper: je.HeadersHelper, Command: command}
 		for _, u := range []string{je.URL, je.HTTPURL, je.ServerURL} {
 			if u != "" {
 				e.URL = u
@@ -182,14 +216,18 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 			}
 		}
 		for k, v := range je.Headers {
-			if strings.EqualFold(k, "Authorization") {
+			switch {
+			case strings.EqualFold(k, "Authorization") && shellHelper().MatchString(v):
+				// Crush runs $(…) in a header when it opens the session.
+				e.Helper = shellHelper().FindStringSubmatch(v)[1]
+			case strings.EqualFold(k, "Authorization"):
 				e.Authorization = token.Secret(v)
-			} else {
+			default:
 				e.OtherHeaders = append(e.OtherHeaders, k)
 			}
 		}
-		if e.URL == "" && je.Command != "" {
-			e.URL, e.Authorization = fromMCPRemote(je.Args)
+		if e.URL == "" && command != "" {
+			e.URL, e.Authorization = fromMCPRemote(append([]string{command}, args...))
 		}
 		if e.URL == "" {
 			continue // a local stdio server: nothing to sign in to
@@ -200,6 +238,9 @@ func jsonEntries(path string, servers []string) ([]Entry, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Server < out[j].Server })
 	return out, nil
 }
+
+// shellHelper is a header value that runs a command: "Bearer $(cmd)".
+var shellHelper = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:Bearer\s+)?\$\((.+)\)\s*$`) })
 
 // fromMCPRemote reads an mcp-remote command line (`npx mcp-remote URL
 // --header "Authorization: Bearer …"`), the usual way to reach a remote
@@ -278,6 +319,55 @@ func codexEntries(path string) ([]Entry, error) {
 			} else {
 				e.OtherHeaders = append(e.OtherHeaders, k)
 			}
+		}
+		sort.Strings(e.OtherHeaders)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Server < out[j].Server })
+	return out, nil
+}
+
+// continueEntries reads the Continue CLI's mcpServers list (config.yaml).
+func continueEntries(path string) ([]Entry, error) {
+	data, err := readConfig(path)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	var doc struct {
+		MCPServers []struct {
+			Name           string `yaml:"name"`
+			URL            string `yaml:"url"`
+			APIKey         string `yaml:"apiKey"`
+			Command        string `yaml:"command"`
+			RequestOptions struct {
+				Headers map[string]string `yaml:"headers"`
+			} `yaml:"requestOptions"`
+		} `yaml:"mcpServers"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		fe := &FileError{Path: path, Msg: err.Error()}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			fe.Line, _ = strconv.Atoi(m[1])
+			fe.Col = 1
+		}
+		return nil, fe
+	}
+	var out []Entry
+	for _, s := range doc.MCPServers {
+		if s.URL == "" {
+			continue
+		}
+		e := Entry{Path: path, Server: s.Name, URL: s.URL, Command: s.Command}
+		for k, v := range s.RequestOptions.Headers {
+			if strings.EqualFold(k, "Authorization") {
+				e.Authorization = token.Secret(v)
+			} else {
+				e.OtherHeaders = append(e.OtherHeaders, k)
+			}
+		}
+		if s.APIKey != "" {
+			// cn sends it as "Authorization: Bearer …", over the headers.
+			e.Authorization = token.Secret("Bearer " + s.APIKey)
 		}
 		sort.Strings(e.OtherHeaders)
 		out = append(out, e)

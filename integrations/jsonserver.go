@@ -29,6 +29,20 @@ type jsonServers struct {
 	// stdioType is the entry's "type" for a stdio server ("" when the
 	// client's entries have none).
 	stdioType string
+	// remoteType is the entry's "type" for a Streamable HTTP server when
+	// the proxy makes it one ("" for "http" where stdioType is set, else
+	// none).
+	remoteType string
+	// inner are the keys between the entry and its fields (Cline keeps
+	// them in the entry's "transport").
+	inner []string
+	// helperValue, when set, is helper mode's Authorization value: a
+	// command the client runs itself (Crush's $(…) expansion) instead of
+	// a headersHelper key.
+	helperValue func(t *Target) string
+	// commandArray: the stdio entry's "command" is the whole command
+	// line as an array, with no "args" (opencode, Kilo Code).
+	commandArray bool
 }
 
 // emptyFile is what a file created by the broker starts from.
@@ -39,7 +53,7 @@ func (j jsonServers) entry(t *Target) []string {
 }
 
 func (j jsonServers) under(t *Target, keys ...string) []string {
-	return append(j.entry(t), keys...)
+	return append(append(j.entry(t), j.inner...), keys...)
 }
 
 func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) ([]byte, error) {
@@ -51,11 +65,16 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	}
 	var ops []jsonedit.Op
 	if t.mode == ModeBridge {
-		ops = append(ops,
-			jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)),
-			jsonedit.Set(j.under(t, "command"), jsonedit.String(brokerCommand(t))),
-			jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))),
-		)
+		ops = append(ops, jsonedit.SetDefault(j.entry(t), j.bridgeEntry(t)))
+		if j.commandArray {
+			ops = append(ops,
+				jsonedit.Set(j.under(t, "command"), mustJSON(append([]string{brokerCommand(t)}, bridgeArgs(t)...))),
+				jsonedit.Delete(j.under(t, "args")))
+		} else {
+			ops = append(ops,
+				jsonedit.Set(j.under(t, "command"), jsonedit.String(brokerCommand(t))),
+				jsonedit.Set(j.under(t, "args"), mustJSON(bridgeArgs(t))))
+		}
 		if j.stdioType != "" {
 			ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String(j.stdioType)))
 		}
@@ -79,6 +98,10 @@ func (j jsonServers) apply(t *Target, old []byte, exists bool, tok token.Token) 
 	case ModeProxy:
 		return j.applyProxy(t, old, ops)
 	case ModeHelper:
+		if j.helperValue != nil {
+			ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(j.helperValue(t))))
+			break
+		}
 		ops = append(ops, jsonedit.Set(j.under(t, "headersHelper"), jsonedit.String(helperCommand(t))))
 	default:
 		ops = append(ops, jsonedit.Set(j.under(t, "headers", "Authorization"), jsonedit.String(bearer(tok))))
@@ -106,10 +129,13 @@ func (j jsonServers) applyProxy(t *Target, old []byte, ops []jsonedit.Op) ([]byt
 		}
 	}
 	// An entry that was the broker's bridge stops being a stdio one.
-	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && string(raw) == string(jsonedit.String(t.env.BrokerPath)) {
+	if raw, ok, _ := jsonedit.Get(old, j.under(t, "command")); ok && j.isBrokerCommand(t, raw) {
 		ops = append(ops, jsonedit.Delete(j.under(t, "command")), jsonedit.Delete(j.under(t, "args")))
 	}
-	if j.stdioType != "" {
+	switch {
+	case j.remoteType != "":
+		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String(j.remoteType)))
+	case j.stdioType != "":
 		// Copilot CLI: the proxy speaks Streamable HTTP.
 		ops = append(ops, jsonedit.Set(j.under(t, "type"), jsonedit.String("http")))
 	}
@@ -129,6 +155,17 @@ func isProxyURL(t *Target, raw []byte) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "http" && u.Hostname() == "127.0.0.1" &&
 		strings.HasSuffix(u.EscapedPath(), "/"+url.PathEscape(t.cfg.Client)+"/"+url.PathEscape(t.cfg.Server))
+}
+
+// isBrokerCommand reports whether a raw "command" runs the broker: its
+// path, or (commandArray) an array that starts with it.
+func (j jsonServers) isBrokerCommand(t *Target, raw []byte) bool {
+	cmd := brokerCommand(t)
+	if string(raw) == string(jsonedit.String(t.env.BrokerPath)) || string(raw) == string(jsonedit.String(cmd)) {
+		return true
+	}
+	var argv []string
+	return j.commandArray && json.Unmarshal(raw, &argv) == nil && len(argv) > 0 && (argv[0] == t.env.BrokerPath || argv[0] == cmd)
 }
 
 func (j jsonServers) entryIn(t *Target, data []byte) (bool, error) {

@@ -58,7 +58,8 @@ func (c *Config) CABundle(p *Profile) string {
 // Target is one [[profiles.NAME.targets]] entry: where to deliver the token.
 type Target struct {
 	// Client is claude, vscode, copilot, gemini, cursor, windsurf, codex,
-	// claude-desktop, json, envfile or file.
+	// claude-desktop, opencode, kilo, cline, continue, crush, qwen, zed, json,
+	// envfile or file.
 	Client string `toml:"client"`
 	// Server is the MCP server's name in that client's file.
 	Server string `toml:"server"`

@@ -23,7 +23,7 @@ const (
 )
 
 // Clients lists the known target clients.
-var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "json", "envfile", "file"}
+var Clients = []string{"claude", "claude-desktop", "vscode", "copilot", "gemini", "cursor", "windsurf", "codex", "opencode", "cline", "continue", "crush", "kilo", "qwen", "zed", "json", "envfile", "file"}
 
 // modes lists the delivery modes each client accepts; the first is the default.
 var modes = map[string][]string{
@@ -35,6 +35,13 @@ var modes = map[string][]string{
 	"cursor":         {"proxy", "header", "bridge"},
 	"windsurf":       {"proxy", "header", "bridge"},
 	"codex":          {"helper", "header", "bridge"},
+	"opencode":       {"proxy", "header", "bridge"},
+	"kilo":           {"proxy", "header", "bridge"},
+	"cline":          {"proxy", "header", "bridge"},
+	"continue":       {"proxy", "header"},
+	"crush":          {"helper", "proxy", "header", "bridge"},
+	"qwen":           {"proxy", "header", "bridge"},
+	"zed":            {"header", "proxy", "bridge"},
 	"json":           {"header"},
 	"envfile":        {"header"},
 	"file":           {"header"},

@@ -44,12 +44,15 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
 
   [[profiles.data.targets]]              # where the token goes; any number
   client = "claude"       # claude, claude-desktop, vscode, copilot, gemini, cursor,
-                          # windsurf, codex, json, envfile, file
+                          # windsurf, codex, opencode, kilo, cline, continue, crush, qwen,
+                          # zed, json, envfile, file
   server = "data-platform"               # the MCP server's name in that client
   url = "https://apim…/mcp/data/mcp"     # lets broker create the entry when missing
   mode = "helper"         # claude: helper (default) | header | proxy; copilot, gemini, cursor,
-                          # windsurf: proxy (default when url is set) | header; vscode, codex:
-                          # header (vscode: or proxy); bridge: a stdio entry that runs
+                          # windsurf, opencode, kilo, cline, qwen, continue: proxy (default
+                          # when url is set) | header; crush: helper (default) | proxy | header; codex:
+                          # helper (default) | header; vscode, zed: header (default) | proxy;
+                          # bridge (all but continue): a stdio entry that runs
                           # ` + "`broker bridge SERVER`" + `. proxy: the entry gets the daemon's loopback
                           # URL and a local credential once; the daemon forwards to url
                           # with the current token (needs url and ` + "`broker run`" + `)

@@ -28,7 +28,8 @@ func newScanCmd(app *App) *cobra.Command {
 		Short: "Find the Entra-protected MCP servers already configured in your clients",
 		Long: `Read every client's configuration that the broker knows (Claude Code's
 ~/.claude.json and its projects' .mcp.json, Claude Desktop, VS Code's user
-and workspace mcp.json, Copilot CLI, Gemini CLI, Cursor, Windsurf, Codex),
+and workspace mcp.json, Copilot CLI, Gemini CLI, Cursor, Windsurf, Codex,
+opencode, Kilo Code, Cline, Continue, Crush, Qwen Code, Zed),
 list each remote MCP server with the client and file it is in, and probe
 each URL without credentials: the 401's resource_metadata link, then the
 RFC 9728 protected-resource metadata, then the OpenID configuration of its
