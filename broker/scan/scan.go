@@ -215,7 +215,7 @@ func holds(e integrations.Entry, now time.Time) (what, detail string, exp *time.
 	switch {
 	case brokerProxy(e.URL):
 		return HoldsBroker, "the broker's loopback proxy", nil
-	case strings.Contains(e.Helper, "broker") && strings.Contains(e.Helper, " headers"):
+	case strings.Contains(e.Helper, "broker") && (strings.Contains(e.Helper, " headers") || strings.Contains(e.Helper, " token")):
 		return HoldsBroker, "headers helper: " + e.Helper, nil
 	case strings.Contains(e.Command, "broker") && e.Authorization == "":
 		return HoldsBroker, "bridge: " + e.Command, nil
@@ -223,7 +223,7 @@ func holds(e integrations.Entry, now time.Time) (what, detail string, exp *time.
 		return HoldsHelper, e.Helper, nil
 	case e.TokenEnvVar != "":
 		return HoldsEnvVar, "$" + e.TokenEnvVar, nil
-	case strings.Contains(auth, "${") || strings.Contains(auth, "$env:"):
+	case strings.Contains(auth, "${") || strings.Contains(auth, "$env:") || strings.Contains(auth, "{env:"):
 		return HoldsEnvVar, strings.TrimSpace(strings.TrimPrefix(auth, "Bearer")), nil
 	case auth == "":
 		return HoldsNothing, "", nil

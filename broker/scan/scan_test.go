@@ -20,6 +20,8 @@ func TestHolds(t *testing.T) {
 		{"the broker's proxy", integrations.Entry{URL: "http://127.0.0.1:17000/data/copilot/api", Authorization: "Bearer local-credential"}, HoldsBroker},
 		{"another helper", integrations.Entry{Helper: "get-token.sh"}, HoldsHelper},
 		{"an env var", integrations.Entry{Authorization: "Bearer ${DATA_TOKEN}"}, HoldsEnvVar},
+		{"opencode's env var", integrations.Entry{Authorization: "Bearer {env:DATA_TOKEN}"}, HoldsEnvVar},
+		{"crush's broker command", integrations.Entry{Helper: "/usr/bin/broker token --profile data"}, HoldsBroker},
 		{"codex's env var", integrations.Entry{TokenEnvVar: "DATA_TOKEN"}, HoldsEnvVar},
 		{"nothing", integrations.Entry{}, HoldsNothing},
 		{"not a JWT", integrations.Entry{Authorization: "Basic dTpw"}, HoldsOtherHeader},
