@@ -41,9 +41,13 @@ func newPKI() (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating CA key: %w", err)
 	}
+	sn := serial()
 	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "entrasim test CA", Organization: []string{"mcp-token-broker entrasim"}},
+		SerialNumber: sn,
+		// A name of its own: two simulators' CAs trusted at once (the
+		// Windows suite) must not be told apart by their key alone,
+		// which Wine's chain engine does not do.
+		Subject:               pkix.Name{CommonName: "entrasim test CA " + sn.Text(16), Organization: []string{"mcp-token-broker entrasim"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(7 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
