@@ -254,13 +254,18 @@ func TestOpencodeRunsBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.env.BrokerPath = stand
-	// A pasted token in the remote entry becomes the bridge.
+	// The header the broker wrote in the remote entry (the ledger knows
+	// it) goes when the entry becomes the bridge.
+	own := &memOwner{}
 	tg := c.target(config.Target{Client: "opencode", Server: "api", Mode: "header"})
-	if _, err := tg.Apply(context.Background(), token.Token{Value: "pasted"}, nil); err != nil {
+	if _, err := tg.Apply(context.Background(), token.Token{Value: "pasted"}, own); err != nil {
 		t.Fatal(err)
 	}
 	br := c.target(config.Target{Client: "opencode", Server: "api", Mode: "bridge", Profile: "data"})
-	out := c.list(br, "")
+	if _, err := br.Apply(context.Background(), token.Token{}, own); err != nil {
+		t.Fatal(err)
+	}
+	out := c.run()
 	t.Logf("opencode mcp list:\n%s", out)
 	if !strings.Contains(out, "✓ api") || !strings.Contains(out, "connected") || !strings.Contains(out, "bridge api --profile data") {
 		t.Fatalf("opencode does not show the bridge connected:\n%s", out)

@@ -107,7 +107,7 @@ func clean(d string) string {
 // alone (not a link) and the process listening must run as this user, or
 // it is not our daemon (what broker/localapi's dial checks). It reports
 // false on anything else, within answerWithin.
-func askDaemon(profile string, minValidity time.Duration) (string, bool) {
+func askDaemon(query string) (string, bool) {
 	path, ok := daemonAddress()
 	if !ok {
 		return "", false
@@ -133,7 +133,7 @@ func askDaemon(profile string, minValidity time.Duration) (string, bool) {
 	if err != nil || int(cred.Uid) != uid {
 		return "", false
 	}
-	req := "GET /v1/headers?" + queryString(profile, minValidity) + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
+	req := "GET /v1/headers?" + query + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
 	for b := []byte(req); len(b) > 0; {
 		n, err := syscall.Write(fd, b)
 		if errors.Is(err, syscall.EINTR) {

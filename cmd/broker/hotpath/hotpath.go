@@ -48,7 +48,13 @@ func init() {
 	if !ok {
 		return
 	}
-	tok, ok := askDaemon(q.profile, q.minValidity)
+	// Claude Code names the server that asks (broker/reask): a second
+	// ask right after the server refused the token gets a fresh one.
+	var server, serverURL string
+	if q.format == "headers" {
+		server, serverURL = os.Getenv("CLAUDE_CODE_MCP_SERVER_NAME"), os.Getenv("CLAUDE_CODE_MCP_SERVER_URL")
+	}
+	tok, ok := askDaemon(queryString(q.profile, q.minValidity, server, serverURL))
 	if !ok {
 		return
 	}
@@ -159,11 +165,19 @@ func jwtShaped(s string) bool {
 	return dots == 2
 }
 
-// queryString is the request's query, escaped as net/url does.
-func queryString(profile string, minValidity time.Duration) string {
+// queryString is the request's query, escaped as net/url does; server and
+// serverURL name the asking server ("" when none does), as the local
+// API's headers endpoint reads them.
+func queryString(profile string, minValidity time.Duration, server, serverURL string) string {
 	q := "min_validity=" + escape(minValidity.String())
 	if profile != "" {
 		q += "&profile=" + escape(profile)
+	}
+	if server != "" {
+		q += "&server=" + escape(server)
+		if serverURL != "" {
+			q += "&server_url=" + escape(serverURL)
+		}
 	}
 	return q
 }

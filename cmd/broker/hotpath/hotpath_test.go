@@ -68,7 +68,13 @@ func TestQueryStringIsNetURLs(t *testing.T) {
 		if profile != "" {
 			q.Set("profile", profile)
 		}
-		got, err := url.ParseQuery(queryString(profile, 90*time.Second))
+		server, serverURL := "", ""
+		if profile != "" {
+			server, serverURL = "data "+profile, "https://apim.contoso.com/mcp?x=1&y="+profile
+			q.Set("server", server)
+			q.Set("server_url", serverURL)
+		}
+		got, err := url.ParseQuery(queryString(profile, 90*time.Second, server, serverURL))
 		if err != nil || got.Encode() != q.Encode() {
 			t.Errorf("queryString(%q) decodes to %v (%v), want %v", profile, got, err, q)
 		}
