@@ -2,8 +2,6 @@
 
 package hotpath
 
-import "time"
-
 // askDaemon has no fast way here (peer credentials take golang.org/x/sys
 // outside Linux, and Windows has a named pipe): the command line proper
 // asks the daemon.
