@@ -425,6 +425,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	clientID := f.Get("client_id")
+	resErr := s.resourceError(f.Get("resource"), f.Get("scope"))
 	switch {
 	case clientID == "":
 		newAADError(900144, "invalid_request", "client_id").write(w, corr)
@@ -437,8 +438,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		e.Message = "Client is public so neither 'client_assertion' nor 'client_secret' should be presented."
 		e.write(w, corr)
 		return
-	case s.resourceError(f.Get("resource"), f.Get("scope")) != nil:
-		s.resourceError(f.Get("resource"), f.Get("scope")).write(w, corr)
+	case resErr != nil:
+		resErr.write(w, corr)
 		return
 	case f.Get("claims") != "" && !json.Valid([]byte(f.Get("claims"))):
 		e := newAADError(9002313, "invalid_request")
@@ -650,6 +651,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	clientID := f.Get("client_id")
+	resErr := s.resourceError(f.Get("resource"), f.Get("scope"))
 	switch {
 	case clientID == "":
 		newAADError(900144, "invalid_request", "client_id").write(w, corr)
@@ -657,8 +659,8 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	case !strings.EqualFold(clientID, s.opts.ClientID):
 		newAADError(700016, "unauthorized_client", clientID, seg).write(w, corr)
 		return
-	case s.resourceError(f.Get("resource"), f.Get("scope")) != nil:
-		s.resourceError(f.Get("resource"), f.Get("scope")).write(w, corr)
+	case resErr != nil:
+		resErr.write(w, corr)
 		return
 	}
 	if _, e := s.parseScopes(f.Get("scope")); e != nil {

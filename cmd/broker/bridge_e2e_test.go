@@ -56,14 +56,7 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 	fmt.Fprintf(f, "[[profiles.data.targets]]\nclient = \"claude-desktop\"\nserver = \"demo\"\nurl = %q\nmode = \"bridge\"\n", sim.MCPURL())
 	f.Close()
 	e := &bridgeEnv{bin: bin, sim: sim, home: home, ca: ca}
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "BROKER_CONFIG", "SSL_CERT_FILE", "BROWSER", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY":
-			continue
-		}
-		e.env = append(e.env, kv)
-	}
-	e.env = append(e.env,
+	e.env = isolatedEnv(
 		"HOME="+home,
 		"XDG_RUNTIME_DIR="+filepath.Join(work, "run"),
 		"SSL_CERT_FILE="+ca,

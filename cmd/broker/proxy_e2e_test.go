@@ -57,14 +57,7 @@ func newProxyWorld(t *testing.T) *proxyWorld {
 	// The simulator's CA comes from ca_file only (no SSL_CERT_FILE): the
 	// proxy must trust it as sign-in does.
 	os.WriteFile(cfg, append([]byte(fmt.Sprintf("[settings]\nproxy_port = %d\nca_file = %q\n\n", w.port, w.ca)), old...), 0o600)
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "BROKER_CONFIG", "SSL_CERT_FILE", "BROWSER", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "COPILOT_HOME", "CLAUDE_CONFIG_DIR":
-			continue
-		}
-		w.env = append(w.env, kv)
-	}
-	w.env = append(w.env, "HOME="+w.home, "XDG_RUNTIME_DIR="+filepath.Join(work, "run"),
+	w.env = isolatedEnv("HOME="+w.home, "XDG_RUNTIME_DIR="+filepath.Join(work, "run"),
 		"BROKER_ADMIN_CONFIG="+filepath.Join(work, "no-admin.toml"), "DBUS_SESSION_BUS_ADDRESS=", "DISABLE_AUTOUPDATER=1")
 	return w
 }

@@ -160,6 +160,22 @@ func simScriptSetup(env *testscript.Env, bin string, o entrasim.Options) (*entra
 	return s, nil
 }
 
+// isolatedEnv is this process's environment without what points at the
+// user's own files, folders, bus, display or CA (a test's broker and
+// clients must see only its sandbox), and then extra.
+func isolatedEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "BROKER_CONFIG",
+			"SSL_CERT_FILE", "BROWSER", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "COPILOT_HOME", "CLAUDE_CONFIG_DIR":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
 // writeSimConfig writes the user's config with one profile per name, all
 // against the simulator.
 func writeSimConfig(s *entrasim.Server, home string, names ...string) error {
