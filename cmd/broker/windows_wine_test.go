@@ -91,6 +91,22 @@ func TestWindowsUnderWine(t *testing.T) {
 		}
 	})
 
+	t.Run("localapi's Windows tests: a pipe another account owns is not our daemon", func(t *testing.T) {
+		exe := w.unix(`C:\tools\localapi.test.exe`)
+		cmd := exec.Command("go", "test", "-c", "-o", exe, "./broker/localapi")
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go test -c ./broker/localapi: %v\n%s", err, b)
+		}
+		out := w.ok(t, `C:\tools\localapi.test.exe`, "-test.v", "-test.run", "Pipe")
+		for _, name := range []string{"TestPipeOfThisUserIsAccepted", "TestPipeOwnedByAnotherAccountIsRefused"} {
+			if !strings.Contains(out, "--- PASS: "+name) {
+				t.Errorf("%s did not pass under Wine:\n%s", name, out)
+			}
+		}
+	})
+
 	t.Run("demo", func(t *testing.T) { testWineDemo(t, w, broker) })
 
 	sim, err := entrasim.Start(entrasim.Options{Hostname: "localhost", AutoApproveDevice: true, DeviceInterval: time.Second})
