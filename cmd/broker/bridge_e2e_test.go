@@ -367,9 +367,15 @@ func TestBridgeBinary(t *testing.T) {
 		if code := p.finish(); code != 0 {
 			t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.stderr.String())
 		}
-		calls := e.sim.MCPCalls()
-		if last := calls[len(calls)-1]; last.HTTPMethod != http.MethodDelete || last.Status != http.StatusNoContent {
-			t.Errorf("last request %+v, want the session's DELETE", last)
+		// Calls are recorded when they end: the session's GET stream
+		// may end (because of the DELETE) after it, so look for the
+		// DELETE rather than take the last call.
+		var deleted bool
+		for _, c := range e.sim.MCPCalls() {
+			deleted = deleted || (c.HTTPMethod == http.MethodDelete && c.Status == http.StatusNoContent)
+		}
+		if !deleted {
+			t.Errorf("no DELETE of the session in %+v", e.sim.MCPCalls())
 		}
 		checkProtocolOnly(t, p.stdout.String())
 	})
