@@ -332,22 +332,11 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, own Owner) (Outcome
 		}
 	}
 	return t.update(ctx, file, func(old []byte, exists bool) ([]byte, error) {
-		next, err := t.client.apply(t, old, exists, tok)
-		if err != nil {
-			return nil, err
+		next, err := t.next(old, exists, tok, own)
+		if err != nil || own == nil {
+			return next, err
 		}
-		ps := t.client.places(t)
-		for _, p := range ps[1:] {
-			if p.secret {
-				if next, err = t.delOwned(next, p, own); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if own == nil {
-			return next, nil
-		}
-		placed, err := t.placed(old, exists, next, ps)
+		placed, err := t.placed(old, exists, next, t.client.places(t))
 		if err != nil {
 			return nil, err
 		}
@@ -356,6 +345,70 @@ func (t *Target) Apply(ctx context.Context, tok token.Token, own Owner) (Outcome
 		}
 		return next, nil
 	})
+}
+
+// next is the content Apply writes over old.
+func (t *Target) next(old []byte, exists bool, tok token.Token, own Owner) ([]byte, error) {
+	next, err := t.client.apply(t, old, exists, tok)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range t.client.places(t)[1:] {
+		if p.secret {
+			if next, err = t.delOwned(next, p, own); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return next, nil
+}
+
+// Preview returns the content Apply would write over data (the file's
+// content; exists false when there is none), without writing anything,
+// recording anything in own or asking git. Errors are as Apply's.
+func (t *Target) Preview(data []byte, exists bool, tok token.Token, own Owner) ([]byte, error) {
+	next, err := t.next(data, exists, tok, own)
+	if err != nil {
+		return nil, t.fileError(err)
+	}
+	return next, nil
+}
+
+// PreviewRemove returns the content Remove would write over data, without
+// writing anything.
+func (t *Target) PreviewRemove(data []byte, own Owner) ([]byte, error) {
+	next := data
+	for _, p := range t.client.places(t) {
+		if !p.secret {
+			continue
+		}
+		var err error
+		if next, err = t.delOwned(next, p, own); err != nil {
+			return nil, t.fileError(err)
+		}
+	}
+	return next, nil
+}
+
+// Held returns the values that data (the target's file's content) holds
+// now at the places where the target's mode keeps a token or removes
+// one (an Authorization header the user pasted), as Placed values: what
+// the ledger would record had the broker written them.
+func (t *Target) Held(data []byte) ([]Placed, error) {
+	var out []Placed
+	for _, p := range t.client.places(t) {
+		if !p.secret {
+			continue
+		}
+		v, ok, err := t.client.get(t, data, p)
+		if err != nil {
+			return nil, t.fileError(err)
+		}
+		if ok && v != "" {
+			out = append(out, Placed{Place: p.name, SHA256: Sum(v), Secret: true})
+		}
+	}
+	return out, nil
 }
 
 // placed is what next holds of the broker's: the value at the mode's

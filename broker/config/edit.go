@@ -25,26 +25,34 @@ func AddTarget(ctx context.Context, path string, t Target) (updated, changed boo
 		return false, false, &Error{Path: path, Message: "a target needs a profile and a client"}
 	}
 	res, err := atomicfile.Update(ctx, path, func(old []byte, exists bool) ([]byte, error) {
-		if len(bytes.TrimSpace(old)) > 0 {
-			if _, err := parse(path, []file{{path, old}}); err != nil {
-				return nil, err
-			}
-		}
-		out, upd, err := addTarget(old, t)
-		if err != nil {
-			return nil, &Error{Path: path, Message: err.Error()}
-		}
-		if _, err := parse(path, []file{{path, out}}); err != nil {
-			return nil, err
-		}
+		out, upd, err := AddedTarget(path, old, t)
 		updated = upd
-		return out, nil
+		return out, err
 	})
 	var ce *Error
 	if err != nil && !errors.As(err, &ce) {
 		return false, false, &Error{Path: path, Message: fmt.Sprintf("cannot write the config file: %v", err), Hint: "check the file's and folder's permissions"}
 	}
 	return updated, res.Changed, err
+}
+
+// AddedTarget is old (the config file at path) with t added or updated,
+// as AddTarget writes it; nothing is written. It reports whether an
+// existing target was updated.
+func AddedTarget(path string, old []byte, t Target) (out []byte, updated bool, err error) {
+	if len(bytes.TrimSpace(old)) > 0 {
+		if _, err := parse(path, []file{{path, old}}); err != nil {
+			return nil, false, err
+		}
+	}
+	out, updated, err = addTarget(old, t)
+	if err != nil {
+		return nil, false, &Error{Path: path, Message: err.Error()}
+	}
+	if _, err := parse(path, []file{{path, out}}); err != nil {
+		return nil, false, err
+	}
+	return out, updated, nil
 }
 
 // targetKeys are the keys of a target in the order they are written.

@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/discover"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
@@ -37,6 +39,10 @@ type Options struct {
 	ProbeTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Targets are config.toml's targets (with their profiles): an entry
+	// that one of them wires holds the broker's, whatever its file holds
+	// now (a header-mode target before the first sign-in holds nothing).
+	Targets []config.Target
 }
 
 // Holds says what a client's entry holds today for its server.
@@ -67,6 +73,10 @@ type Server struct {
 	OtherHeaders []string `json:"other_headers,omitempty"`
 	// Protection is what the probe found at URL.
 	Protection Protection `json:"protection"`
+
+	// pasted is the Authorization header's token when Holds is
+	// HoldsPasted (never printed: `scan --apply` checks that it is gone).
+	pasted token.Secret
 }
 
 // Protection is what a probe of one URL found.
@@ -144,6 +154,7 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	wg.Wait()
 	now := o.Now()
+	wired := configured(o.Env, o.Targets)
 	for _, e := range entries {
 		s := Server{Client: e.Client, Scope: e.Scope, Project: e.Project, Path: e.Path, Name: e.Server, URL: e.URL,
 			OtherHeaders: e.OtherHeaders}
@@ -151,6 +162,12 @@ func Run(ctx context.Context, o Options) Report {
 			s.Protection = *p
 		}
 		s.Holds, s.Detail, s.ExpiresOn = holds(e, now)
+		if s.Holds == HoldsPasted {
+			s.pasted = bearerToken(e.Authorization.Reveal())
+		}
+		if p, ok := wired[entryKey{e.Client, filepath.Clean(e.Path), e.Project, e.Server}]; ok {
+			s.Holds, s.Detail, s.ExpiresOn = HoldsBroker, "target of profile "+p, nil
+		}
 		r.Servers = append(r.Servers, s)
 	}
 	sort.SliceStable(r.Servers, func(i, j int) bool {
@@ -161,6 +178,29 @@ func Run(ctx context.Context, o Options) Report {
 		return a.Path+"\x00"+a.Name < b.Path+"\x00"+b.Name
 	})
 	return r
+}
+
+// entryKey identifies a client's entry: its file, project and name.
+type entryKey struct{ client, path, project, server string }
+
+// configured maps the entries that config.toml's targets wire to their
+// profiles.
+func configured(env integrations.Env, targets []config.Target) map[entryKey]string {
+	if env.BrokerPath == "" {
+		env.BrokerPath = "/broker" // only paths are resolved here
+	}
+	out := map[entryKey]string{}
+	for _, t := range targets {
+		// Only the file is wanted: any mode resolves it.
+		r := t
+		r.Mode, r.URL = "", ""
+		tg, err := integrations.New(r, env)
+		if err != nil {
+			continue
+		}
+		out[entryKey{t.Client, filepath.Clean(tg.Path()), t.Project, t.Server}] = t.Profile
+	}
+	return out
 }
 
 // probe asks url without credentials who protects it.
@@ -228,10 +268,7 @@ func holds(e integrations.Entry, now time.Time) (what, detail string, exp *time.
 	case auth == "":
 		return HoldsNothing, "", nil
 	}
-	raw := strings.TrimSpace(auth)
-	if len(raw) > 7 && strings.EqualFold(raw[:7], "bearer ") {
-		raw = strings.TrimSpace(raw[7:])
-	}
+	raw := bearerToken(auth).Reveal()
 	c, err := token.ParseClaims(raw)
 	if err != nil || c.Exp == 0 {
 		return HoldsOtherHeader, "an Authorization header that is not a JWT", nil
@@ -241,6 +278,15 @@ func holds(e integrations.Entry, now time.Time) (what, detail string, exp *time.
 		return HoldsPasted, fmt.Sprintf("a pasted token, expires in %s", roundDur(t.Sub(now))), &t
 	}
 	return HoldsPasted, fmt.Sprintf("a pasted token, expired %s ago", roundDur(now.Sub(t))), &t
+}
+
+// bearerToken is the token of an Authorization header's value.
+func bearerToken(auth string) token.Secret {
+	raw := strings.TrimSpace(auth)
+	if len(raw) > 7 && strings.EqualFold(raw[:7], "bearer ") {
+		raw = strings.TrimSpace(raw[7:])
+	}
+	return token.Secret(raw)
 }
 
 func roundDur(d time.Duration) string {
