@@ -52,11 +52,11 @@ func (t *Target) held() ([]integrations.Placed, error) {
 // or the ledger; with adopt, as after Adopt. With remove, what Remove
 // would make of it instead.
 func (t *Target) Preview(ctx context.Context, data []byte, exists bool, tok token.Token, adopt, remove bool) ([]byte, error) {
-	own, err := t.owner(ctx)
+	known, err := t.d.ledger.peek(recordOf(t.cfg, t.it.File()).key())
 	if err != nil {
 		return nil, err
 	}
-	p := previewOwner{known: own.known}
+	p := previewOwner{known: known}
 	if adopt && exists {
 		if p.adopted, err = t.it.Held(data); err != nil {
 			return nil, err
@@ -83,3 +83,19 @@ func (o previewOwner) Owns(place, sum string) bool {
 }
 
 func (previewOwner) Placing(string, []integrations.Placed) error { return nil }
+
+// peek returns a copy of one record (nil when there is none) without
+// taking the lock or creating anything: a preview writes nothing, and
+// the ledger is replaced atomically, so a read sees a whole one.
+func (l *Ledger) peek(k key) (*Record, error) {
+	d, err := l.read()
+	if err != nil {
+		return nil, err
+	}
+	if r := find(d, k); r != nil {
+		c := *r
+		c.Values = slices.Clone(r.Values)
+		return &c, nil
+	}
+	return nil, nil
+}
