@@ -212,17 +212,15 @@ func profileName(scope, serverURL string, taken map[string]bool) string {
 	if i := strings.LastIndex(scope, "/"); i > 0 {
 		appID = scope[:i]
 	}
-	var words []string
-	if u, err := url.Parse(appID); err == nil {
-		words = append(words, strings.Split(strings.Trim(u.Path, "/"), "/")...)
-		words = append(words, u.Host)
-	}
+	// The path's parts, last first, then the host's first label.
+	_, rest, _ := strings.Cut(appID, "://")
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	words := append([]string{}, parts[1:]...)
+	slices.Reverse(words)
+	words = append(words, hostLabel(parts[0]))
 	name := ""
-	for i := len(words) - 1; i >= 0; i-- {
-		if w := words[i]; w != "" && !guidPrefix().MatchString(w) {
-			if i == len(words)-1 { // the host: its first label
-				w = hostLabel(w)
-			}
+	for _, w := range words {
+		if w != "" && !guidPrefix().MatchString(w) {
 			if name = cleanName(w); name != "" {
 				break
 			}

@@ -42,7 +42,8 @@ type applyHome struct {
 	vscodeOrig, codexOrig   string
 	cfgOrig                 string
 	claudeFile, copilotFile string
-	geminiFile              string
+	geminiFile, cursorFile  string
+	cursorOrig              string
 }
 
 func newApplyHome(t *testing.T) *applyHome {
@@ -111,6 +112,10 @@ func newApplyHome(t *testing.T) *applyHome {
 	// Gemini CLI runs no MCP server in an untrusted folder.
 	h.geminiFile = filepath.Join(h.home, ".gemini", "settings.json")
 	h.write(h.geminiFile, `{"security": {"folderTrust": {"enabled": false}}, "mcpServers": {"data": {"httpUrl": "`+mcp+`"}}}`+"\n")
+	// A file that does not parse is reported and left alone.
+	h.cursorFile = filepath.Join(h.home, ".cursor", "mcp.json")
+	h.cursorOrig = "{\n  \"mcpServers\": {\n    \"data\": {\"url\": \"" + mcp + "\"\n  }\n"
+	h.write(h.cursorFile, h.cursorOrig)
 	h.codexFile = filepath.Join(h.home, ".codex", "config.toml")
 	h.codexOrig = `model = "o4"
 
@@ -229,6 +234,9 @@ func TestScanApply(t *testing.T) {
 		if !strings.Contains(out, "broker login --profile "+profile) {
 			t.Error("it does not say how to sign in")
 		}
+		if !strings.Contains(errOut, "broker: warning: "+h.cursorFile+":5:1: ") {
+			t.Error("it does not name the Cursor file's line and column")
+		}
 		// No JWT in any file under HOME (the broker's own state holds
 		// no token yet either: nobody signed in), and no pasted token.
 		for p := range h.files() {
@@ -249,6 +257,9 @@ func TestScanApply(t *testing.T) {
 		}
 		if cfg := h.read(h.cfgFile); !strings.HasPrefix(cfg, h.cfgOrig) || strings.Count(cfg, "[[profiles."+profile+".targets]]") != 5 {
 			t.Errorf("config.toml:\n%s", cfg)
+		}
+		if b := h.read(h.cursorFile); b != h.cursorOrig {
+			t.Errorf("the Cursor file changed:\n%s", b)
 		}
 		for _, f := range []string{h.claudeFile, h.vscodeFile} {
 			if b := h.read(f); !strings.Contains(b, "acme") && !strings.Contains(b, "gone") {
