@@ -77,8 +77,13 @@ no token goes into a file git tracks, and a target whose wiring fails
 is taken out of config.toml again (the others are still wired). Run it
 again and it proposes nothing.
 
-A new profile needs your public-client app registration: --client-id,
-else the client ID of a profile of the same tenant in config.toml. Sign
+A pasted token in a place the broker does not manage (an mcp-remote
+argument) is named in a warning, to remove by hand.
+
+A new profile needs your public-client app registration: --client-id (the
+Application (client) ID: Entra admin center > App registrations > your
+app > Overview), else the client ID of a profile of the same tenant in
+config.toml; without either, nothing is written (exit 2). Sign
 in afterwards with ` + "`broker login --profile P`" + ` (scan never opens a browser):
 it writes the header-mode targets; helper and proxy targets fetch the
 token themselves (proxy mode needs ` + "`broker run`" + `).`,
