@@ -17,6 +17,8 @@ import (
 	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/files"
+	"github.com/mcp-token-broker/mcp-token-broker/files/gitcheck"
+	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
 
 // Change is one file that a plan changes.
@@ -219,9 +221,23 @@ func (p Plan) Apply(ctx context.Context, d *delivery.Deliverer, configFile strin
 // adopted token out of its file; when that fails, the target goes from
 // config.toml again.
 func addAndScrub(ctx context.Context, tg *delivery.Target, configFile string) (delivery.Result, error) {
+	fail := func(err error) (delivery.Result, error) {
+		return delivery.Result{Target: tg.Config(), Path: tg.Path(), Word: delivery.Failed, Err: err}, err
+	}
+	// The sign-in could never write the token there: say so now, not
+	// at every refresh.
+	if tracked, err := gitcheck.Tracked(ctx, tg.Path()); err != nil {
+		return fail(fmt.Errorf("%s: checking git for %s: %w", tg, tg.Path(), err))
+	} else if tracked {
+		return fail(&integrations.HintError{
+			Err: fmt.Errorf("%s: not wired: its mode %s writes the token into %s, which git tracks or would commit", tg, tg.Mode(), tg.Path()),
+			Hint: fmt.Sprintf("add the file to .gitignore and run `broker scan --apply` again, or wire it without a token in the file: `broker connect %s --server %s --path %s --mode bridge`",
+				tg.Config().Client, tg.Config().Server, tg.Path()),
+		})
+	}
 	updated, changed, err := config.AddTarget(ctx, configFile, tg.Config())
 	if err != nil {
-		return delivery.Result{Target: tg.Config(), Path: tg.Path(), Word: delivery.Failed, Err: err}, err
+		return fail(err)
 	}
 	r := tg.Remove(ctx)
 	if r.Err != nil && changed && !updated {

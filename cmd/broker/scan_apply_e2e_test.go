@@ -225,6 +225,22 @@ func TestScanApply(t *testing.T) {
 		}
 	})
 
+	t.Run("on a terminal it asks", func(t *testing.T) {
+		scriptBin, err := exec.LookPath("script") // util-linux: runs the broker on a pseudo-terminal
+		if err != nil {
+			h.needCLI(t, "script")
+		}
+		cmd := exec.Command(scriptBin, "-qec", h.bin+" scan --apply --client-id "+h.sim.ClientID(), "/dev/null")
+		cmd.Env, cmd.Dir, cmd.Stdin = h.env, h.home, strings.NewReader("n\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "apply this plan? [y/N]") || !strings.Contains(string(out), "nothing was written") {
+			t.Errorf("%v\n%s", err, out)
+		}
+		if got := h.files(); fmt.Sprint(got) != fmt.Sprint(before) {
+			t.Error("files changed")
+		}
+	})
+
 	t.Run("apply", func(t *testing.T) {
 		out, errOut, code := h.broker("scan", "--apply", "--yes", "--client-id", h.sim.ClientID())
 		t.Logf("scan --apply --yes:\n%s\n%s", out, errOut)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
@@ -354,13 +355,8 @@ func (p previewProxy) Endpoint(t config.Target) (string, string, error) {
 
 func (previewProxy) Revoke(config.Target) error { return nil }
 
-// isTerminal reports whether r is a terminal (a character device: the
-// answer to a question can come from it).
+// isTerminal reports whether r is a terminal (/dev/null is not).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
