@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,6 +95,10 @@ token themselves (proxy mode needs ` + "`broker run`" + `).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !opts.Apply && (opts.Yes || opts.ClientID != "") {
 				return UsageErrorf("--yes and --client-id go with --apply")
+			}
+			if opts.ClientID != "" && !guidRE.MatchString(opts.ClientID) {
+				return WithHint(UsageErrorf("--client-id %q is not an application ID (a GUID)", opts.ClientID),
+					"copy the Application (client) ID from Entra admin center > App registrations > your app > Overview")
 			}
 			if opts.Apply && opts.JSON {
 				return UsageErrorf("--apply prints a plan, not JSON: leave out --json")
@@ -185,6 +190,8 @@ func tildePath(path, home string) string {
 	}
 	return path
 }
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // configTargets are the targets of every profile of cfg (nil: none).
 func configTargets(cfg *config.Config) []config.Target {
