@@ -121,19 +121,25 @@ func Propose(r Report, cfg *config.Config, clientID string, env integrations.Env
 		}
 	}
 	taken := map[string]bool{}
+	// used are the targets' names per profile: config.toml holds one
+	// target per profile, client and server name.
+	used := map[string]bool{}
 	for _, p := range profiles {
 		taken[p.Name] = true
+		for _, t := range p.Targets {
+			used[p.Name+"\x00"+t.Client+"\x00"+t.Server] = true
+		}
 	}
 	var missing []string
 	for _, k := range keys {
 		g := groups[k]
 		var prof config.Profile
+		isNew := false
 		if i := slices.IndexFunc(profiles, func(p *config.Profile) bool {
 			return authority(p.Authority) == g.authority && strings.EqualFold(p.Tenant, g.tenant) && sameSet(p.Scopes, g.scopes)
 		}); i >= 0 {
 			prof = *profiles[i]
 			prof.Targets = nil
-			plan.Profiles = append(plan.Profiles, PlannedProfile{Profile: prof})
 		} else {
 			id := clientID
 			if id == "" {
@@ -151,9 +157,19 @@ func Propose(r Report, cfg *config.Config, clientID string, env integrations.Env
 				prof.Authority = g.authority
 			}
 			taken[prof.Name] = true
-			plan.Profiles = append(plan.Profiles, PlannedProfile{Profile: prof, New: true})
+			isNew = true
 		}
+		n := len(plan.Targets)
 		for _, s := range g.entries {
+			if k := prof.Name + "\x00" + s.Client + "\x00" + s.Name; used[k] {
+				plan.Skipped = append(plan.Skipped, Skipped{s, fmt.Sprintf(
+					"profile %s has a %s target named %s already (config.toml holds one per client and server name): "+
+						"wire this one with a profile of its own (`broker connect %s --server %s --path %s --profile OTHER`)",
+					prof.Name, s.Client, s.Name, s.Client, s.Name, s.Path)})
+				continue
+			} else {
+				used[k] = true
+			}
 			t := config.Target{Client: s.Client, Server: s.Name, URL: s.URL, Profile: prof.Name}
 			if s.Scope == "local" {
 				t.Project = s.Project
@@ -162,6 +178,11 @@ func Propose(r Report, cfg *config.Config, clientID string, env integrations.Env
 				t.Path = s.Path
 			}
 			plan.Targets = append(plan.Targets, PlannedTarget{Target: t, Entry: s, Replace: s.Holds == HoldsPasted})
+		}
+		// A new profile always has a target (its first entry); a reused
+		// one is listed only when the plan gives it one.
+		if len(plan.Targets) > n {
+			plan.Profiles = append(plan.Profiles, PlannedProfile{Profile: prof, New: isNew})
 		}
 	}
 	if len(missing) > 0 {

@@ -101,6 +101,28 @@ func TestPropose(t *testing.T) {
 		}
 	})
 
+	t.Run("one target per client and server name in a profile", func(t *testing.T) {
+		p := r
+		user := entra("vscode", "data", "https://apim.contoso.com/data/mcp", tenant, "api://data-platform/.default", HoldsNothing)
+		user.Path = "/home/u/.config/Code/User/mcp.json"
+		work := user
+		work.Scope, work.Path = "project", "/src/app/.vscode/mcp.json"
+		p.Servers = []Server{user, work}
+		plan, err := Propose(p, nil, "c", env)
+		if err != nil || len(plan.Targets) != 1 || plan.Targets[0].Target.Path != "" || len(plan.Skipped) != 1 ||
+			plan.Skipped[0].Entry.Path != work.Path || !strings.Contains(plan.Skipped[0].Why, "--profile OTHER") {
+			t.Fatalf("%v %+v %+v", err, plan.Targets, plan.Skipped)
+		}
+		// An existing target of that name in the reused profile, for
+		// another file: never moved by the plan.
+		cfg := &config.Config{Profiles: map[string]*config.Profile{"data": {Name: "data", Tenant: tenant, ClientID: "c", Scopes: []string{"api://data-platform/.default"},
+			Targets: []config.Target{{Client: "vscode", Server: "data", Path: "/elsewhere/mcp.json"}}}}}
+		p.Servers = []Server{user}
+		if plan, _ := Propose(p, cfg, "", env); !plan.Empty() || len(plan.Skipped) != 1 || len(plan.Profiles) != 0 {
+			t.Errorf("%+v", plan)
+		}
+	})
+
 	t.Run("nothing left to wire", func(t *testing.T) {
 		p := r
 		p.Servers = []Server{r.Servers[3], r.Servers[4]}
