@@ -43,7 +43,36 @@ func (c Change) Diff(home string) string {
 	if !c.Exists {
 		from = "/dev/null"
 	}
-	return udiff.Unified(from, name, Redact(string(c.Before)), Redact(string(c.After)))
+	before, after := string(c.Before), string(c.After)
+	// Only the lines between the common head and tail are compared:
+	// Claude Code's ~/.claude.json can be tens of MB, of which a plan
+	// changes a line or two.
+	head := 0
+	for head < len(before) && head < len(after) && before[head] == after[head] {
+		head++
+	}
+	head = strings.LastIndexByte(before[:head], '\n') + 1
+	tail := 0
+	for tail < len(before)-head && tail < len(after)-head && before[len(before)-1-tail] == after[len(after)-1-tail] {
+		tail++
+	}
+	if i := strings.IndexByte(before[len(before)-tail:], '\n'); i >= 0 {
+		tail -= i + 1 // the tail starts at a line
+	} else {
+		tail = 0
+	}
+	edits := udiff.Lines(before[head:len(before)-tail], after[head:len(after)-tail])
+	for i := range edits {
+		edits[i].Start += head
+		edits[i].End += head
+	}
+	u, err := udiff.ToUnified(from, name, before, edits, udiff.DefaultContextLines)
+	if err != nil {
+		// Cannot happen (the edits are udiff's own); the whole files then.
+		u = udiff.Unified(from, name, before, after)
+	}
+	// Redacted after the diff: each line on its own, as printed.
+	return Redact(u)
 }
 
 var (

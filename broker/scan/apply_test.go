@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
@@ -115,6 +118,35 @@ func TestApply(t *testing.T) {
 	for _, v := range recs[0].Values {
 		if v.Secret {
 			t.Errorf("the ledger still lists a token in ~/.claude.json: %+v", v)
+		}
+	}
+}
+
+// TestDiff: the diff of only the lines that differ is the diff of the
+// whole files (it is computed on the middle part for speed).
+func TestDiff(t *testing.T) {
+	t.Parallel()
+	lines := func(n int, f func(i int) string) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			b.WriteString(f(i))
+		}
+		return b.String()
+	}
+	base := lines(40, func(i int) string { return "line " + strconv.Itoa(i) + "\n" })
+	for name, c := range map[string]struct{ before, after string }{
+		"middle":           {base, strings.Replace(base, "line 20\n", "line twenty\n", 1)},
+		"first":            {base, strings.Replace(base, "line 0\n", "zero\n", 1)},
+		"last":             {base, strings.Replace(base, "line 39\n", "the end\n", 1)},
+		"appended":         {base, base + "more\n"},
+		"two places":       {base, strings.Replace(strings.Replace(base, "line 3\n", "three\n", 1), "line 30\n", "", 1)},
+		"no final newline": {"a\nb\nc", "a\nB\nc"},
+		"inside a line":    {"x\n{\"a\": \"1\", \"b\": 2}\ny\n", "x\n{\"a\": \"1\", \"c\": 3, \"b\": 2}\ny\n"},
+		"new file":         {"", "new\n"},
+	} {
+		got := Change{Path: "f", Exists: true, Before: []byte(c.before), After: []byte(c.after)}.Diff("")
+		if want := udiff.Unified("f", "f", c.before, c.after); got != want {
+			t.Errorf("%s:\n%s\nwant:\n%s", name, got, want)
 		}
 	}
 }
