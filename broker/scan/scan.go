@@ -132,10 +132,19 @@ func Run(ctx context.Context, o Options) Report {
 	for _, err := range errs {
 		r.Problems = append(r.Problems, err.Error())
 	}
+	wired := configured(o.Env, o.Targets)
+	// probeURL is what to probe for e: its URL, or for the broker's
+	// loopback proxy the server it forwards to ("" when unknown).
+	probeURL := func(e integrations.Entry) string {
+		if !brokerProxy(e.URL) {
+			return e.URL
+		}
+		return wired[entryKey{e.Client, filepath.Clean(e.Path), e.Project, e.Server}].URL
+	}
 	probes := map[string]*Protection{}
 	for _, e := range entries {
-		if !brokerProxy(e.URL) {
-			probes[e.URL] = nil
+		if u := probeURL(e); u != "" {
+			probes[u] = nil
 		}
 	}
 	var mu sync.Mutex
@@ -154,19 +163,18 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	wg.Wait()
 	now := o.Now()
-	wired := configured(o.Env, o.Targets)
 	for _, e := range entries {
 		s := Server{Client: e.Client, Scope: e.Scope, Project: e.Project, Path: e.Path, Name: e.Server, URL: e.URL,
 			OtherHeaders: e.OtherHeaders}
-		if p := probes[e.URL]; p != nil {
+		if p := probes[probeURL(e)]; p != nil {
 			s.Protection = *p
 		}
 		s.Holds, s.Detail, s.ExpiresOn = holds(e, now)
 		if s.Holds == HoldsPasted {
 			s.pasted = bearerToken(e.Authorization.Reveal())
 		}
-		if p, ok := wired[entryKey{e.Client, filepath.Clean(e.Path), e.Project, e.Server}]; ok {
-			s.Holds, s.Detail, s.ExpiresOn = HoldsBroker, "target of profile "+p, nil
+		if t, ok := wired[entryKey{e.Client, filepath.Clean(e.Path), e.Project, e.Server}]; ok {
+			s.Holds, s.Detail, s.ExpiresOn = HoldsBroker, "target of profile "+t.Profile, nil
 		}
 		r.Servers = append(r.Servers, s)
 	}
@@ -183,13 +191,13 @@ func Run(ctx context.Context, o Options) Report {
 // entryKey identifies a client's entry: its file, project and name.
 type entryKey struct{ client, path, project, server string }
 
-// configured maps the entries that config.toml's targets wire to their
-// profiles.
-func configured(env integrations.Env, targets []config.Target) map[entryKey]string {
+// configured maps the entries that config.toml's targets wire to the
+// targets.
+func configured(env integrations.Env, targets []config.Target) map[entryKey]config.Target {
 	if env.BrokerPath == "" {
 		env.BrokerPath = "/broker" // only paths are resolved here
 	}
-	out := map[entryKey]string{}
+	out := map[entryKey]config.Target{}
 	for _, t := range targets {
 		// Only the file is wanted: any mode resolves it.
 		r := t
@@ -198,7 +206,7 @@ func configured(env integrations.Env, targets []config.Target) map[entryKey]stri
 		if err != nil {
 			continue
 		}
-		out[entryKey{t.Client, filepath.Clean(tg.Path()), t.Project, t.Server}] = t.Profile
+		out[entryKey{t.Client, filepath.Clean(tg.Path()), t.Project, t.Server}] = t
 	}
 	return out
 }

@@ -190,6 +190,7 @@ func (h *applyHome) read(path string) string {
 // real clients connect with a fresh token, and a second run proposes
 // nothing; the hand-edited files keep their other bytes.
 func TestScanApply(t *testing.T) {
+	t.Parallel()
 	h := newApplyHome(t)
 	const profile = "mcp-demo-api" // after the API's App ID URI, api://mcp-demo-api
 	before := h.files()
@@ -296,12 +297,17 @@ func TestScanApply(t *testing.T) {
 				continue
 			}
 			n++
-			if s.Holds != scan.HoldsBroker {
+			if s.Holds != scan.HoldsBroker || !s.Protection.Entra {
 				t.Errorf("%s %s holds %s (%s)", s.Client, s.Name, s.Holds, s.Detail)
 			}
 		}
 		if n != 5 {
 			t.Errorf("%d data entries, want 5", n)
+		}
+		text, _, _ := h.broker("scan")
+		t.Logf("scan:\n%s", text)
+		if strings.Count(text, "target of profile "+profile) != 5 || !strings.Contains(text, "5 of 7 entries are protected by Entra ID\n") {
+			t.Error("scan does not report the five entries as the broker's")
 		}
 		files := h.files()
 		out, errOut, code := h.broker("scan", "--apply", "--yes")
