@@ -76,7 +76,7 @@ It prints the plan as a unified diff of every file it would change
 prints the plan, writes nothing and exits 2. The writes go through the
 same delivery engine as ` + "`connect`" + `: every other byte of each file stays,
 no token goes into a file git tracks, and a target whose wiring fails
-is taken out of config.toml again (the others are still wired). Run it
+is taken out of config.toml again (the others are still wired; exit 1). Run it
 again and it proposes nothing.
 
 A pasted token in a place the broker does not manage (an mcp-remote
