@@ -223,9 +223,12 @@ func scanApply(ctx context.Context, app *App, opts scanOptions, env integrations
 		fmt.Fprintf(app.Stderr, "broker: warning: %s %s in %s is left alone: %s\n", s.Entry.Client, s.Entry.Name, s.Entry.Path, s.Why)
 	}
 	if plan.Empty() {
-		if len(r.Entra()) == 0 {
+		switch {
+		case len(r.Entra()) == 0:
 			fmt.Fprintln(app.Stdout, "nothing to apply: no entry protected by Entra ID was found")
-		} else {
+		case len(plan.Skipped) > 0:
+			fmt.Fprintln(app.Stdout, "nothing to apply: the broker wires the other Entra-protected entries already")
+		default:
 			fmt.Fprintln(app.Stdout, "nothing to apply: the broker wires every Entra-protected entry already")
 		}
 		return nil
