@@ -1,23 +1,20 @@
-// Package auth signs the user in to Microsoft Entra ID with MSAL Go's public
-// client, one Client per profile: interactive (PKCE, loopback redirect),
-// device code, and silent. Every token it hands out has been checked: its
-// audience is the profile's API, never Microsoft Graph. Every failure comes
-// back as an *Error with a class (temporary, sign-in required,
-// misconfigured), a message and a hint.
+// Package auth signs the user in to Microsoft Entra ID, one Client per
+// profile. Where the tokens come from is the profile's `login` (the
+// credential seam, client.go): MSAL Go's public client (this file:
+// interactive with PKCE and a loopback redirect, device code, and silent).
+// Every token it hands out has been checked: its audience is the profile's
+// API, never Microsoft Graph. Every failure comes back as an *Error with a
+// class (temporary, sign-in required, misconfigured), a message and a hint.
 package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -71,10 +68,12 @@ type Options struct {
 // (Challenge), so that they may send them.
 var Capabilities = []string{"cp1"}
 
-// Client signs in one profile. It is safe for concurrent use; Token and
-// Refresh calls are serialised so that one refresh runs at a time, and
-// an interactive Login runs beside them.
-type Client struct {
+// publicClient is the credential of login = "browser" and "device-code":
+// MSAL Go's public client, interactive (PKCE, loopback redirect) or by
+// device code, and silent from MSAL's cache (the store) and refresh token.
+// Silent calls are serialised so that one refresh runs at a time, and an
+// interactive sign-in runs beside them.
+type publicClient struct {
 	profile *config.Profile
 	pca     public.Client
 	// cachedPCA answers from the cache only (nil when pca needs no
@@ -88,26 +87,11 @@ type Client struct {
 	lock      func(ctx context.Context) (func(), error)
 
 	mu sync.Mutex // serialises silent calls: one refresh at a time
-
-	claimsMu   sync.Mutex
-	claimsFile string
-	pending    string // claims the next Login asks for (see ClaimsFile)
 }
 
-// New builds the client of profile p. It makes no network call.
-func New(p *config.Profile, o Options) (*Client, error) {
-	return newClient(p, o, isMicrosoftHost)
-}
-
-// newClient is New with the choice of instance discovery passed in.
-func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool) (*Client, error) {
-	if p == nil {
-		return nil, errors.New("auth: no profile")
-	}
-	if len(p.Scopes) == 0 {
-		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no scopes", p.Name),
-			Hint: "set `scopes = [\"api://<api-app>/.default\"]` in the profile"}
-	}
+// newPublic builds the MSAL public client of p, with the choice of instance
+// discovery passed in (isMicrosoftHost). It makes no network call.
+func newPublic(p *config.Profile, o Options, discoveryFor func(host string) bool) (*publicClient, error) {
 	authority, host, err := authorityURL(p)
 	if err != nil {
 		return nil, err
@@ -145,8 +129,7 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 			cached = &cp
 		}
 	}
-	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock,
-		claimsFile: o.ClaimsFile}
+	c := &publicClient{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -161,9 +144,6 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 	}
 	return c, nil
 }
-
-// Profile returns the client's profile.
-func (c *Client) Profile() *config.Profile { return c.profile }
 
 // offline is the transport of the cache-only client: it never connects.
 type offline struct{}
@@ -211,20 +191,19 @@ func authorityURL(p *config.Profile) (string, string, error) {
 	return base + "/" + p.Tenant, u.Hostname(), nil
 }
 
-// Login signs the user in interactively: in the browser (PKCE, loopback
-// redirect on http://localhost) or, with deviceCode, with a code typed on
-// another device. It blocks until the user is done or ctx ends. The
-// profile's previous accounts are forgotten once the new one is in.
+// interactive signs the user in: in the browser (PKCE, loopback redirect
+// on http://localhost) or, with deviceCode, with a code typed on another
+// device. The profile's previous accounts are forgotten once the new one
+// is in.
 //
 // The sign-in does not hold the lock of the silent calls (it may wait
 // for the user for minutes): the current token can still be refreshed
 // meanwhile. MSAL's client is safe for concurrent use.
-func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error) {
+func (c *publicClient) interactive(ctx context.Context, deviceCode bool, claims string) (token.Token, error) {
 	var (
 		res public.AuthResult
 		err error
 	)
-	claims := c.pendingClaims()
 	if deviceCode {
 		res, err = c.loginDeviceCode(ctx, claims)
 	} else {
@@ -244,15 +223,10 @@ func (c *Client) Login(ctx context.Context, deviceCode bool) (token.Token, error
 	c.mu.Lock()
 	c.forgetOthers(ctx, res.Account.HomeAccountID)
 	c.mu.Unlock()
-	if claims != "" {
-		c.setPendingClaims("")
-		c.log.Info("signed in with the claims the server asked for")
-	}
-	c.log.Debug("signed in", "account", tok.Account, "expires_on", tok.ExpiresOn)
 	return tok, nil
 }
 
-func (c *Client) loginBrowser(ctx context.Context, claims string) (public.AuthResult, error) {
+func (c *publicClient) loginBrowser(ctx context.Context, claims string) (public.AuthResult, error) {
 	opts := []public.AcquireInteractiveOption{
 		public.WithOpenURL(func(u string) error {
 			fmt.Fprintf(c.out, "opening the browser to sign in to profile %q; if it does not open, visit:\n%s\n"+
@@ -277,7 +251,7 @@ func (c *Client) loginBrowser(ctx context.Context, claims string) (public.AuthRe
 	return c.pca.AcquireTokenInteractive(ctx, c.profile.Scopes, opts...)
 }
 
-func (c *Client) loginDeviceCode(ctx context.Context, claims string) (public.AuthResult, error) {
+func (c *publicClient) loginDeviceCode(ctx context.Context, claims string) (public.AuthResult, error) {
 	var opts []public.AcquireByDeviceCodeOption
 	if claims != "" {
 		opts = append(opts, public.WithClaims(claims))
@@ -296,7 +270,7 @@ func (c *Client) loginDeviceCode(ctx context.Context, claims string) (public.Aut
 
 // forgetOthers removes the profile's accounts other than keep: a profile
 // has one account.
-func (c *Client) forgetOthers(ctx context.Context, keep string) {
+func (c *publicClient) forgetOthers(ctx context.Context, keep string) {
 	accts, err := c.pca.Accounts(ctx)
 	if err != nil {
 		return
@@ -311,7 +285,7 @@ func (c *Client) forgetOthers(ctx context.Context, keep string) {
 }
 
 // account returns the profile's cached account, preferring login_hint.
-func (c *Client) account(ctx context.Context) (public.Account, error) {
+func (c *publicClient) account(ctx context.Context) (public.Account, error) {
 	accts, err := c.pca.Accounts(ctx)
 	if err != nil {
 		return public.Account{}, fmt.Errorf("reading the token cache: %w", err)
@@ -331,8 +305,8 @@ func (c *Client) account(ctx context.Context) (public.Account, error) {
 	return accts[0], nil
 }
 
-// Account returns the signed-in account's name and whether there is one.
-func (c *Client) Account(ctx context.Context) (string, bool) {
+// accountName returns the signed-in account's name and whether there is one.
+func (c *publicClient) accountName(ctx context.Context) (string, bool) {
 	a, err := c.account(ctx)
 	if err != nil {
 		return "", false
@@ -340,11 +314,20 @@ func (c *Client) Account(ctx context.Context) (string, bool) {
 	return a.PreferredUsername, true
 }
 
-// Token returns a token with at least minValidity left, from MSAL's cache
-// or by redeeming the refresh token. It never opens a browser: when the
-// user must act (also when never signed in) the error matches
-// ErrSignInRequired.
-func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.Token, error) {
+// silent answers Client.Token, Refresh and Challenge (see request).
+func (c *publicClient) silent(ctx context.Context, r request) (token.Token, error) {
+	switch {
+	case r.claims != "":
+		return c.challenge(ctx, r.claims)
+	case r.force:
+		return c.refreshNow(ctx)
+	}
+	return c.token(ctx, r.minValidity)
+}
+
+// token returns a token with at least minValidity left, from MSAL's cache
+// or by redeeming the refresh token.
+func (c *publicClient) token(ctx context.Context, minValidity time.Duration) (token.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	acct, err := c.account(ctx)
@@ -393,10 +376,10 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 	return tok, nil
 }
 
-// Refresh redeems the refresh token now, even when MSAL would answer from
-// its cache, and returns the new token (which MSAL caches and, with a
+// refreshNow redeems the refresh token now, even when MSAL would answer
+// from its cache, and returns the new token (which MSAL caches and, with a
 // persistent cache, exports).
-func (c *Client) Refresh(ctx context.Context) (token.Token, error) {
+func (c *publicClient) refreshNow(ctx context.Context) (token.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	acct, err := c.account(ctx)
@@ -420,7 +403,7 @@ func (c *Client) Refresh(ctx context.Context) (token.Token, error) {
 
 // fromCache returns the cached access token of acct (checked), without
 // any network call, when there is one.
-func (c *Client) fromCache(ctx context.Context, acct public.Account) (token.Token, bool) {
+func (c *publicClient) fromCache(ctx context.Context, acct public.Account) (token.Token, bool) {
 	if c.cachedPCA == nil {
 		return token.Token{}, false
 	}
@@ -433,7 +416,7 @@ func (c *Client) fromCache(ctx context.Context, acct public.Account) (token.Toke
 }
 
 // refreshLock takes Options.RefreshLock, when there is one.
-func (c *Client) refreshLock(ctx context.Context) (func(), error) {
+func (c *publicClient) refreshLock(ctx context.Context) (func(), error) {
 	if c.lock == nil {
 		return func() {}, nil
 	}
@@ -448,7 +431,7 @@ func (c *Client) refreshLock(ctx context.Context) (func(), error) {
 // refresh forces a refresh-token redemption: MSAL skips its cached access
 // token when claims are given, and an nbf claim of "now" is one that Entra
 // accepts for any token (a claims challenge the new token meets anyway).
-func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token, error) {
+func (c *publicClient) refresh(ctx context.Context, acct public.Account) (token.Token, error) {
 	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, c.now().Unix())
 	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
@@ -462,18 +445,13 @@ func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token,
 	return tok, nil
 }
 
-// Challenge answers an API's claims challenge (a 401 with
-// error="insufficient_claims": Conditional Access authentication context,
-// a CAE revocation): it asks silently for a token with those claims (JSON,
-// decoded). When that needs the user, the error is sign-in required, and
-// the next Login asks for the claims, in this process or another (see
-// Options.ClaimsFile).
-func (c *Client) Challenge(ctx context.Context, claims string) (token.Token, error) {
+// challenge asks silently for a token with the claims of an API's
+// challenge (JSON, decoded).
+func (c *publicClient) challenge(ctx context.Context, claims string) (token.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	acct, err := c.account(ctx)
 	if err != nil {
-		c.setPendingClaims(claims)
 		return token.Token{}, err
 	}
 	unlock, err := c.refreshLock(ctx)
@@ -483,56 +461,13 @@ func (c *Client) Challenge(ctx context.Context, claims string) (token.Token, err
 	defer unlock()
 	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
-		e := c.classify(err)
-		if e.Class == ClassSignInRequired {
-			c.setPendingClaims(claims)
-		}
-		return token.Token{}, e
+		return token.Token{}, c.classify(err)
 	}
-	tok, err := c.check(res)
-	if err != nil {
-		return token.Token{}, err
-	}
-	c.log.Info("token with the claims the server asked for", "expires_on", tok.ExpiresOn)
-	return tok, nil
+	return c.check(res)
 }
 
-// pendingClaims is the claims challenge the next Login must carry.
-func (c *Client) pendingClaims() string {
-	c.claimsMu.Lock()
-	defer c.claimsMu.Unlock()
-	if c.claimsFile != "" {
-		if b, err := os.ReadFile(c.claimsFile); err == nil && json.Valid(b) {
-			return string(b)
-		}
-	}
-	return c.pending
-}
-
-// setPendingClaims keeps claims for the next Login ("" forgets them).
-func (c *Client) setPendingClaims(claims string) {
-	c.claimsMu.Lock()
-	defer c.claimsMu.Unlock()
-	c.pending = claims
-	if c.claimsFile == "" {
-		return
-	}
-	if claims == "" {
-		if err := os.Remove(c.claimsFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			c.log.Warn("cannot forget the claims challenge", "err", err)
-		}
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(c.claimsFile), 0o700); err == nil {
-		err = os.WriteFile(c.claimsFile, []byte(claims), 0o600)
-		if err != nil {
-			c.log.Warn("cannot keep the claims challenge for the next sign-in", "err", err)
-		}
-	}
-}
-
-// Logout forgets every account of the profile (and so its tokens).
-func (c *Client) Logout(ctx context.Context) error {
+// logout forgets every account of the profile (and so its tokens).
+func (c *publicClient) logout(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	accts, err := c.pca.Accounts(ctx)
@@ -548,7 +483,7 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 // classify classifies err and points its hint at this profile.
-func (c *Client) classify(err error) *Error {
+func (c *publicClient) classify(err error) *Error {
 	e := Classify(err)
 	if e == nil {
 		return nil
@@ -562,6 +497,6 @@ func (c *Client) classify(err error) *Error {
 	return e
 }
 
-func (c *Client) loginCommand() string {
+func (c *publicClient) loginCommand() string {
 	return "broker login --profile " + c.profile.Name
 }

@@ -19,16 +19,17 @@ type Cached struct {
 	// ExpiresOn is the expiry of the newest access token for the
 	// profile's scopes (zero when there is none).
 	ExpiresOn time.Time
-	// HasRefreshToken reports whether a refresh token is cached.
+	// HasRefreshToken reports whether a refresh token is cached: whether
+	// a token can be had without the user. A CLI source reports true once
+	// its tool has given a token (the tool keeps its own refresh token).
 	HasRefreshToken bool
 }
 
-// Cached reads the profile's cache (through the persistent store when
-// there is one) and reports the account and the access token's expiry. It
-// never calls the authority: `status` uses it when no daemon runs.
-func (c *Client) Cached(ctx context.Context) (Cached, error) {
+// cached reads the profile's MSAL cache (through the persistent store when
+// there is one) and reports the account and the access token's expiry.
+func (c *publicClient) cached(ctx context.Context) (Cached, error) {
 	if c.cache == nil {
-		name, ok := c.Account(ctx)
+		name, ok := c.accountName(ctx)
 		return Cached{Account: name, HasRefreshToken: ok}, nil
 	}
 	var raw rawCache

@@ -33,7 +33,7 @@ func IsGraphAudience(aud string) bool {
 
 // check decodes the access token of res, rejects tokens that are not for
 // the profile's API, and fills a token.Token.
-func (c *Client) check(res public.AuthResult) (token.Token, error) {
+func (c *publicClient) check(res public.AuthResult) (token.Token, error) {
 	if res.AccessToken == "" {
 		return token.Token{}, &Error{Class: ClassUnknown, Message: "the authority returned no access token"}
 	}

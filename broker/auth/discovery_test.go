@@ -72,14 +72,14 @@ func TestCachedTokenNeedsNoInstanceDiscovery(t *testing.T) {
 	sim := s.HTTPClient()
 	ct := &countingTransport{base: sim.Transport, host: s.URL()[len("https://"):]}
 	discoveryOn := func(string) bool { return true }
-	c, err := newClient(p, Options{HTTPClient: &http.Client{Transport: ct}, Cache: mc}, discoveryOn)
+	c, err := newPublic(p, Options{HTTPClient: &http.Client{Transport: ct}, Cache: mc}, discoveryOn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.cachedPCA == nil {
 		t.Fatal("no cache-only client with instance discovery on")
 	}
-	got, err := c.Token(ctx, 5*time.Minute)
+	got, err := c.token(ctx, 5*time.Minute)
 	if err != nil {
 		t.Fatalf("Token: %v", err)
 	}
@@ -90,7 +90,7 @@ func TestCachedTokenNeedsNoInstanceDiscovery(t *testing.T) {
 	// Without the cache-only client MSAL asks for instance metadata first:
 	// the test above is meaningful.
 	c.cachedPCA = nil
-	if _, err := c.Token(ctx, 5*time.Minute); err != nil {
+	if _, err := c.token(ctx, 5*time.Minute); err != nil {
 		t.Fatalf("Token through MSAL's discovery: %v", err)
 	}
 	if ct.n.Load() == 0 {
