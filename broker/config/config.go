@@ -38,7 +38,9 @@ type Profile struct {
 	ClientID  string   `toml:"client_id"`
 	Scopes    []string `toml:"scopes"`
 	Authority string   `toml:"authority"`
-	// Login is "browser" or "device-code".
+	// Login is the sign-in method, where the tokens come from: "browser"
+	// (default), "device-code", "azurecli", "azd" or "azureauth" (see the
+	// Login* constants).
 	Login     string `toml:"login"`
 	LoginHint string `toml:"login_hint"`
 	// CAFile is the profile's PEM bundle, instead of settings.ca_file.

@@ -160,6 +160,9 @@ func TestLoadErrors(t *testing.T) {
 		{"template without token", goodProfile + "[[profiles.data.targets]]\nclient = \"vscode\"\nserver = \"a\"\ntemplate = \"Bearer\"\n", 9, 1, "profiles.data.targets[0].template", "has no {token}"},
 		{"wrong type", "[profiles.data]\ntenant = 5\n", 2, 10, "", ""},
 		{"proxy_port not a port", "[settings]\nproxy_port = 70000\n", 2, 1, "settings.proxy_port", "is not a port"},
+		{"unknown login", goodProfile + "login = \"wam\"\n", 6, 1, "profiles.data.login", `unknown sign-in method "wam"`},
+		{"azureauth needs its client id", "[profiles.data]\ntenant = \"contoso.com\"\nscopes = [\"api://x/.default\"]\nlogin = \"azureauth\"\n", 1, 2, "profiles.data.client_id", "is required"},
+		{"azurecli graph scope", "[profiles.data]\ntenant = \"contoso.com\"\nlogin = \"azurecli\"\nscopes = [\"https://graph.microsoft.com/.default\"]\n", 4, 1, "profiles.data.scopes", "Microsoft Graph scope"},
 		{"proxy without url", goodProfile + "[[profiles.data.targets]]\nclient = \"copilot\"\nserver = \"a\"\nmode = \"proxy\"\n", 9, 1, "profiles.data.targets[0].url", "mode proxy needs the server's url"},
 	}
 	for _, tc := range cases {
@@ -290,6 +293,40 @@ func TestProxyDefaults(t *testing.T) {
 		}
 		if tg.Mode != w {
 			t.Errorf("%s/%s: mode %q, want %q", tg.Client, tg.Server, tg.Mode, w)
+		}
+	}
+}
+
+func TestLoginMethods(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ login, clientID, want string }{
+		{"", "client_id = \"11111111-2222-3333-4444-555555555555\"\n", LoginBrowser},
+		{"login = \"device-code\"\n", "client_id = \"11111111-2222-3333-4444-555555555555\"\n", LoginDeviceCode},
+		{"login = \"azurecli\"\n", "", LoginAzureCLI}, // az signs in with its own app registration
+		{"login = \"azd\"\n", "", LoginAzd},
+		{"login = \"azureauth\"\n", "client_id = \"11111111-2222-3333-4444-555555555555\"\n", LoginAzureAuth},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			p := write(t, "config.toml", "[profiles.data]\ntenant = \"contoso.com\"\nscopes = [\"api://x/.default\"]\n"+tc.clientID+tc.login)
+			cfg, err := Load("", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Profiles["data"].Login; got != tc.want {
+				t.Errorf("login = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	p := write(t, "config.toml", goodProfile+"login = \"wam\"\n")
+	_, err := Load("", p)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, v := range loginMethods {
+		if !strings.Contains(ce.Hint, `"`+v+`"`) {
+			t.Errorf("hint %q does not list %q", ce.Hint, v)
 		}
 	}
 }

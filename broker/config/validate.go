@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -172,11 +173,15 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 		return fail(loc(base+".tenant"), base+".tenant", "use the tenant ID (a GUID) or a verified domain; `az account show --query tenantId` prints the ID",
 			"%s.tenant: %q is neither a tenant ID nor a domain", base, p.Tenant)
 	}
-	p.ClientID = strings.TrimSpace(p.ClientID)
-	if p.ClientID == "" {
-		return missing("client_id", "set client_id to the Application (client) ID of your public-client app registration (see the README's set-up section)")
+	if err := validateLogin(p, base, loc, fail); err != nil {
+		return err
 	}
-	if !guidRE().MatchString(p.ClientID) {
+	p.ClientID = strings.TrimSpace(p.ClientID)
+	switch {
+	case p.ClientID == "" && ownClientID(p.Login):
+	case p.ClientID == "":
+		return missing("client_id", "set client_id to the Application (client) ID of your public-client app registration (see the README's set-up section)")
+	case !guidRE().MatchString(p.ClientID):
 		return fail(loc(base+".client_id"), base+".client_id", "copy the Application (client) ID from the app registration's overview page",
 			"%s.client_id: %q is not an application ID (a GUID)", base, p.ClientID)
 	}
@@ -233,15 +238,39 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 		return fail(loc(base+".authority"), base+".authority", `use the https URL of the cloud, e.g. "https://login.microsoftonline.com"`,
 			"%s.authority: %q is not an https URL", base, p.Authority)
 	}
-	switch p.Login {
-	case "":
-		p.Login = "browser"
-	case "browser", "device-code":
-	default:
-		return fail(loc(base+".login"), base+".login", `use "browser" or "device-code"`,
-			"%s.login: unknown sign-in method %q", base, p.Login)
-	}
 	return nil
+}
+
+// Sign-in methods: a profile's `login`, which says where its tokens come
+// from (auth's credential seam).
+const (
+	LoginBrowser    = "browser"     // MSAL, PKCE in the browser (the default)
+	LoginDeviceCode = "device-code" // MSAL, device code
+	LoginAzureCLI   = "azurecli"    // az account get-access-token
+	LoginAzd        = "azd"         // azd auth token
+	LoginAzureAuth  = "azureauth"   // Microsoft's AzureAuth CLI (azureauth aad)
+)
+
+// loginMethods are the valid values of `login`, in the order the hint
+// lists them.
+var loginMethods = []string{LoginBrowser, LoginDeviceCode, LoginAzureCLI, LoginAzd, LoginAzureAuth}
+
+// ownClientID reports whether the sign-in method uses a client ID of its
+// own, so that the profile's client_id is optional (and unused): az and
+// azd sign in with their own app registrations.
+func ownClientID(login string) bool { return login == LoginAzureCLI || login == LoginAzd }
+
+// validateLogin checks (and defaults) the profile's sign-in method.
+func validateLogin(p *Profile, base string, loc locFunc, fail failFunc) error {
+	p.Login = strings.TrimSpace(p.Login)
+	if p.Login == "" {
+		p.Login = LoginBrowser
+	}
+	if slices.Contains(loginMethods, p.Login) {
+		return nil
+	}
+	return fail(loc(base+".login"), base+".login", `use one of "`+strings.Join(loginMethods, `", "`)+`"`,
+		"%s.login: unknown sign-in method %q", base, p.Login)
 }
 
 // isGraphScope reports whether scope is for Microsoft Graph.
