@@ -56,6 +56,9 @@ type Options struct {
 	// processes that find the token due at once make one refresh. It
 	// waits at most until ctx is done.
 	RefreshLock func(ctx context.Context) (unlock func(), err error)
+	// Environ is the environment of the credential tools (az, azd,
+	// azureauth), whose PATH finds them; nil is os.Environ().
+	Environ []string
 	// ClaimsFile keeps a claims challenge that needs the user (a
 	// Conditional Access step-up) until the next interactive sign-in,
 	// which then asks for those claims, whichever process runs it. ""

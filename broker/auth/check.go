@@ -7,6 +7,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 )
 
@@ -34,31 +35,39 @@ func IsGraphAudience(aud string) bool {
 // check decodes the access token of res, rejects tokens that are not for
 // the profile's API, and fills a token.Token.
 func (c *publicClient) check(res public.AuthResult) (token.Token, error) {
-	if res.AccessToken == "" {
+	return checkToken(c.profile, res.AccessToken, res.ExpiresOn, res.Account.PreferredUsername, res.Account.Realm, res.GrantedScopes)
+}
+
+// checkToken decodes an access token (raw), rejects it when it is not for
+// the profile's API, and fills a token.Token. expiresOn, account, tenant
+// and granted are what the source said beside the token; the token's own
+// claims win (and the earlier expiry).
+func checkToken(p *config.Profile, raw string, expiresOn time.Time, account, tenant string, granted []string) (token.Token, error) {
+	if raw == "" {
 		return token.Token{}, &Error{Class: ClassUnknown, Message: "the authority returned no access token"}
 	}
-	claims, err := token.ParseClaims(res.AccessToken)
+	claims, err := token.ParseClaims(raw)
 	if err != nil {
 		return token.Token{}, &Error{Class: ClassMisconfigured,
 			Message: "the access token cannot be read: " + err.Error() + "; an API cannot validate it",
-			Hint:    fmt.Sprintf("check `scopes` in profile %q: they must name your API, e.g. api://<api-app>/.default", c.profile.Name), Err: err}
+			Hint:    fmt.Sprintf("check `scopes` in profile %q: they must name your API, e.g. api://<api-app>/.default", p.Name), Err: err}
 	}
 	for _, a := range claims.Aud {
 		if IsGraphAudience(a) {
 			return token.Token{}, &Error{Class: ClassMisconfigured,
-				Message: fmt.Sprintf("the authority issued a Microsoft Graph token (aud %s), not one for your API: the scopes %s name no API", a, strings.Join(c.profile.Scopes, " ")),
-				Hint:    fmt.Sprintf("set `scopes` in profile %q to your API's scope, e.g. [\"api://<api-app>/.default\"] (the Application ID URI under the API's App registrations > Expose an API)", c.profile.Name)}
+				Message: fmt.Sprintf("the authority issued a Microsoft Graph token (aud %s), not one for your API: the scopes %s name no API", a, strings.Join(p.Scopes, " ")),
+				Hint:    fmt.Sprintf("set `scopes` in profile %q to your API's scope, e.g. [\"api://<api-app>/.default\"] (the Application ID URI under the API's App registrations > Expose an API)", p.Name)}
 		}
 	}
 	if len(claims.Aud) == 0 {
 		return token.Token{}, &Error{Class: ClassMisconfigured, Message: "the access token has no audience (aud)",
-			Hint: fmt.Sprintf("check `scopes` in profile %q", c.profile.Name)}
+			Hint: fmt.Sprintf("check `scopes` in profile %q", p.Name)}
 	}
 	tok := token.Token{
-		Value:     token.Secret(res.AccessToken),
-		ExpiresOn: res.ExpiresOn,
-		Account:   firstNonEmpty(claims.User, res.Account.PreferredUsername),
-		Tenant:    firstNonEmpty(claims.Tid, res.Account.Realm),
+		Value:     token.Secret(raw),
+		ExpiresOn: expiresOn,
+		Account:   firstNonEmpty(claims.User, account),
+		Tenant:    firstNonEmpty(claims.Tid, tenant),
 		Audience:  claims.Aud[0],
 	}
 	if claims.Exp > 0 {
@@ -70,7 +79,7 @@ func (c *publicClient) check(res public.AuthResult) (token.Token, error) {
 	if len(claims.Scp) > 0 {
 		tok.Scopes = claims.Scp
 	} else {
-		tok.Scopes = res.GrantedScopes
+		tok.Scopes = granted
 	}
 	return tok, nil
 }

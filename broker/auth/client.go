@@ -21,8 +21,10 @@ import (
 // uses *Client; a credential is never seen outside this package.
 //
 // Implementations: publicClient (auth.go: "browser", "device-code", MSAL
-// Go's public client). A new source is a type with these four methods, in
-// a file of its own, and a case in newCredential.
+// Go's public client) and cliSource (cli.go: "azurecli", "azd",
+// "azureauth": a token from another tool that has the OS's sign-in broker).
+// A new source is a type with these four methods, in a file of its own,
+// and a case in newCredential.
 //
 // Contract, for every implementation:
 //   - Safe for concurrent use. Each serialises its own silent calls as it
@@ -69,6 +71,8 @@ type request struct {
 // newCredential builds the credential that the profile's login names.
 func newCredential(p *config.Profile, o Options) (credential, error) {
 	switch p.Login {
+	case LoginAzureCLI, LoginAzd, LoginAzureAuth:
+		return newCLISource(p, o)
 	default: // "browser", "device-code" ("" in tests that build a profile by hand)
 		return newPublic(p, o, isMicrosoftHost)
 	}
