@@ -613,6 +613,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", s.handleResourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", s.handleResourceMetadata)
 	mux.HandleFunc("/mcp", s.handleMCP)
+	s.azureCLIRoutes(mux) // azcli.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusNotFound)

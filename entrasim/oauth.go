@@ -35,6 +35,7 @@ type refreshGrant struct {
 // deviceGrant is a pending device-code sign-in.
 type deviceGrant struct {
 	clientID string
+	scope    string // as asked for at the devicecode endpoint
 	userCode string
 	expires  time.Time
 	approved bool
@@ -448,6 +449,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var nonce string
+	scope := f.Get("scope")
 	switch gt := f.Get("grant_type"); gt {
 	case "authorization_code":
 		n, e := s.redeemCode(f)
@@ -463,9 +465,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	case "device_code", "urn:ietf:params:oauth:grant-type:device_code":
 		// MSAL Go sends "device_code"; RFC 8628 clients send the URN.
-		if e := s.redeemDevice(f); e != nil {
+		sc, e := s.redeemDevice(f)
+		if e != nil {
 			e.write(w, corr)
 			return
+		}
+		if scope == "" {
+			// RFC 8628 and Entra need no scope here (MSAL Python, in az,
+			// sends none): the device code's own.
+			scope = sc
 		}
 	case "":
 		newAADError(900144, "invalid_request", "grant_type").write(w, corr)
@@ -476,7 +484,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		e.write(w, corr)
 		return
 	}
-	g, e := s.parseScopes(f.Get("scope"))
+	g, e := s.parseScopes(scope)
 	if e != nil {
 		e.write(w, corr)
 		return
@@ -562,18 +570,18 @@ func (s *Server) redeemRefresh(f url.Values) *aadError {
 	return nil
 }
 
-// redeemDevice checks a device_code grant.
-func (s *Server) redeemDevice(f url.Values) *aadError {
+// redeemDevice checks a device_code grant and returns its scope.
+func (s *Server) redeemDevice(f url.Values) (string, *aadError) {
 	dc := f.Get("device_code")
 	if dc == "" {
-		return newAADError(900144, "invalid_request", "device_code")
+		return "", newAADError(900144, "invalid_request", "device_code")
 	}
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.devices[dc]
 	if !ok {
-		return newAADError(9002313, "invalid_grant")
+		return "", newAADError(9002313, "invalid_grant")
 	}
 	last := d.lastPoll
 	d.lastPoll = now
@@ -581,19 +589,19 @@ func (s *Server) redeemDevice(f url.Values) *aadError {
 	case now.After(d.expires):
 		delete(s.devices, dc)
 		delete(s.userCodes, d.userCode)
-		return newAADError(70020, "expired_token")
+		return "", newAADError(70020, "expired_token")
 	case !strings.EqualFold(d.clientID, f.Get("client_id")):
-		return newAADError(70000, "invalid_grant")
+		return "", newAADError(70000, "invalid_grant")
 	case s.opts.EnforceDeviceInterval && !last.IsZero() && now.Sub(last) < s.opts.DeviceInterval:
 		e := newAADError(70016, "slow_down")
 		e.Message = "OAuth 2.0 device flow error. Polling too frequently. Slow down."
-		return e
+		return "", e
 	case !d.approved:
-		return newAADError(70016, "authorization_pending")
+		return "", newAADError(70016, "authorization_pending")
 	}
 	delete(s.devices, dc)
 	delete(s.userCodes, d.userCode)
-	return nil
+	return d.scope, nil
 }
 
 // issue sends a successful token response for g.
@@ -673,6 +681,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.devices[dc] = &deviceGrant{
 		clientID: clientID,
+		scope:    f.Get("scope"),
 		userCode: uc,
 		expires:  time.Now().Add(s.opts.DeviceCodeLifetime),
 		approved: s.opts.AutoApproveDevice,
