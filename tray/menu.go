@@ -93,7 +93,11 @@ func render(st state.Status, now time.Time, loc *time.Location, lc local) view {
 		if many && p.Account != "" {
 			name = p.Name + ": " + name
 		}
-		v.Items = append(v.Items, item{Label: name + " — " + h, Tooltip: "profile " + p.Name, Disabled: true})
+		tip := "profile " + p.Name
+		if p.Source != "" {
+			tip += ", tokens from " + sourceWords(p.Source)
+		}
+		v.Items = append(v.Items, item{Label: name + " — " + h, Tooltip: tip, Disabled: true})
 		tips = append(tips, name+" — "+h)
 		if p.LastError != "" && p.State != state.OK {
 			v.Items = append(v.Items, item{Label: "    " + shorten(p.LastError, 70), Tooltip: p.LastError, Disabled: true})
@@ -106,7 +110,7 @@ func render(st state.Status, now time.Time, loc *time.Location, lc local) view {
 			v.Items = append(v.Items, item{Label: "Sign out", Action: actSignOut, Profile: p.Name})
 		} else {
 			v.Items = append(v.Items, item{Label: "Sign in…", Action: actSignIn, Profile: p.Name,
-				Tooltip: "Opens the browser to sign in"})
+				Tooltip: signInTip(p.Source)})
 		}
 		v.Items = append(v.Items, item{Label: "Refresh now", Action: actRefresh, Profile: p.Name,
 			Disabled: !signedIn || p.State == state.Refreshing})
@@ -296,4 +300,34 @@ func worstIcon(ps []state.Profile, now time.Time) string {
 		}
 	}
 	return icon
+}
+
+// sourceWords names where a profile's tokens come from (its login).
+func sourceWords(login string) string {
+	switch login {
+	case "azurecli":
+		return "the Azure CLI (az)"
+	case "azd":
+		return "the Azure Developer CLI (azd)"
+	case "azureauth":
+		return "AzureAuth"
+	case "device-code":
+		return "a device-code sign-in"
+	}
+	return "a browser sign-in"
+}
+
+// signInTip says what Sign in does for the profile's login.
+func signInTip(login string) string {
+	switch login {
+	case "azurecli":
+		return "Runs az login"
+	case "azd":
+		return "Runs azd auth login"
+	case "azureauth":
+		return "Runs azureauth, which uses the system's sign-in"
+	case "device-code":
+		return "Shows a code to enter on another device"
+	}
+	return "Opens the browser to sign in"
 }

@@ -209,3 +209,30 @@ func TestRenderProxy(t *testing.T) {
 		t.Errorf("menu with a taken port:\n%q", got)
 	}
 }
+
+// A profile whose tokens come from a credential tool says so, and Sign in
+// says it runs the tool.
+func TestRenderCLISource(t *testing.T) {
+	t.Parallel()
+	st := state.Status{Profiles: []state.Profile{
+		{Name: "api", State: state.SignInRequired, Source: "azurecli", LastError: "az needs you to sign in"},
+		{Name: "web", State: state.SignedOut, Source: "browser"},
+	}}
+	v := render(st, t0, utc, local{})
+	tips := map[string]string{}
+	for _, it := range v.Items {
+		if it.Profile != "" || strings.Contains(it.Tooltip, "profile ") {
+			tips[it.Label+"/"+it.Profile] = it.Tooltip
+		}
+	}
+	for key, want := range map[string]string{
+		"api — sign-in required/": "profile api, tokens from the Azure CLI (az)",
+		"Sign in…/api":            "Runs az login",
+		"web — signed out/":       "profile web, tokens from a browser sign-in",
+		"Sign in…/web":            "Opens the browser to sign in",
+	} {
+		if got := tips[key]; got != want {
+			t.Errorf("%s: tooltip %q, want %q (all: %q)", key, got, want, tips)
+		}
+	}
+}

@@ -378,7 +378,7 @@ func (s *cliSource) accept(ctx context.Context, out []byte) (token.Token, error)
 		Account: tok.Account, Token: raw, ExpiresOn: tok.ExpiresOn.Unix()}); err != nil {
 		s.log.Warn("cannot store the token", "err", err)
 	}
-	s.log.Debug("token from "+s.tool.command, "account", tok.Account, "expires_on", tok.ExpiresOn)
+	s.log.Info("token from "+s.tool.command, "account", tok.Account, "expires_on", tok.ExpiresOn)
 	return tok, nil
 }
 
@@ -386,12 +386,11 @@ func (s *cliSource) accept(ctx context.Context, out []byte) (token.Token, error)
 // gets its output (a sign-in); otherwise stdin is empty and the output is
 // captured.
 func (s *cliSource) run(ctx context.Context, args, extraEnv []string, echo io.Writer) ([]byte, error) {
-	path, err := findTool(s.tool, s.env)
-	if err != nil {
-		return nil, &Error{Class: ClassMisconfigured,
-			Message: fmt.Sprintf("%s is not installed or not on PATH (profile %q has login = %q)", s.tool.product, s.profile.Name, s.tool.login),
-			Hint:    s.tool.install + ", or put the folder of " + s.tool.command + " on PATH", Err: err}
+	src := DescribeSource(s.profile, s.env)
+	if src.Err != nil {
+		return nil, src.Err
 	}
+	path := src.Tool
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(append([]string(nil), s.env...), extraEnv...)
@@ -401,7 +400,7 @@ func (s *cliSource) run(ctx context.Context, args, extraEnv []string, echo io.Wr
 	}
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the pipes does not hold us
 	s.log.Debug("running "+s.tool.command, "path", path, "args", strings.Join(args, " "))
-	err = cmd.Run()
+	err := cmd.Run()
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
@@ -577,4 +576,58 @@ func parseAzureAuth(out []byte) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("expiration_date %s is not epoch seconds", v.Expiration)
 	}
 	return v.Token, time.Unix(n, 0), nil
+}
+
+// IsCLISource reports whether login names a credential tool: the tool
+// keeps the sign-in, and `broker login` runs the tool's own sign-in where
+// the user sees it.
+func IsCLISource(login string) bool { return cliTools[login] != nil }
+
+// Source describes where a profile's tokens come from, for status and
+// doctor.
+type Source struct {
+	// Login is the profile's login.
+	Login string
+	// Description says it in words: "MSAL, sign-in in the browser",
+	// "az account get-access-token".
+	Description string
+	// Tool is the credential tool's path ("" for MSAL, or when missing).
+	Tool string
+	// Err says why the tool cannot run (an *Error, misconfigured).
+	Err error
+}
+
+// SourceDescription says in words where the tokens of a profile with this
+// login come from: "MSAL, sign-in in the browser", "az account
+// get-access-token".
+func SourceDescription(login string) string {
+	if t := cliTools[login]; t != nil {
+		return t.command + " " + strings.Join(t.tokenArgs(&config.Profile{}, "")[:2], " ")
+	}
+	if login == config.LoginDeviceCode {
+		return "MSAL, sign-in with a device code"
+	}
+	return "MSAL, sign-in in the browser"
+}
+
+// DescribeSource describes the source of p, looking the tool up on the
+// PATH of environ (nil: this process's).
+func DescribeSource(p *config.Profile, environ []string) Source {
+	src := Source{Login: p.Login, Description: SourceDescription(p.Login)}
+	t := cliTools[p.Login]
+	if t == nil {
+		return src
+	}
+	if environ == nil {
+		environ = os.Environ()
+	}
+	path, err := findTool(t, environ)
+	if err != nil {
+		src.Err = &Error{Class: ClassMisconfigured,
+			Message: fmt.Sprintf("%s is not installed or not on PATH (profile %q has login = %q)", t.product, p.Name, t.login),
+			Hint:    t.install + ", or put the folder of " + t.command + " on PATH", Err: err}
+		return src
+	}
+	src.Tool = path
+	return src
 }

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
@@ -654,7 +655,9 @@ func (d *Daemon) DeviceCode(msg string) {
 	changed := false
 	for _, r := range rs {
 		r.mu.Lock()
-		if r.login != nil && r.prof.Login == "device-code" {
+		// A device code, or what a credential tool's own sign-in
+		// (az login, …) says; never the browser sign-in's URL.
+		if r.login != nil && (r.prof.Login == config.LoginDeviceCode || auth.IsCLISource(r.prof.Login)) {
 			r.prompt, changed = msg, true
 		}
 		r.mu.Unlock()

@@ -106,7 +106,7 @@ func (r *refresher) snapshot() (token.Token, string, error) {
 
 func (r *refresher) status() state.Profile {
 	r.mu.Lock()
-	p := state.Profile{Name: r.name, State: r.st, Account: r.tok.Account, Targets: []state.Target{}}
+	p := state.Profile{Name: r.name, State: r.st, Account: r.tok.Account, Source: r.prof.Login, Targets: []state.Target{}}
 	if !r.tok.ExpiresOn.IsZero() {
 		e := r.tok.ExpiresOn
 		p.ExpiresOn = &e

@@ -161,8 +161,11 @@ func Run(ctx context.Context, o Options) Report {
 	skewChecked := map[string]bool{}
 	for _, name := range o.Config.ProfileNames() {
 		p := o.Config.Profiles[name]
+		add(sourceCheck(p))
 		tok, ok := checkProfile(ctx, o, p, add)
-		if key := p.Authority + "/" + p.Tenant; !skewChecked[key] {
+		// A credential tool talks to its own cloud's authority, not the
+		// profile's.
+		if key := p.Authority + "/" + p.Tenant; !skewChecked[key] && !auth.IsCLISource(p.Login) {
 			skewChecked[key] = true
 			add(checkClock(ctx, o, p))
 		}
@@ -237,6 +240,20 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 			Hint: "sign in with an account of the profile's tenant"})
 	}
 	return tok, true
+}
+
+// sourceCheck says where the profile's tokens come from and, for a
+// credential tool, whether it is installed.
+func sourceCheck(p *config.Profile) Check {
+	src := auth.DescribeSource(p, nil)
+	c := Check{Name: "source", Profile: p.Name, Level: OK, Message: fmt.Sprintf("login = %q: %s", p.Login, src.Description)}
+	switch {
+	case src.Err != nil:
+		c.Level, c.Message, c.Hint = Fail, src.Err.Error(), HintOf(src.Err)
+	case src.Tool != "":
+		c.Message += " (" + src.Tool + ")"
+	}
+	return c
 }
 
 // checkClock compares the local clock with the authority's Date header.

@@ -344,3 +344,31 @@ func TestConfigErrorStopsEarly(t *testing.T) {
 		t.Fatalf("got:\n%s", dump(r))
 	}
 }
+
+// The source check names where the tokens come from; a credential tool
+// that is not installed fails with what to install.
+func TestSourceCheck(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // azureauth is nowhere
+	p := &config.Profile{Name: "api", Tenant: "contoso.com", ClientID: "11111111-2222-3333-4444-555555555555",
+		Scopes: []string{"api://x/.default"}, Login: config.LoginAzureAuth}
+	c := sourceCheck(p)
+	if c.Level != Fail || !strings.Contains(c.Message, "AzureAuth CLI (azureauth) is not installed") || !strings.Contains(c.Hint, "install AzureAuth") {
+		t.Errorf("missing azureauth: %+v", c)
+	}
+	p.Login = config.LoginBrowser
+	if c := sourceCheck(p); c.Level != OK || c.Message != `login = "browser": MSAL, sign-in in the browser` {
+		t.Errorf("browser: %+v", c)
+	}
+	dir, name := t.TempDir(), "az"
+	if runtime.GOOS == "windows" {
+		name = "az.cmd"
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	p.Login = config.LoginAzureCLI
+	if c := sourceCheck(p); c.Level != OK || c.Message != `login = "azurecli": az account get-access-token (`+filepath.Join(dir, name)+`)` {
+		t.Errorf("azurecli: %+v", c)
+	}
+}

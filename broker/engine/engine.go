@@ -182,7 +182,7 @@ func (e *Engine) Status(ctx context.Context) state.Status {
 	sort.Strings(names)
 	for _, name := range names {
 		p := e.cfg.Profiles[name]
-		ps := state.Profile{Name: name, State: state.SignedOut, Targets: []state.Target{}}
+		ps := state.Profile{Name: name, State: state.SignedOut, Source: p.Login, Targets: []state.Target{}}
 		for _, t := range p.Targets {
 			ps.Targets = append(ps.Targets, state.Target{Client: t.Client, Server: t.Server, Path: t.Path, State: state.TargetPending})
 		}

@@ -93,8 +93,11 @@ type Profile struct {
 	LastError   string     `json:"last_error,omitempty"`
 	// SignInPrompt is what the user must do to finish a sign-in in
 	// progress: open a URL and enter a device code.
-	SignInPrompt string   `json:"sign_in_prompt,omitempty"`
-	Targets      []Target `json:"targets"`
+	SignInPrompt string `json:"sign_in_prompt,omitempty"`
+	// Source is where the tokens come from: the profile's login
+	// (browser, device-code, azurecli, azd, azureauth).
+	Source  string   `json:"source,omitempty"`
+	Targets []Target `json:"targets"`
 }
 
 // Target is one delivery target's last result.

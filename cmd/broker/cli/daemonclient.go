@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/delivery"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
@@ -152,18 +154,18 @@ func (a *App) syncViaDaemon(ctx context.Context, c *localapi.Client, profile str
 }
 
 // loginWithDaemon signs in through the daemon. A device-code sign-in
-// prints its code on this terminal, so it runs here and then tells the
-// daemon that the token cache changed.
+// prints its code on this terminal, and a credential tool's own sign-in
+// (az login, …) talks to the user here, so these run here and then tell
+// the daemon that the token cache changed.
 func loginWithDaemon(ctx context.Context, app *App, c *localapi.Client, opts loginOptions) error {
-	deviceCode := opts.DeviceCode
-	if !deviceCode {
-		if cfg, err := app.LoadConfig(); err == nil {
-			if p, err := engine.SelectProfile(cfg, opts.Profile); err == nil && p.Login == "device-code" {
-				deviceCode = true
-			}
+	deviceCode, here := opts.DeviceCode, opts.DeviceCode
+	if cfg, err := app.LoadConfig(); err == nil {
+		if p, err := engine.SelectProfile(cfg, opts.Profile); err == nil {
+			deviceCode = deviceCode || p.Login == config.LoginDeviceCode
+			here = deviceCode || auth.IsCLISource(p.Login)
 		}
 	}
-	if !deviceCode {
+	if !here {
 		return app.loginViaDaemon(ctx, c, opts.Profile)
 	}
 	eng, err := app.openEngine(ctx, true)
@@ -174,7 +176,7 @@ func loginWithDaemon(ctx context.Context, app *App, c *localapi.Client, opts log
 	if err != nil {
 		return err
 	}
-	tok, err := cl.Login(ctx, true)
+	tok, err := cl.Login(ctx, deviceCode)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/proxy"
@@ -107,6 +108,9 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 		fmt.Fprintf(w, "profile %s: %s\n", p.Name, p.State)
 		if p.Account != "" {
 			fmt.Fprintf(w, "  account: %s\n", p.Account)
+		}
+		if p.Source != "" {
+			fmt.Fprintf(w, "  source: %s (%s)\n", p.Source, auth.SourceDescription(p.Source))
 		}
 		if p.ExpiresOn != nil {
 			left := p.ExpiresOn.Sub(now).Round(time.Minute)

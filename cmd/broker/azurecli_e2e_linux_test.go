@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
@@ -36,7 +39,7 @@ type azSandbox struct {
 func newAzSandbox(t *testing.T, bin string) *azSandbox {
 	t.Helper()
 	az, err := exec.LookPath("az")
-	if err != nil || runtime.GOOS != "linux" {
+	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("the Azure CLI is needed: scripts/test-deps installs Debian's azure-cli")
 		}
@@ -250,5 +253,86 @@ func TestAzureCLISource(t *testing.T) {
 	}
 	if n := len(sb.azRuns(t)); n != len(runs)+1 {
 		t.Errorf("az ran %d times for the refresh, want 1", n-len(runs))
+	}
+
+	// status (no daemon) and doctor say where the tokens come from.
+	out, _, code := runWithin(t, helperLimit, bin, sb.env, "status")
+	if code != 0 || !strings.Contains(out, "source: azurecli (az account get-access-token)") || !strings.Contains(out, "profile api: ok") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	out, _, _ = runWithin(t, time.Minute, bin, sb.env, "doctor")
+	if !strings.Contains(out, `login = "azurecli": az account get-access-token (`+filepath.Join(sb.work, "bin", "az")+`)`) {
+		t.Errorf("doctor does not name the source:\n%s", out)
+	}
+
+	// The daemon: it loads the stored token, serves it without running
+	// az, shows the source, and a refresh goes through az.
+	ctx, cancel := context.WithCancel(context.Background())
+	d := exec.CommandContext(ctx, bin, "run", "--no-tray")
+	d.Env = sb.env
+	var dlog bytes.Buffer
+	d.Stdout, d.Stderr = &dlog, &dlog
+	d.Cancel = func() error { return d.Process.Signal(os.Interrupt) }
+	d.WaitDelay = 5 * time.Second
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); d.Wait() })
+	status := func() state.Status {
+		out, _, _ := runWithin(t, helperLimit, bin, sb.env, "status", "--json")
+		var st state.Status
+		_ = json.Unmarshal([]byte(out), &st)
+		return st
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if st := status(); st.Daemon.Running && len(st.Profiles) == 1 && st.Profiles[0].State == state.OK {
+			if p := st.Profiles[0]; p.Source != "azurecli" || p.Account != s.Username() || p.ExpiresOn == nil || p.ExpiresOn.Unix() != second.ExpiresOn {
+				t.Errorf("daemon status: %+v", p)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not get ready:\n%s", dlog.String())
+		}
+	}
+	before := len(sb.azRuns(t))
+	if got := sb.brokerToken(t, bin); got.AccessToken != second.AccessToken {
+		t.Errorf("the daemon serves another token than the stored one")
+	}
+	sb.expireAzToken(t)
+	c, err := localapi.DialAddress(ctx, filepath.Join(sb.work, "run", "mcp-token-broker", "broker.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.RefreshNow(ctx, "api"); err != nil {
+		t.Fatalf("refresh through the daemon: %v\n%s", err, dlog.String())
+	}
+	var third string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(sb.work, "token.txt"))
+		if third = strings.TrimSpace(string(b)); third != "" && third != second.AccessToken && third != first.AccessToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not deliver a new token from az:\n%s", dlog.String())
+		}
+	}
+	if runs := sb.azRuns(t); len(runs) != before+1 || !strings.HasPrefix(runs[len(runs)-1], "account get-access-token") {
+		t.Errorf("az runs by the daemon: %q", runs[before:])
+	}
+	logs := dlog.String()
+	if b, err := os.ReadFile(filepath.Join(sb.work, "home", ".local", "state", "mcp-token-broker", "broker.log")); err == nil {
+		logs += string(b)
+	} else {
+		t.Errorf("the daemon's log: %v", err)
+	}
+	for _, tok := range []string{first.AccessToken, second.AccessToken, third} {
+		if strings.Contains(logs, tok) {
+			t.Errorf("the daemon's log shows a token")
+		}
+	}
+	if !strings.Contains(logs, "az") {
+		t.Errorf("the daemon's log does not mention az:\n%s", logs)
 	}
 }
