@@ -30,6 +30,15 @@ const (
 	LoginAzureAuth = config.LoginAzureAuth
 )
 
+// AzureCLIClientID is the app registration that az and azd sign in with
+// (azure-dev cli/azd/pkg/auth/manager.go azdClientID is the same): the
+// API must let it in (pre-authorize it, or have users consent).
+const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+// ownClientID reports whether the tool signs in with its own app
+// registration (az, azd) rather than the profile's client_id.
+func ownClientID(login string) bool { return login == LoginAzureCLI || login == LoginAzd }
+
 // ToolTimeout bounds one silent run of a credential tool (az, azd,
 // azureauth); a sign-in (Login) is bounded by its context only.
 const ToolTimeout = 30 * time.Second
@@ -429,6 +438,10 @@ func (s *cliSource) failure(stdout, stderr []byte, runErr error) *Error {
 			e.Hint = strings.ReplaceAll(info.hint, "<client_id>", s.profile.ClientID)
 			if info.class == ClassSignInRequired {
 				e.Hint = s.signInHint()
+			}
+			if m[1] == "65001" && ownClientID(s.tool.login) {
+				e.Hint = fmt.Sprintf("%s signs in with the Azure CLI's app (%s): the API's owner adds it under the API's App registrations > Expose an API > Authorized client applications, or you %s and accept the consent prompt",
+					s.tool.command, AzureCLIClientID, strings.TrimPrefix(s.signInHint(), "run "))
 			}
 			return e
 		}

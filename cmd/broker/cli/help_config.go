@@ -35,10 +35,19 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
 
   [profiles.data]                        # one profile per API / app registration
   tenant = "contoso.onmicrosoft.com"     # tenant ID (GUID) or domain
-  client_id = "…"                        # your public-client app registration (a GUID)
+  client_id = "…"                        # your public-client app registration (a GUID);
+                                         #   not used (and optional) with azurecli and azd
   scopes = ["api://…/.default"]          # required; must name your API, never Graph
   authority = "https://login.microsoftonline.com"   # other clouds or a test authority
-  login = "browser"                      # browser | device-code
+  login = "browser"                      # where the tokens come from:
+                                         #   browser | device-code: the broker signs in (MSAL)
+                                         #   azurecli: az account get-access-token
+                                         #   azd: azd auth token
+                                         #   azureauth: azureauth aad (client_id required)
+                                         #   the tools keep the sign-in (WAM on Windows, the
+                                         #   macOS SSO extension: tenants that require a
+                                         #   managed device or token protection); README,
+                                         #   "Credential sources"
   login_hint = "alice@contoso.com"       # optional
   ca_file = "~/corp-ca.pem"              # optional: this profile's bundle instead
 

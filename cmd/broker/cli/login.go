@@ -21,14 +21,25 @@ func newLoginCmd(app *App) *cobra.Command {
 		Long: `Sign in to Microsoft Entra ID for a profile: in the browser ($BROWSER when
 set, else the system's default) or, with --device-code (or login =
 "device-code" in the profile), with a code entered on another device. Then
-write the token to every target of the profile; a failed target is a warning.`,
+write the token to every target of the profile; a failed target is a warning.
+
+A profile whose tokens come from a credential tool (login = "azurecli",
+"azd" or "azureauth") runs that tool's own sign-in in this terminal, even
+when the daemon runs, and then takes the tool's token:
+  azurecli   az login --tenant T --scope S --allow-no-subscriptions
+             (--device-code adds --use-device-code)
+  azd        azd auth login --tenant-id T --scope S [--use-device-code]
+  azureauth  azureauth aad --client C --tenant T --scope S --mode broker
+             --mode web (--device-code: --mode devicecode)
+The tool keeps the sign-in; ` + "`broker logout`" + ` forgets only the broker's copy of
+the token (run az logout or azd auth logout to sign out of the tool).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return loginRun(cmd.Context(), app, opts)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Profile, "profile", "p", "", "profile (may be left out when there is one)")
-	cmd.Flags().BoolVar(&opts.DeviceCode, "device-code", false, "sign in with a device code (for SSH sessions)")
+	cmd.Flags().BoolVar(&opts.DeviceCode, "device-code", false, "sign in with a device code (for SSH sessions; a credential tool's own device code)")
 	return cmd
 }
 
