@@ -31,9 +31,11 @@ func ProfileTOML(p Profile) string {
 		}
 	}
 	kv("tenant", p.Tenant)
-	if p.ClientID != "" {
+	switch {
+	case p.ClientID != "":
 		kv("client_id", p.ClientID)
-	} else {
+	case ownClientID(p.Login): // az and azd sign in with their own app
+	default:
 		b.WriteString("client_id = \"\"  # the Application (client) ID of your public-client app registration\n")
 	}
 	kv("scopes", p.Scopes)
@@ -104,7 +106,10 @@ func AppendedProfile(path string, old []byte, p Profile) ([]byte, error) {
 		return nil, err
 	}
 	tenant, _ := d.Get("profiles", p.Name, "tenant")
-	clientID, _ := d.Get("profiles", p.Name, "client_id")
+	clientID, ok := d.Get("profiles", p.Name, "client_id")
+	if !ok && p.ClientID == "" && ownClientID(p.Login) {
+		clientID = ""
+	}
 	if tenant != p.Tenant || clientID != p.ClientID {
 		return nil, &Error{Path: path, Message: fmt.Sprintf("adding profile %q did not give the intended file; it is left as it was", p.Name)}
 	}

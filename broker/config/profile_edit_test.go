@@ -79,3 +79,25 @@ func TestAppendProfileRefusesBrokenFileAndInvalidProfile(t *testing.T) {
 		t.Error("an invalid profile created the file")
 	}
 }
+
+// A profile whose tokens come from az needs no client_id, and gets no
+// placeholder for one.
+func TestAppendAzureCLIProfile(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	prof := Profile{Name: "api", Tenant: "contoso.com", Scopes: []string{"api://x/.default"}, Login: LoginAzureCLI}
+	if err := AppendProfile(context.Background(), p, prof); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[profiles.api]\ntenant = \"contoso.com\"\nscopes = [\"api://x/.default\"]\nlogin = \"azurecli\"\n"; string(b) != want {
+		t.Errorf("file:\n%s\nwant:\n%s", b, want)
+	}
+	cfg, err := Load("", p)
+	if err != nil || cfg.Profiles["api"].Login != LoginAzureCLI {
+		t.Fatalf("Load: %v", err)
+	}
+}
