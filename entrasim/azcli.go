@@ -22,7 +22,9 @@ import (
 //   - MSAL Python asks Microsoft's instance discovery
 //     (https://login.microsoftonline.com/common/discovery/instance, a fixed
 //     host: msal/authority.py WORLD_WIDE) about any authority it does not
-//     know, and az 2.45 cannot turn that off. The simulator answers it
+//     know, and az 2.45 cannot turn that off; it also asks about
+//     login.microsoftonline.com itself when a refresh token fails (for the
+//     aliases of the account's authority). The simulator answers it
 //     under its own host and under WorldwideHost (its TLS certificate names
 //     it); StartWorldwideProxy gives an HTTPS proxy (for HTTPS_PROXY, with
 //     NO_PROXY=127.0.0.1) that tunnels WorldwideHost:443, and nothing else,
@@ -51,6 +53,20 @@ func (s *Server) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request)
 	u, err := url.Parse(ae)
 	self, _ := url.Parse(s.url)
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if err == nil && strings.EqualFold(u.Hostname(), WorldwideHost) && len(parts) >= 1 {
+		// MSAL Python asks about Microsoft's own cloud too, for the
+		// aliases of a cached account's authority (after a refresh
+		// token fails, before it reports the error): Entra's answer.
+		writeJSON(w, http.StatusOK, map[string]any{
+			"tenant_discovery_endpoint": "https://" + WorldwideHost + "/" + parts[0] + "/v2.0/.well-known/openid-configuration",
+			"api-version":               "1.1",
+			"metadata": []map[string]any{{
+				"preferred_network": WorldwideHost, "preferred_cache": "login.windows.net",
+				"aliases": []string{WorldwideHost, "login.windows.net", "login.microsoft.com", "sts.windows.net"},
+			}},
+		})
+		return
+	}
 	// MSAL Python sends the authority's hostname without its port.
 	if err != nil || u.Hostname() != self.Hostname() || len(parts) < 1 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_instance",

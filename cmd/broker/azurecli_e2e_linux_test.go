@@ -335,4 +335,19 @@ func TestAzureCLISource(t *testing.T) {
 	if !strings.Contains(logs, "az") {
 		t.Errorf("the daemon's log does not mention az:\n%s", logs)
 	}
+
+	// The refresh token az holds is revoked: az's own error (AADSTS50173)
+	// is sign-in required, exit 3, naming az login.
+	cancel()
+	d.Wait()
+	if _, stderr, code := runWithin(t, helperLimit, bin, sb.env, "logout", "--profile", "api"); code != 0 {
+		t.Fatalf("broker logout: exit %d\n%s", code, stderr)
+	}
+	s.RevokeRefreshTokens()
+	sb.expireAzToken(t)
+	_, stderr, code = runWithin(t, helperLimit, bin, sb.env, "token", "--profile", "api")
+	t.Logf("broker token with a revoked refresh token: exit %d\n%s", code, stderr)
+	if code != 3 || !strings.Contains(stderr, "AADSTS50173") || !strings.Contains(stderr, wantHint) {
+		t.Errorf("token with a revoked refresh token: exit %d, want 3 naming %q\n%s", code, wantHint, stderr)
+	}
 }
