@@ -299,6 +299,19 @@ func TestAzureCLISource(t *testing.T) {
 	if got := sb.brokerToken(t, bin); got.AccessToken != second.AccessToken {
 		t.Errorf("the daemon serves another token than the stored one")
 	}
+	if n := len(sb.azRuns(t)); n != before {
+		t.Errorf("az ran %d times for a token the daemon holds", n-before)
+	}
+	// broker login with the daemon running still runs az login here,
+	// where its prompt is seen, and tells the daemon.
+	stdout, stderr, code = runWithin(t, 2*time.Minute, bin, sb.env, "login", "--profile", "api", "--device-code")
+	if code != 0 || !strings.Contains(stderr, "enter the code") || !strings.Contains(stdout, "signed in to profile api") {
+		t.Errorf("broker login beside the daemon: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if runs := sb.azRuns(t); len(runs) < before+1 || !strings.HasPrefix(runs[before], "login ") {
+		t.Errorf("az runs of broker login beside the daemon: %q", runs[before:])
+	}
+	before = len(sb.azRuns(t))
 	sb.expireAzToken(t)
 	c, err := localapi.DialAddress(ctx, filepath.Join(sb.work, "run", "mcp-token-broker", "broker.sock"))
 	if err != nil {
