@@ -333,11 +333,7 @@ func (s *cliSource) silent(ctx context.Context, r request) (token.Token, error) 
 func (s *cliSource) interactive(ctx context.Context, deviceCode bool, _ string) (token.Token, error) {
 	args := s.tool.loginArgs(s.profile, deviceCode)
 	fmt.Fprintf(s.out, "signing in to profile %q with %s: %s %s\n", s.profile.Name, s.tool.product, s.tool.command, strings.Join(args, " "))
-	var echo io.Writer = s.out
-	if s.tool.loginPrintsToken {
-		echo = nil // stdout is the token
-	}
-	out, err := s.run(ctx, args, nil, echo)
+	out, err := s.run(ctx, args, nil, s.out)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return token.Token{}, &Error{Class: ClassSignInRequired, Message: "sign-in did not finish in time",
@@ -391,9 +387,9 @@ func (s *cliSource) accept(ctx context.Context, out []byte) (token.Token, error)
 	return tok, nil
 }
 
-// run runs the tool with args and returns its stdout. echo, when set, also
-// gets its output (a sign-in); otherwise stdin is empty and the output is
-// captured.
+// run runs the tool with args (stdin empty) and returns its stdout. echo,
+// when set, also gets its output (a sign-in's prompts): stderr, and stdout
+// unless stdout is the token (azureauth).
 func (s *cliSource) run(ctx context.Context, args, extraEnv []string, echo io.Writer) ([]byte, error) {
 	src := DescribeSource(s.profile, s.env)
 	if src.Err != nil {
@@ -405,7 +401,10 @@ func (s *cliSource) run(ctx context.Context, args, extraEnv []string, echo io.Wr
 	cmd.Env = append(append([]string(nil), s.env...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if echo != nil {
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, echo), io.MultiWriter(&stderr, echo)
+		cmd.Stderr = io.MultiWriter(&stderr, echo)
+		if !s.tool.loginPrintsToken {
+			cmd.Stdout = io.MultiWriter(&stdout, echo)
+		}
 	}
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the pipes does not hold us
 	s.log.Debug("running "+s.tool.command, "path", path, "args", strings.Join(args, " "))

@@ -355,6 +355,9 @@ func TestAzureAuthToken(t *testing.T) {
 	// src/MSALWrapper/TokenResult.cs ToJson: expiration_date is a string.
 	f.set(t, "out.json", fmt.Sprintf("{\n    \"user\": \"alice@contoso.com\",\n    \"display_name\": \"Alice\",\n    \"token\": \"%s\",\n    \"expiration_date\": \"%d\"\n}",
 		fakeJWT("api://contoso-api", exp), exp.Unix()))
+	// Its prompts (a device code) go to stderr, to be shown; stdout is
+	// the token, never shown.
+	f.set(t, "err.txt", "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code EFGH5678 to authenticate.\n")
 	out := &bytes.Buffer{}
 	c := newCLIClient(t, cliProfile(auth.LoginAzureAuth), f, nil, out)
 	if tok, err := c.Token(ctx, 0); err != nil || !tok.ExpiresOn.Equal(exp) {
@@ -375,8 +378,11 @@ func TestAzureAuthToken(t *testing.T) {
 	if runs := f.runs(t); strings.Join(runs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("runs:\n%s\nwant:\n%s", strings.Join(runs, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(out.String(), "signing in to profile \"api\" with Microsoft's AzureAuth CLI") {
+	if !strings.Contains(out.String(), "signing in to profile \"api\" with Microsoft's AzureAuth CLI") || !strings.Contains(out.String(), "enter the code EFGH5678") {
 		t.Errorf("sign-in output: %q", out.String())
+	}
+	if strings.Contains(out.String(), "eyJ") {
+		t.Errorf("the sign-in output shows the token: %q", out.String())
 	}
 }
 
