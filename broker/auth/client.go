@@ -30,14 +30,23 @@ import (
 //   - Safe for concurrent use. Each serialises its own silent calls as it
 //     needs (one refresh at a time, also across processes through
 //     Options.RefreshLock), and interactive may run beside them.
-//   - Every token returned has been checked like check does: its audience
-//     is the profile's API (never Microsoft Graph); ExpiresOn is set.
+//   - Every token returned has been through checkToken (check.go): its
+//     audience is the profile's API (never Microsoft Graph); ExpiresOn is
+//     set.
 //   - Errors are *Error with a class (ClassSignInRequired when the user
 //     must act, also when never signed in), a lowercase message and a hint
 //     that names the command to run. No token in any error or log line.
 //   - Tokens are cached where every process of the profile finds them
-//     (Options.Cache, the store), so that `broker token` and the daemon do
-//     not each ask the authority or run a tool.
+//     (Options.Cache, the store: one opaque blob per profile, which the
+//     source owns), so that `broker token` and the daemon do not each ask
+//     the authority or run a tool.
+//   - A source without a user (a service principal, a managed identity)
+//     may answer interactive with a silent fetch, and report
+//     HasRefreshToken in cached whenever it can get a token by itself
+//     (status then shows the profile ok rather than signed out).
+//
+// What stays in Client for every source: the claims challenge kept for the
+// next Login (Options.ClaimsFile), and the logging of sign-ins.
 type credential interface {
 	// silent returns a token without user interaction (see request).
 	silent(ctx context.Context, r request) (token.Token, error)
