@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // These tests run the CLI sources against fake az, azd and azureauth
@@ -425,5 +426,34 @@ func TestAzureCLILogin(t *testing.T) {
 	}
 	if _, err := os.Stat(claimsFile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the claims are still pending after the sign-in: %v", err)
+	}
+}
+
+// A profile whose login changes keeps a usable cache: MSAL reads past a
+// CLI source's entry (sign-in required, not a broken cache), and a CLI
+// source reads past MSAL's.
+func TestLoginSwitchKeepsTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	f := newFakeTool(t, "az")
+	exp := time.Now().Add(time.Hour)
+	f.set(t, "out.json", azJSON(fakeJWT("api://contoso-api", exp), exp, true))
+	mc := &memCache{}
+	if _, err := newCLIClient(t, cliProfile(auth.LoginAzureCLI), f, mc, nil).Token(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := startSim(t, entrasim.Options{})
+	c := newClient(t, s, clientOpts{cache: mc})
+	if _, err := c.Token(ctx, 0); !errors.Is(err, auth.ErrSignInRequired) {
+		t.Fatalf("MSAL over a CLI entry: %v, want sign-in required", err)
+	}
+	login(t, c)
+	if _, err := c.Token(ctx, 0); err != nil {
+		t.Fatalf("MSAL after its sign-in: %v", err)
+	}
+	// (MSAL keeps members it does not know, so az's entry may still be
+	// there: either way a token comes.)
+	if _, err := newCLIClient(t, cliProfile(auth.LoginAzureCLI), f, mc, nil).Token(ctx, 0); err != nil {
+		t.Fatalf("az over MSAL's cache: %v", err)
 	}
 }
