@@ -69,8 +69,25 @@ func newAzSandbox(t *testing.T, bin string) *azSandbox {
 	if err := os.WriteFile(filepath.Join(wrap, "az"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// az login without a device code opens the browser through Python's
+	// webbrowser, which runs $BROWSER URL and waits for it: the stand-in
+	// starts `browse` (this test binary, see TestMain) in the background,
+	// which follows the simulator's sign-in to az's loopback listener.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(wrap, "browse")); err != nil {
+		t.Fatal(err)
+	}
+	opener := filepath.Join(wrap, "open-browser")
+	if err := os.WriteFile(opener, []byte(fmt.Sprintf("#!/bin/sh\n%q \"$1\" >>%q 2>&1 &\n", filepath.Join(wrap, "browse"), filepath.Join(work, "browse.log"))), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	home := filepath.Join(work, "home")
 	sb.env = isolatedEnv(
+		"BROWSER="+opener,
+		"SSL_CERT_FILE="+ca, // for browse
 		"HOME="+home,
 		"XDG_RUNTIME_DIR="+filepath.Join(work, "run"),
 		"BROKER_ADMIN_CONFIG="+filepath.Join(work, "no-admin.toml"),
@@ -312,13 +329,33 @@ func TestAzureCLISource(t *testing.T) {
 		t.Errorf("az runs of broker login beside the daemon: %q", runs[before:])
 	}
 	before = len(sb.azRuns(t))
-	sb.expireAzToken(t)
-	c, err := localapi.DialAddress(ctx, filepath.Join(sb.work, "run", "mcp-token-broker", "broker.sock"))
-	if err != nil {
-		t.Fatal(err)
+
+	// Sign in from the tray (the daemon): az login in the browser, its
+	// words in the daemon's output.
+	s.ResetLog()
+	if err := sb.daemon(t, ctx).SignIn(ctx, "api"); err != nil {
+		b, _ := os.ReadFile(filepath.Join(sb.work, "browse.log"))
+		t.Fatalf("sign-in through the daemon: %v\n%s\nbrowse: %s", err, dlog.String(), b)
 	}
-	defer c.Close()
-	if err := c.RefreshNow(ctx, "api"); err != nil {
+	if runs := sb.azRuns(t); len(runs) < before+1 || runs[before] != "login --tenant "+s.TenantID()+" --scope "+s.Scope()+" --allow-no-subscriptions --output none" {
+		t.Errorf("az runs of the daemon's sign-in: %q", runs[before:])
+	}
+	codeGrant := false
+	for _, r := range s.Requests() {
+		codeGrant = codeGrant || r.GrantType == "authorization_code"
+	}
+	if !codeGrant {
+		t.Errorf("az's sign-in through the daemon made no authorization_code grant: %+v", s.Requests())
+	}
+	if !strings.Contains(dlog.String(), `signing in to profile "api" with the Azure CLI (az)`) {
+		t.Errorf("the daemon's output does not show the sign-in:\n%s", dlog.String())
+	}
+	if p := status().Profiles[0]; p.State != state.OK {
+		t.Errorf("after the daemon's sign-in: %+v", p)
+	}
+	before = len(sb.azRuns(t))
+	sb.expireAzToken(t)
+	if err := sb.daemon(t, ctx).RefreshNow(ctx, "api"); err != nil {
 		t.Fatalf("refresh through the daemon: %v\n%s", err, dlog.String())
 	}
 	var third string
@@ -363,4 +400,15 @@ func TestAzureCLISource(t *testing.T) {
 	if code != 3 || !strings.Contains(stderr, "AADSTS50173") || !strings.Contains(stderr, wantHint) {
 		t.Errorf("token with a revoked refresh token: exit %d, want 3 naming %q\n%s", code, wantHint, stderr)
 	}
+}
+
+// daemon dials the sandbox's daemon (closed when the test ends).
+func (sb *azSandbox) daemon(t *testing.T, ctx context.Context) *localapi.Client {
+	t.Helper()
+	c, err := localapi.DialAddress(ctx, filepath.Join(sb.work, "run", "mcp-token-broker", "broker.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
