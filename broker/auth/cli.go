@@ -101,8 +101,8 @@ type cliTool struct {
 	signIn []string
 }
 
-// cliTools are the tools, by login value. What each says is checked against
-// its source:
+// cliTools are the tools, by login value (built on first use: nothing at
+// start). What each says is checked against its source:
 //
 //   - az (Azure/azure-cli, src/azure-cli/azure/cli/command_modules/profile/
 //     custom.py get_access_token; Debian's 2.45 in
@@ -137,90 +137,92 @@ type cliTool struct {
 //     answers silently, on Windows only its cache and Integrated Windows
 //     Authentication are tried. A failure ends with exit code 1 and
 //     "Authentication failed. Re-run with '--verbosity debug' …" on stderr.
-var cliTools = map[string]*cliTool{
-	LoginAzureCLI: {
-		login:   LoginAzureCLI,
-		command: "az",
-		product: "the Azure CLI (az)",
-		install: "install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli)",
-		dirs: func(getenv func(string) string) []string {
-			return []string{
-				getenv("ProgramFiles") + `\Microsoft SDKs\Azure\CLI2\wbin`,
-				getenv("ProgramFiles(x86)") + `\Microsoft SDKs\Azure\CLI2\wbin`,
-				"/opt/homebrew/bin", "/usr/local/bin", "/home/linuxbrew/.linuxbrew/bin", "/usr/bin",
-			}
+var cliTools = sync.OnceValue(func() map[string]*cliTool {
+	return map[string]*cliTool{
+		LoginAzureCLI: {
+			login:   LoginAzureCLI,
+			command: "az",
+			product: "the Azure CLI (az)",
+			install: "install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli)",
+			dirs: func(getenv func(string) string) []string {
+				return []string{
+					getenv("ProgramFiles") + `\Microsoft SDKs\Azure\CLI2\wbin`,
+					getenv("ProgramFiles(x86)") + `\Microsoft SDKs\Azure\CLI2\wbin`,
+					"/opt/homebrew/bin", "/usr/local/bin", "/home/linuxbrew/.linuxbrew/bin", "/usr/bin",
+				}
+			},
+			tokenArgs: func(p *config.Profile, _ string) []string {
+				return append(append([]string{"account", "get-access-token", "--scope"}, apiScopes(p)...), "--tenant", p.Tenant, "--output", "json")
+			},
+			loginArgs: func(p *config.Profile, deviceCode bool) []string {
+				args := append(append([]string{"login", "--tenant", p.Tenant, "--scope"}, apiScopes(p)...), "--allow-no-subscriptions", "--output", "none")
+				if deviceCode {
+					args = append(args, "--use-device-code")
+				}
+				return args
+			},
+			parse:  parseAzureCLI,
+			signIn: []string{"az login", "Can't find token from MSAL cache"},
 		},
-		tokenArgs: func(p *config.Profile, _ string) []string {
-			return append(append([]string{"account", "get-access-token", "--scope"}, apiScopes(p)...), "--tenant", p.Tenant, "--output", "json")
+		LoginAzd: {
+			login:   LoginAzd,
+			command: "azd",
+			product: "the Azure Developer CLI (azd)",
+			install: "install the Azure Developer CLI (https://aka.ms/install-azd)",
+			dirs: func(getenv func(string) string) []string {
+				return []string{
+					getenv("LOCALAPPDATA") + `\Programs\Azure Dev CLI`,
+					"/opt/homebrew/bin", "/usr/local/bin", "/home/linuxbrew/.linuxbrew/bin", getenv("HOME") + "/.azd/bin", "/usr/bin",
+				}
+			},
+			tokenArgs: func(p *config.Profile, claims string) []string {
+				args := []string{"auth", "token", "--output", "json", "--tenant-id", p.Tenant}
+				for _, s := range apiScopes(p) {
+					args = append(args, "--scope", s)
+				}
+				if claims != "" {
+					args = append(args, "--claims", claims)
+				}
+				return args
+			},
+			loginArgs: func(p *config.Profile, deviceCode bool) []string {
+				args := []string{"auth", "login", "--tenant-id", p.Tenant}
+				for _, s := range apiScopes(p) {
+					args = append(args, "--scope", s)
+				}
+				if deviceCode {
+					args = append(args, "--use-device-code")
+				}
+				return args
+			},
+			claims: true,
+			parse:  parseAzd,
+			signIn: []string{"azd auth login", "not logged in"},
 		},
-		loginArgs: func(p *config.Profile, deviceCode bool) []string {
-			args := append(append([]string{"login", "--tenant", p.Tenant, "--scope"}, apiScopes(p)...), "--allow-no-subscriptions", "--output", "none")
-			if deviceCode {
-				args = append(args, "--use-device-code")
-			}
-			return args
+		LoginAzureAuth: {
+			login:   LoginAzureAuth,
+			command: "azureauth",
+			product: "Microsoft's AzureAuth CLI (azureauth)",
+			install: "install AzureAuth (https://github.com/AzureAD/microsoft-authentication-cli)",
+			dirs: func(getenv func(string) string) []string {
+				return []string{"/opt/homebrew/bin", "/usr/local/bin", "/usr/bin"}
+			},
+			tokenArgs: func(p *config.Profile, _ string) []string {
+				return append(azureAuthArgs(p), "--mode", "broker", "--output", "json")
+			},
+			silentEnv: []string{"AZUREAUTH_NO_USER=1"},
+			loginArgs: func(p *config.Profile, deviceCode bool) []string {
+				if deviceCode {
+					return append(azureAuthArgs(p), "--mode", "devicecode", "--output", "json")
+				}
+				return append(azureAuthArgs(p), "--mode", "broker", "--mode", "web", "--output", "json")
+			},
+			loginPrintsToken: true,
+			parse:            parseAzureAuth,
+			signIn:           []string{"Authentication failed", "Interactive authentication is disabled"},
 		},
-		parse:  parseAzureCLI,
-		signIn: []string{"az login", "Can't find token from MSAL cache"},
-	},
-	LoginAzd: {
-		login:   LoginAzd,
-		command: "azd",
-		product: "the Azure Developer CLI (azd)",
-		install: "install the Azure Developer CLI (https://aka.ms/install-azd)",
-		dirs: func(getenv func(string) string) []string {
-			return []string{
-				getenv("LOCALAPPDATA") + `\Programs\Azure Dev CLI`,
-				"/opt/homebrew/bin", "/usr/local/bin", "/home/linuxbrew/.linuxbrew/bin", getenv("HOME") + "/.azd/bin", "/usr/bin",
-			}
-		},
-		tokenArgs: func(p *config.Profile, claims string) []string {
-			args := []string{"auth", "token", "--output", "json", "--tenant-id", p.Tenant}
-			for _, s := range apiScopes(p) {
-				args = append(args, "--scope", s)
-			}
-			if claims != "" {
-				args = append(args, "--claims", claims)
-			}
-			return args
-		},
-		loginArgs: func(p *config.Profile, deviceCode bool) []string {
-			args := []string{"auth", "login", "--tenant-id", p.Tenant}
-			for _, s := range apiScopes(p) {
-				args = append(args, "--scope", s)
-			}
-			if deviceCode {
-				args = append(args, "--use-device-code")
-			}
-			return args
-		},
-		claims: true,
-		parse:  parseAzd,
-		signIn: []string{"azd auth login", "not logged in"},
-	},
-	LoginAzureAuth: {
-		login:   LoginAzureAuth,
-		command: "azureauth",
-		product: "Microsoft's AzureAuth CLI (azureauth)",
-		install: "install AzureAuth (https://github.com/AzureAD/microsoft-authentication-cli)",
-		dirs: func(getenv func(string) string) []string {
-			return []string{"/opt/homebrew/bin", "/usr/local/bin", "/usr/bin"}
-		},
-		tokenArgs: func(p *config.Profile, _ string) []string {
-			return append(azureAuthArgs(p), "--mode", "broker", "--output", "json")
-		},
-		silentEnv: []string{"AZUREAUTH_NO_USER=1"},
-		loginArgs: func(p *config.Profile, deviceCode bool) []string {
-			if deviceCode {
-				return append(azureAuthArgs(p), "--mode", "devicecode", "--output", "json")
-			}
-			return append(azureAuthArgs(p), "--mode", "broker", "--mode", "web", "--output", "json")
-		},
-		loginPrintsToken: true,
-		parse:            parseAzureAuth,
-		signIn:           []string{"Authentication failed", "Interactive authentication is disabled"},
-	},
-}
+	}
+})
 
 func azureAuthArgs(p *config.Profile) []string {
 	args := []string{"aad", "--client", p.ClientID, "--tenant", p.Tenant}
@@ -249,7 +251,7 @@ func apiScopes(p *config.Profile) []string {
 var argRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9A-Za-z._:/~-]+$`) })
 
 func newCLISource(p *config.Profile, o Options) (*cliSource, error) {
-	tool := cliTools[p.Login]
+	tool := cliTools()[p.Login]
 	if tool == nil {
 		return nil, fmt.Errorf("auth: %q is not a credential tool", p.Login)
 	}
@@ -593,7 +595,7 @@ func parseAzureAuth(out []byte) (string, time.Time, error) {
 // IsCLISource reports whether login names a credential tool: the tool
 // keeps the sign-in, and `broker login` runs the tool's own sign-in where
 // the user sees it.
-func IsCLISource(login string) bool { return cliTools[login] != nil }
+func IsCLISource(login string) bool { return cliTools()[login] != nil }
 
 // Source describes where a profile's tokens come from, for status and
 // doctor.
@@ -613,7 +615,7 @@ type Source struct {
 // login come from: "MSAL, sign-in in the browser", "az account
 // get-access-token".
 func SourceDescription(login string) string {
-	if t := cliTools[login]; t != nil {
+	if t := cliTools()[login]; t != nil {
 		return t.command + " " + strings.Join(t.tokenArgs(&config.Profile{}, "")[:2], " ")
 	}
 	if login == config.LoginDeviceCode {
@@ -626,7 +628,7 @@ func SourceDescription(login string) string {
 // PATH of environ (nil: this process's).
 func DescribeSource(p *config.Profile, environ []string) Source {
 	src := Source{Login: p.Login, Description: SourceDescription(p.Login)}
-	t := cliTools[p.Login]
+	t := cliTools()[p.Login]
 	if t == nil {
 		return src
 	}
