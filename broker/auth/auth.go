@@ -64,6 +64,10 @@ type Options struct {
 	// which then asks for those claims, whichever process runs it. ""
 	// keeps it in memory only.
 	ClaimsFile string
+	// ScopesFile keeps the scopes that servers' scope challenges added to
+	// the profile's (scopes.go), for every later request, whichever
+	// process makes it. "" keeps them in memory only.
+	ScopesFile string
 }
 
 // Capabilities are the client capabilities the broker declares: cp1 tells
@@ -92,6 +96,10 @@ type Client struct {
 	claimsMu   sync.Mutex
 	claimsFile string
 	pending    string // claims the next Login asks for (see ClaimsFile)
+
+	scopesMu   sync.Mutex
+	scopesFile string
+	extra      []string // scopes servers added (see ScopesFile)
 }
 
 // New builds the client of profile p. It makes no network call.
@@ -146,7 +154,7 @@ func newClient(p *config.Profile, o Options, discoveryFor func(host string) bool
 		}
 	}
 	c := &Client{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock,
-		claimsFile: o.ClaimsFile}
+		claimsFile: o.ClaimsFile, scopesFile: o.ScopesFile}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -274,7 +282,7 @@ func (c *Client) loginBrowser(ctx context.Context, claims string) (public.AuthRe
 	if claims != "" {
 		opts = append(opts, public.WithClaims(claims))
 	}
-	return c.pca.AcquireTokenInteractive(ctx, c.profile.Scopes, opts...)
+	return c.pca.AcquireTokenInteractive(ctx, c.Scopes(), opts...)
 }
 
 func (c *Client) loginDeviceCode(ctx context.Context, claims string) (public.AuthResult, error) {
@@ -282,7 +290,7 @@ func (c *Client) loginDeviceCode(ctx context.Context, claims string) (public.Aut
 	if claims != "" {
 		opts = append(opts, public.WithClaims(claims))
 	}
-	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.profile.Scopes, opts...)
+	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.Scopes(), opts...)
 	if err != nil {
 		return public.AuthResult{}, err
 	}
@@ -359,7 +367,7 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 		return token.Token{}, err
 	}
 	defer unlock()
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.Scopes(), public.WithSilentAccount(acct))
 	if err != nil {
 		// MSAL's trap: a failed proactive refresh returns the cached token
 		// AND the error. Use the token only while it is good enough.
@@ -424,7 +432,7 @@ func (c *Client) fromCache(ctx context.Context, acct public.Account) (token.Toke
 	if c.cachedPCA == nil {
 		return token.Token{}, false
 	}
-	res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.Scopes(), public.WithSilentAccount(acct))
 	if err != nil {
 		return token.Token{}, false
 	}
@@ -450,7 +458,7 @@ func (c *Client) refreshLock(ctx context.Context) (func(), error) {
 // accepts for any token (a claims challenge the new token meets anyway).
 func (c *Client) refresh(ctx context.Context, acct public.Account) (token.Token, error) {
 	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, c.now().Unix())
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.Scopes(), public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
 		return token.Token{}, c.classify(err)
 	}
@@ -481,7 +489,7 @@ func (c *Client) Challenge(ctx context.Context, claims string) (token.Token, err
 		return token.Token{}, err
 	}
 	defer unlock()
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.Scopes(), public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
 		e := c.classify(err)
 		if e.Class == ClassSignInRequired {
@@ -544,6 +552,7 @@ func (c *Client) Logout(ctx context.Context) error {
 			return fmt.Errorf("removing account %s: %w", a.PreferredUsername, err)
 		}
 	}
+	c.setExtraScopes(nil) // a new sign-in starts from the profile's scopes
 	return nil
 }
 

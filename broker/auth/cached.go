@@ -35,7 +35,7 @@ func (c *Client) Cached(ctx context.Context) (Cached, error) {
 	if err := c.cache.Replace(ctx, &raw, cache.ReplaceHints{}); err != nil {
 		return Cached{}, fmt.Errorf("reading the token cache: %w", err)
 	}
-	return raw.summary(c.profile.ClientID, c.profile.Scopes, c.profile.LoginHint), nil
+	return raw.summary(c.profile.ClientID, c.Scopes(), c.profile.LoginHint), nil
 }
 
 // rawCache captures the serialized MSAL cache: the shared MSAL cache schema

@@ -152,6 +152,7 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 			return e.store.RefreshLock(ctx, p.Name)
 		},
 		ClaimsFile: filepath.Join(e.opts.StateDir, "claims-"+p.Name+".json"),
+		ScopesFile: filepath.Join(e.opts.StateDir, "scopes-"+p.Name+".json"),
 	})
 	if err != nil {
 		return nil, err
