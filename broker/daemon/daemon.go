@@ -588,6 +588,21 @@ func (d *Daemon) Challenge(ctx context.Context, profile, server, claims string) 
 	return r.challenge(ctx, server, claims)
 }
 
+// ScopeChallenge answers a server's insufficient_scope challenge (a 403
+// naming the scopes it needs) for the profile: a token for the union of
+// the profile's scopes and these, silently when they have consent, which
+// becomes the profile's current token. When the user must consent, the
+// profile turns "sign-in required" naming the server and the scope (the
+// tray notifies) and the next sign-in asks for them; later refreshes ask
+// for them too. A scope of another API is an error for the caller only.
+func (d *Daemon) ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return r.scopeChallenge(ctx, server, scopes)
+}
+
 // SignIn signs the profile in interactively (the engine opens the
 // browser, or prints a device code). Only one sign-in per profile is ever
 // in flight; concurrent callers share it. It returns once the new token

@@ -73,6 +73,9 @@ type refresher struct {
 	stamp    string    // the token cache as last seen by the loop
 	login    *loginCall
 	prompt   string         // the device-code instructions of the sign-in in flight
+	// challengedBy is the server whose challenge made the profile
+	// "sign-in required" ("" for none); a new token clears it.
+	challengedBy string
 	bg       sync.WaitGroup // sign-ins in flight
 }
 
@@ -119,6 +122,9 @@ func (r *refresher) status() state.Profile {
 		p.LastError = r.lastErr.Error()
 	}
 	p.SignInPrompt = r.prompt
+	if r.st == state.SignInRequired {
+		p.ChallengedBy = r.challengedBy
+	}
 	r.mu.Unlock()
 	for _, t := range r.targets {
 		p.Targets = append(p.Targets, t.status())
@@ -432,6 +438,7 @@ func (r *refresher) signOut(ctx context.Context) error {
 			r.tok = token.Token{}
 			r.st = state.SignedOut
 			r.lastErr = nil
+			r.challengedBy = ""
 			r.next = time.Time{}
 			r.failures = 0
 		})
@@ -498,6 +505,11 @@ type challenger interface {
 	Challenge(ctx context.Context, claims string) (token.Token, error)
 }
 
+// scopeChallenger is an Auth that answers scope challenges (auth.Client).
+type scopeChallenger interface {
+	ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error)
+}
+
 // challenge gets a token that meets a server's claims challenge, on the
 // loop; see Daemon.Challenge.
 func (r *refresher) challenge(ctx context.Context, server, claims string) (token.Token, error) {
@@ -505,6 +517,34 @@ func (r *refresher) challenge(ctx context.Context, server, claims string) (token
 	if !ok {
 		return r.token(ctx, 0, true)
 	}
+	return r.meet(ctx, server, "claims", func(ctx context.Context) (token.Token, error) {
+		tok, err := c.Challenge(ctx, claims)
+		if auth.ClassOf(err) == auth.ClassSignInRequired {
+			err = &auth.Error{Class: auth.ClassSignInRequired,
+				Message: fmt.Sprintf("your organisation asks you to sign in again for %s (Conditional Access)", server),
+				Hint:    fmt.Sprintf("run `broker login --profile %s`: the sign-in asks for what %s requires", r.name, server), Err: err}
+		}
+		return tok, err
+	})
+}
+
+// scopeChallenge gets a token with the scopes a server's insufficient_scope
+// challenge asks for, on the loop; see Daemon.ScopeChallenge.
+func (r *refresher) scopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error) {
+	c, ok := r.auth.(scopeChallenger)
+	if !ok {
+		return r.token(ctx, 0, true)
+	}
+	return r.meet(ctx, server, "scopes", func(ctx context.Context) (token.Token, error) {
+		return c.ScopeChallenge(ctx, server, scopes)
+	})
+}
+
+// meet runs a challenge's answer on the loop: its token becomes the
+// profile's; its sign-in required makes the profile "sign-in required"
+// for server (the tray names it). Other failures are the caller's only:
+// a server asking for another API's scope breaks nothing for the others.
+func (r *refresher) meet(ctx context.Context, server, what string, answer func(ctx context.Context) (token.Token, error)) (token.Token, error) {
 	type reply struct {
 		tok token.Token
 		err error
@@ -512,20 +552,23 @@ func (r *refresher) challenge(ctx context.Context, server, claims string) (token
 	ch := make(chan reply, 1)
 	err := r.do(ctx, func(ctx context.Context) {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		tok, err := c.Challenge(actx, claims)
+		tok, err := answer(actx)
 		cancel()
 		if err == nil {
-			r.log.Info("token refreshed for a claims challenge", "server", server, "expires_on", tok.ExpiresOn)
+			r.log.Info("token refreshed for a challenge", "server", server, "challenge", what, "expires_on", tok.ExpiresOn)
 			r.accept(ctx, tok)
 			ch <- reply{tok, nil}
 			return
 		}
-		if auth.ClassOf(err) == auth.ClassSignInRequired {
-			err = &auth.Error{Class: auth.ClassSignInRequired,
-				Message: fmt.Sprintf("your organisation asks you to sign in again for %s (Conditional Access)", server),
-				Hint:    fmt.Sprintf("run `broker login --profile %s`: the sign-in asks for what %s requires", r.name, server), Err: err}
+		switch auth.ClassOf(err) {
+		case auth.ClassSignInRequired:
+			r.fail(err)
+			r.set(func() { r.challengedBy = server })
+		case auth.ClassTemporary:
+			r.fail(err)
+		default:
+			r.log.Warn("a server's challenge cannot be met", "server", server, "challenge", what, "err", err)
 		}
-		r.fail(err)
 		ch <- reply{token.Token{}, err}
 	})
 	if err != nil {
@@ -623,6 +666,7 @@ func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error 
 		r.tok = tok
 		r.st = state.OK
 		r.lastErr = nil
+		r.challengedBy = ""
 		r.reported = ""
 		r.failures = 0
 		r.next = next

@@ -93,7 +93,11 @@ type Profile struct {
 	LastError   string     `json:"last_error,omitempty"`
 	// SignInPrompt is what the user must do to finish a sign-in in
 	// progress: open a URL and enter a device code.
-	SignInPrompt string   `json:"sign_in_prompt,omitempty"`
+	SignInPrompt string `json:"sign_in_prompt,omitempty"`
+	// ChallengedBy names the server whose challenge (Conditional Access
+	// claims, a scope without consent) made the profile sign-in
+	// required; LastError says what it asked for.
+	ChallengedBy string   `json:"challenged_by,omitempty"`
 	Targets      []Target `json:"targets"`
 }
 
