@@ -45,7 +45,9 @@ func (s *Server) GrantConsent(names ...string) error {
 }
 
 // RequireScope makes the MCP endpoint's tool calls demand one of the
-// API's scopes (by name, such as "Tools.Write"); "" stops it.
+// API's scopes (by name, such as "Tools.Write"), or a full scope of
+// another API ("api://other/Files.Read", which no token of this API
+// carries: a misconfigured server); "" stops it.
 func (s *Server) RequireScope(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,10 +113,17 @@ func (s *Server) scopeCheck(scp string) (challenge, reason string) {
 	s.mu.Lock()
 	need := s.requiredScope
 	s.mu.Unlock()
-	if need == "" || slices.ContainsFunc(strings.Fields(scp), func(v string) bool { return strings.EqualFold(v, need) }) {
+	full := need
+	if !strings.Contains(need, "/") {
+		full = s.APIScope(need)
+		if slices.ContainsFunc(strings.Fields(scp), func(v string) bool { return strings.EqualFold(v, need) }) {
+			return "", ""
+		}
+	}
+	if need == "" {
 		return "", ""
 	}
-	params := []string{`error="insufficient_scope"`, fmt.Sprintf("scope=%q", s.APIScope(need))}
+	params := []string{`error="insufficient_scope"`, fmt.Sprintf("scope=%q", full)}
 	if !s.opts.NoMetadata {
 		params = append(params, fmt.Sprintf("resource_metadata=%q", s.ResourceMetadataURL()))
 	}
