@@ -9,7 +9,8 @@ import (
 // Delegated scopes and consent, as Entra keeps them.
 //
 // The API's registration exposes several delegated scopes
-// (Options.APIScopes: access_as_user and Tools.Write by default). The
+// (Options.APIScopes: access_as_user, Tools.Write and Tools.Admin by
+// default). The
 // user has consented to access_as_user only (an admin consented to the
 // app's static permissions). A token request that names a scope nobody
 // consented to is an interactive matter: the refresh_token grant fails
@@ -27,7 +28,7 @@ import (
 // (RFC 6750 §3.1, the MCP authorization spec's scope challenge).
 
 // DefaultAPIScopes are the API's delegated scopes by default.
-var DefaultAPIScopes = []string{"access_as_user", "Tools.Write"}
+var DefaultAPIScopes = []string{"access_as_user", "Tools.Write", "Tools.Admin"}
 
 // APIScope is the full name of one of the API's scopes (App ID URI/name).
 func (s *Server) APIScope(name string) string { return s.opts.APIAudience + "/" + name }
