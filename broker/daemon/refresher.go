@@ -73,10 +73,10 @@ type refresher struct {
 	stamp    string    // the token cache as last seen by the loop
 	login    *loginCall
 	prompt   string         // the device-code instructions of the sign-in in flight
+	bg       sync.WaitGroup // sign-ins in flight
 	// challengedBy is the server whose challenge made the profile
 	// "sign-in required" ("" for none); a new token clears it.
 	challengedBy string
-	bg       sync.WaitGroup // sign-ins in flight
 }
 
 type loginCall struct {
@@ -562,8 +562,7 @@ func (r *refresher) meet(ctx context.Context, server, what string, answer func(c
 		}
 		switch auth.ClassOf(err) {
 		case auth.ClassSignInRequired:
-			r.fail(err)
-			r.set(func() { r.challengedBy = server })
+			r.signInRequired(err, server)
 		case auth.ClassTemporary:
 			r.fail(err)
 		default:
@@ -613,9 +612,7 @@ func (r *refresher) fail(err error) {
 	now := r.d.clock.Now()
 	switch auth.ClassOf(err) {
 	case auth.ClassSignInRequired:
-		r.stamp = r.d.cacheStamp()
-		r.set(func() { r.st = state.SignInRequired; r.lastErr = err; r.next = time.Time{}; r.failures = 0 })
-		r.log.Warn("sign-in required", "err", err)
+		r.signInRequired(err, "")
 	default:
 		// Nothing else is terminal while a token could still be had: a
 		// misconfiguration (or an untrusted certificate: a captive
@@ -655,6 +652,27 @@ func (r *refresher) fail(err error) {
 		}
 		r.log.Debug("still misconfigured", "err", err, "retry_in", retryIn)
 	}
+}
+
+// signInRequired makes the profile "sign-in required" for err; server
+// names the server whose challenge it is ("" for none). The state, the
+// reason and the server change at once, so that the tray, which notifies
+// once per reason, sees them together. A server's challenge stays the
+// reason until a sign-in: a refresh meanwhile fails for the same want.
+func (r *refresher) signInRequired(err error, server string) {
+	r.stamp = r.d.cacheStamp()
+	r.set(func() {
+		switch {
+		case server != "":
+			r.lastErr, r.challengedBy = err, server
+		case r.challengedBy == "" || r.st != state.SignInRequired:
+			r.lastErr, r.challengedBy = err, ""
+		}
+		r.st = state.SignInRequired
+		r.next = time.Time{}
+		r.failures = 0
+	})
+	r.log.Warn("sign-in required", "err", err, "server", server)
 }
 
 // accept makes tok the current token, schedules its refresh and gives it
