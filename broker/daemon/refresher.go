@@ -126,6 +126,9 @@ func (r *refresher) status() state.Profile {
 		p.ChallengedBy = r.challengedBy
 	}
 	r.mu.Unlock()
+	if a, ok := r.auth.(interface{ ExtraScopes() []string }); ok {
+		p.AddedScopes = a.ExtraScopes()
+	}
 	for _, t := range r.targets {
 		p.Targets = append(p.Targets, t.status())
 	}

@@ -193,6 +193,7 @@ func (e *Engine) Status(ctx context.Context) state.Status {
 			st.Profiles = append(st.Profiles, ps)
 			continue
 		}
+		ps.AddedScopes = c.ExtraScopes()
 		cached, err := c.Cached(ctx)
 		switch {
 		case err != nil:

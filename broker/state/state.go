@@ -97,8 +97,11 @@ type Profile struct {
 	// ChallengedBy names the server whose challenge (Conditional Access
 	// claims, a scope without consent) made the profile sign-in
 	// required; LastError says what it asked for.
-	ChallengedBy string   `json:"challenged_by,omitempty"`
-	Targets      []Target `json:"targets"`
+	ChallengedBy string `json:"challenged_by,omitempty"`
+	// AddedScopes are the scopes that servers' scope challenges added to
+	// the profile's: every request of the profile asks for them too.
+	AddedScopes []string `json:"added_scopes,omitempty"`
+	Targets     []Target `json:"targets"`
 }
 
 // Target is one delivery target's last result.

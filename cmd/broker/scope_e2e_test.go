@@ -56,6 +56,14 @@ func TestScopeChallengeThroughTheBridge(t *testing.T) {
 					t.Errorf("status: %s %q by %q, want sign-in required naming the server and the scope", st.State, st.LastError, st.ChallengedBy)
 				}
 			}
+			if st := e.profileStatus(t); !slices.Contains(st.AddedScopes, write) {
+				t.Errorf("status: added scopes %v, want %s", st.AddedScopes, write)
+			}
+			text := exec.Command(e.bin, "status")
+			text.Env = e.env
+			if out, _ := text.Output(); !strings.Contains(string(out), "added_scopes: "+write) {
+				t.Errorf("status does not show the added scope:\n%s", out)
+			}
 			scopesFile := filepath.Join(e.home, ".local", "state", "mcp-token-broker", "scopes-data.json")
 			if b, err := os.ReadFile(scopesFile); err != nil || !strings.Contains(string(b), write) {
 				t.Errorf("the scopes kept for the profile: %q %v", b, err)
