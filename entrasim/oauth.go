@@ -234,6 +234,10 @@ func (s *Server) parseScopes(raw string) (grantScopes, *aadError) {
 	if len(resources) > 1 {
 		return g, newAADError(28000, "invalid_scope", strings.Join(g.requested, " "))
 	}
+	if seen[apiPrefix+".default"] && len(g.named) > 0 {
+		// .default does not mix with other scopes of the same API.
+		return g, newAADError(70011, "invalid_scope")
+	}
 	if resources["api"] {
 		g.audience = s.TokenAudience() // scp: at issue, the consented scopes
 		return g, nil

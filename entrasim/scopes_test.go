@@ -72,7 +72,7 @@ func TestRequireScope(t *testing.T) {
 	s := startSim(t, Options{})
 	ctx := testCtx(t)
 	pca := newCAEClient(t, s, nil)
-	res, err := interactive(ctx, t, s, pca, []string{s.Scope()})
+	res, err := interactive(ctx, t, s, pca, []string{s.APIScope("access_as_user")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRequireScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	accts, _ := pca.Accounts(ctx)
-	res, err = pca.AcquireTokenSilent(ctx, []string{s.Scope(), s.APIScope("Tools.Write")}, public.WithSilentAccount(accts[0]))
+	res, err = pca.AcquireTokenSilent(ctx, []string{s.APIScope("access_as_user"), s.APIScope("Tools.Write")}, public.WithSilentAccount(accts[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,14 @@ package tray
 
 import (
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mcp-token-broker/mcp-token-broker/assets"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/internal/desktoptest"
 )
@@ -33,10 +36,24 @@ func TestTrayChallengeNotice(t *testing.T) {
 		h.expect(t, want)
 	}
 
+	// A sign-in ends when its token is written: one started before that
+	// joins it (the daemon runs one sign-in per profile at a time).
+	written := func(prev string) string {
+		t.Helper()
+		var now string
+		waitFor(t, "the target to hold a new token", func() bool {
+			b, _ := os.ReadFile(target)
+			now = string(b)
+			return strings.HasPrefix(now, "eyJ") && now != prev
+		})
+		return now
+	}
+
 	s := d.waitItem(t)
 	s.waitIcon(t, assets.SignedOut)
 	s.Click(t, "Sign in…")
 	s.waitIcon(t, assets.OK)
+	first := written("")
 
 	say("claims", "challenged sign-in-required")
 	s.waitIcon(t, assets.SignInRequired)
@@ -49,6 +66,10 @@ func TestTrayChallengeNotice(t *testing.T) {
 	s.waitIcon(t, assets.OK)
 	if n := notes.next(t); n.Summary != "Recovered" {
 		t.Errorf("notification %+v, want Recovered", n)
+	}
+	second := written(first)
+	if c, err := token.ParseClaims(second); err != nil || !slices.Contains(c.Acrs, "c1") {
+		t.Errorf("the token of the sign-in from the notification: %+v %v, want acrs c1", c, err)
 	}
 
 	say("scope", "challenged sign-in-required")
@@ -66,6 +87,9 @@ func TestTrayChallengeNotice(t *testing.T) {
 	s.WaitEntry(t, entrasim.DefaultUsername+" — token valid until ")
 	if n := notes.next(t); n.Summary != "Recovered" {
 		t.Errorf("notification %+v, want Recovered (and no second sign-in notice)", n)
+	}
+	if c, err := token.ParseClaims(written(second)); err != nil || !slices.Contains(c.Scp, "Tools.Write") {
+		t.Errorf("the token of the sign-in after the scope challenge: %+v %v, want scp Tools.Write", c, err)
 	}
 
 	s.Click(t, "Quit")

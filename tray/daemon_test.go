@@ -42,7 +42,7 @@ func helperDaemonMain() int {
 	dir := filepath.Dir(target)
 	cfgPath := filepath.Join(dir, "config.toml")
 	cfgText := fmt.Sprintf("[settings]\nstorage = \"file\"\n\n[profiles.data]\ntenant = %q\nclient_id = %q\nscopes = [%q]\nauthority = %q\n\n[[profiles.data.targets]]\nclient = \"file\"\npath = %q\n",
-		sim.TenantID(), sim.ClientID(), sim.Scope(), sim.URL(), target)
+		sim.TenantID(), sim.ClientID(), sim.APIScope("access_as_user"), sim.URL(), target)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "helper: config:", err)
 		return 3

@@ -98,7 +98,10 @@ func (c *Client) setExtraScopes(scopes []string) {
 // scope, and the next Login asks for the union, with consent. The added
 // scopes are kept either way: later refreshes ask for them too. A scope
 // of another API than the profile's is a misconfiguration error, and
-// changes nothing.
+// changes nothing. When the profile asks for the API's .default, which
+// Entra does not mix with its other scopes, nothing is added: a new token
+// for .default carries the scope once it is granted to the app (an
+// admin's consent), else the error is a misconfiguration naming the fix.
 func (c *Client) ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error) {
 	want, err := c.sameAPI(server, scopes)
 	if err != nil {
@@ -108,8 +111,15 @@ func (c *Client) ScopeChallenge(ctx context.Context, server string, scopes []str
 	defer c.mu.Unlock()
 	prev := c.ExtraScopes()
 	next := append([]string(nil), prev...)
+	var viaDefault []string // scopes of an API the profile asks .default of
 	for _, s := range want {
-		if !containsFold(c.profile.Scopes, s) && !containsFold(next, s) {
+		api, _ := apiOf(s)
+		switch {
+		case containsFold(c.profile.Scopes, api+"/.default"):
+			// Entra does not mix .default with other scopes of the same
+			// API (AADSTS70011); .default carries every scope granted.
+			viaDefault = append(viaDefault, s)
+		case !containsFold(c.profile.Scopes, s) && !containsFold(next, s):
 			next = append(next, s)
 		}
 	}
@@ -138,8 +148,38 @@ func (c *Client) ScopeChallenge(ctx context.Context, server string, scopes []str
 		}
 		return token.Token{}, c.scopeError(server, want, err)
 	}
+	if missing := lacking(tok, viaDefault); len(missing) > 0 {
+		return token.Token{}, &Error{Class: ClassMisconfigured,
+			Message: fmt.Sprintf("%s needs scope %s, which a token for %s does not carry: .default carries only the scopes granted to the app", server, strings.Join(missing, " "), c.defaultScope(missing[0])),
+			Hint: fmt.Sprintf("have an admin grant app %s consent to it (`az ad app permission admin-consent --id %s`), or name the scopes in profile %q instead of .default (such as %q) so that the sign-in can ask for it with consent",
+				c.profile.ClientID, c.profile.ClientID, c.profile.Name, strings.TrimSuffix(c.defaultScope(missing[0]), ".default")+"access_as_user")}
+	}
 	c.log.Info("token with the scopes the server asked for", "server", server, "expires_on", tok.ExpiresOn)
 	return tok, nil
+}
+
+// lacking returns the scopes of want that tok's scp does not hold (scp
+// holds the names without the API).
+func lacking(tok token.Token, want []string) []string {
+	var out []string
+	for _, s := range want {
+		name := s[strings.LastIndex(s, "/")+1:]
+		if !containsFold(tok.Scopes, name) && !containsFold(tok.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// defaultScope is the profile's .default scope of the API of scope.
+func (c *Client) defaultScope(scope string) string {
+	api, _ := apiOf(scope)
+	for _, s := range c.profile.Scopes {
+		if strings.EqualFold(s, api+"/.default") {
+			return s
+		}
+	}
+	return api + "/.default"
 }
 
 // scopeError is the sign-in required error of a scope challenge that

@@ -15,11 +15,15 @@ import (
 
 // scopeClient is a client of the simulator's profile that keeps the
 // scopes servers add in file (a second client on the same cache and file
-// is another process).
-func scopeClient(t *testing.T, s *entrasim.Server, cache *memCache, file string) *auth.Client {
+// is another process); scopes replace the profile's .default when given.
+func scopeClient(t *testing.T, s *entrasim.Server, cache *memCache, file string, scopes ...string) *auth.Client {
 	t.Helper()
 	hc := s.HTTPClient()
-	c, err := auth.New(simProfile(s), auth.Options{
+	p := simProfile(s)
+	if len(scopes) > 0 {
+		p.Scopes = scopes
+	}
+	c, err := auth.New(p, auth.Options{
 		HTTPClient: hc, Cache: cache, ScopesFile: file,
 		OpenURL: func(u string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -44,7 +48,8 @@ func TestScopeChallengeNeedsConsent(t *testing.T) {
 	s := startSim(t, entrasim.Options{})
 	cache := &memCache{}
 	file := filepath.Join(t.TempDir(), "scopes-test.json")
-	c := scopeClient(t, s, cache, file)
+	user := s.APIScope("access_as_user")
+	c := scopeClient(t, s, cache, file, user)
 	login(t, c)
 	write := s.APIScope("Tools.Write")
 
@@ -63,8 +68,8 @@ func TestScopeChallengeNeedsConsent(t *testing.T) {
 		t.Errorf("a silent request after the challenge: %v, want sign-in required (it asks for the union)", err)
 	}
 
-	other := scopeClient(t, s, cache, file)
-	if got := other.Scopes(); !slices.Equal(got, []string{s.Scope(), write}) {
+	other := scopeClient(t, s, cache, file, user)
+	if got := other.Scopes(); !slices.Equal(got, []string{user, write}) {
 		t.Errorf("another process asks for %v", got)
 	}
 	tok, err := other.Login(ctxT(t), false)
@@ -95,29 +100,74 @@ func TestScopeChallengeNeedsConsent(t *testing.T) {
 }
 
 // TestScopeChallengeSilent: the scope has consent (an admin's, given after
-// the token was issued): the challenge gets a token with it silently.
+// the token was issued): the challenge gets a token with it silently,
+// for a profile that names its scopes (the union) and for one that asks
+// for .default (which Entra does not mix with named scopes: a new .default
+// token carries what was granted).
 func TestScopeChallengeSilent(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		named bool
+		extra int // scopes kept beside the profile's
+	}{{"named scopes", true, 1}, {".default", false, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := startSim(t, entrasim.Options{})
+			var scopes []string
+			if tc.named {
+				scopes = []string{s.APIScope("access_as_user")}
+			}
+			c := scopeClient(t, s, &memCache{}, "", scopes...)
+			login(t, c)
+			if err := s.GrantConsent("Tools.Write"); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := c.ScopeChallenge(ctxT(t), "demo", []string{s.APIScope("Tools.Write")})
+			if err != nil || !slices.Contains(tok.Scopes, "Tools.Write") {
+				t.Fatalf("a consented scope: %v %v", tok.Scopes, err)
+			}
+			// Asked again (the server still refuses): a new token, not the cache.
+			n := len(s.Requests())
+			if _, err := c.ScopeChallenge(ctxT(t), "demo", []string{s.APIScope("Tools.Write")}); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Requests()) == n {
+				t.Error("a second challenge for the same scope made no token request")
+			}
+			if got := c.ExtraScopes(); len(got) != tc.extra {
+				t.Errorf("extra scopes %v, want %d", got, tc.extra)
+			}
+			for _, r := range s.Requests() {
+				if r.Status != 200 && r.Path != "" && strings.Contains(r.Path, "token") {
+					t.Errorf("a token request failed: %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// TestScopeChallengeDefaultWithoutConsent: a profile that asks for
+// .default cannot add a scope (Entra does not mix them), and a new token
+// lacks one nobody granted: the error says so and names the fixes; the
+// profile's scopes stay as they are.
+func TestScopeChallengeDefaultWithoutConsent(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, entrasim.Options{})
-	c := scopeClient(t, s, &memCache{}, "")
+	file := filepath.Join(t.TempDir(), "scopes-test.json")
+	c := scopeClient(t, s, &memCache{}, file)
 	login(t, c)
-	if err := s.GrantConsent("Tools.Write"); err != nil {
-		t.Fatal(err)
+	_, err := c.ScopeChallenge(ctxT(t), "demo", []string{s.APIScope("Tools.Write")})
+	e := auth.Classify(err)
+	if e == nil || e.Class != auth.ClassMisconfigured || !strings.Contains(e.Message, "demo needs scope "+s.APIScope("Tools.Write")) ||
+		!strings.Contains(e.Hint, "admin-consent") || !strings.Contains(e.Hint, s.APIScope("access_as_user")) {
+		t.Fatalf("a scope nobody granted, for a .default profile: %+v", e)
 	}
-	tok, err := c.ScopeChallenge(ctxT(t), "demo", []string{s.APIScope("Tools.Write")})
-	if err != nil || !slices.Contains(tok.Scopes, "Tools.Write") {
-		t.Fatalf("a consented scope: %v %v", tok.Scopes, err)
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("a .default profile kept added scopes: %v", err)
 	}
-	// Asked again (the server still refuses): a new token, not the cache.
-	n := len(s.Requests())
-	if _, err := c.ScopeChallenge(ctxT(t), "demo", []string{s.APIScope("Tools.Write")}); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Requests()) == n {
-		t.Error("a second challenge for the same scope made no token request")
-	}
-	if got := c.ExtraScopes(); !slices.Equal(got, []string{s.APIScope("Tools.Write")}) {
-		t.Errorf("extra scopes %v", got)
+	if _, err := c.Token(ctxT(t), 0); err != nil {
+		t.Errorf("the profile's own token after the challenge: %v", err)
 	}
 }
 

@@ -52,6 +52,7 @@ func newProxyWorld(t *testing.T) *proxyWorld {
 	if err := writeSimConfig(sim, w.home, "data"); err != nil {
 		t.Fatal(err)
 	}
+	namedScopes(t, w.home, sim) // so that a scope challenge can add a scope
 	cfg := filepath.Join(w.home, ".config", "mcp-token-broker", "config.toml")
 	old, _ := os.ReadFile(cfg)
 	// The simulator's CA comes from ca_file only (no SSL_CERT_FILE): the

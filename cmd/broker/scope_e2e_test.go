@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/state"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
 // TestScopeChallengeThroughTheBridge: a tool of the server needs a scope
@@ -29,6 +31,7 @@ func TestScopeChallengeThroughTheBridge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e := newBridgeEnv(t)
+			namedScopes(t, e.home, e.sim)
 			e.login(t)
 			if withDaemon {
 				startBridgeDaemon(t, e)
@@ -96,7 +99,8 @@ func TestScopeChallengeThroughTheBridge(t *testing.T) {
 // TestScopeChallengeSilentThroughTheBridge: an admin consented to the
 // scope after the token was issued: the bridge gets a token with it
 // silently (through the daemon, which every client then shares) and the
-// client sees only the tool's answer.
+// client sees only the tool's answer. The profile asks for .default: the
+// new .default token carries the granted scope.
 func TestScopeChallengeSilentThroughTheBridge(t *testing.T) {
 	t.Parallel()
 	e := newBridgeEnv(t)
@@ -164,5 +168,24 @@ func TestScopeChallengeOfAnotherAPI(t *testing.T) {
 	}
 	if st := e.profileStatus(t); st.State != state.OK {
 		t.Errorf("status: %+v, want ok", st)
+	}
+}
+
+// namedScopes makes the profile in home's config ask for the simulator's
+// access_as_user instead of .default (the union with a server's scope
+// needs named scopes: Entra does not mix .default with them).
+func namedScopes(t *testing.T, home string, sim *entrasim.Server) {
+	t.Helper()
+	cfg := filepath.Join(home, ".config", "mcp-token-broker", "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := strings.Replace(string(b), fmt.Sprintf("%q", sim.Scope()), fmt.Sprintf("%q", sim.APIScope("access_as_user")), 1)
+	if named == string(b) {
+		t.Fatalf("no .default scope in %s", cfg)
+	}
+	if err := os.WriteFile(cfg, []byte(named), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
