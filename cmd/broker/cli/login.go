@@ -21,7 +21,12 @@ func newLoginCmd(app *App) *cobra.Command {
 		Long: `Sign in to Microsoft Entra ID for a profile: in the browser ($BROWSER when
 set, else the system's default) or, with --device-code (or login =
 "device-code" in the profile), with a code entered on another device. Then
-write the token to every target of the profile; a failed target is a warning.`,
+write the token to every target of the profile; a failed target is a warning.
+
+The sign-in also asks for what servers asked for since the last one: the
+claims of a Conditional Access challenge, and the scopes of a scope
+challenge (403 insufficient_scope) beyond the profile's, with consent
+(` + "`broker status`" + ` lists them as added_scopes).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return loginRun(cmd.Context(), app, opts)
