@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,6 +393,22 @@ func TestProxyBinary(t *testing.T) {
 		if now, _ := os.Stat(copilotFile); !os.SameFile(now, written) || !now.ModTime().Equal(written.ModTime()) {
 			t.Errorf("the client's file was rewritten")
 		}
+	})
+
+	t.Run("a scope of another API: an error that says so", func(t *testing.T) {
+		w.sim.RequireScope("api://other-api/Files.Read")
+		defer w.sim.RequireScope("")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "other"}})
+		if err == nil || !strings.Contains(err.Error(), "api asks for scope api://other-api/Files.Read, of another API") {
+			t.Fatalf("a call that needs another API's scope: %v, want an error saying so", err)
+		}
+		if st := w.status(); st.Profiles[0].State != state.OK || slices.Contains(st.Profiles[0].AddedScopes, "api://other-api/Files.Read") {
+			t.Errorf("status after another API's scope: %+v", st.Profiles[0])
+		}
+		w.sim.RequireScope("")
+		echo(t, cs, "still fine") // the demand lifted: nothing else changed
 	})
 
 	t.Run("refused before the server", func(t *testing.T) {
