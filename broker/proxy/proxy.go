@@ -757,6 +757,9 @@ func (s *Server) observe(resp *http.Response) error {
 				msg += ": " + c
 			}
 		}
+		if scope, ok := challenge.InsufficientScope(resp.Header.Values("WWW-Authenticate")); ok && resp.StatusCode == http.StatusForbidden {
+			msg = "the server needs scope " + scope + ", which the token does not carry (HTTP 403)"
+		}
 		s.fail(f.r, msg)
 		s.log.Warn("server answered with an error", "server", f.r.cfg.Server, "status", resp.StatusCode)
 	}
