@@ -32,20 +32,44 @@ type scopesDoc struct {
 }
 
 // Scopes returns what the client asks Entra for: the profile's scopes and
-// those that servers' scope challenges added (ExtraScopes).
+// those that servers' scope challenges added (ExtraScopes), as long as
+// they still fit the profile (config.toml may have changed since: a scope
+// of an API the profile no longer names, or whose .default it now asks
+// for, would make every request fail).
 func (c *Client) Scopes() []string {
 	out := append([]string(nil), c.profile.Scopes...)
-	for _, s := range c.ExtraScopes() {
-		if !containsFold(out, s) {
-			out = append(out, s)
+	for _, s := range c.storedScopes() {
+		api, _ := apiOf(s)
+		if containsFold(out, s) || containsFold(c.profile.Scopes, api+"/.default") || !c.profileAPI(api) {
+			continue
 		}
+		out = append(out, s)
 	}
 	return out
 }
 
+// profileAPI reports whether api is the API of one of the profile's scopes.
+func (c *Client) profileAPI(api string) bool {
+	for _, s := range c.profile.Scopes {
+		if a, ok := apiOf(s); ok && strings.EqualFold(a, api) {
+			return true
+		}
+	}
+	return false
+}
+
 // ExtraScopes returns the scopes that servers' scope challenges added to
-// the profile's (none when no server asked).
+// the profile's and that Scopes asks for (none when no server asked).
 func (c *Client) ExtraScopes() []string {
+	all := c.Scopes()
+	if n := len(c.profile.Scopes); len(all) > n {
+		return all[n:]
+	}
+	return nil
+}
+
+// storedScopes reads the scopes kept for the profile (Options.ScopesFile).
+func (c *Client) storedScopes() []string {
 	c.scopesMu.Lock()
 	defer c.scopesMu.Unlock()
 	if c.scopesFile == "" {

@@ -194,3 +194,27 @@ func TestScopeChallengeOtherAPI(t *testing.T) {
 		t.Errorf("a refused challenge changed something: file %v, %d requests", err, len(s.Requests())-n)
 	}
 }
+
+// TestAddedScopesFollowTheConfig: scopes kept for a profile that no longer
+// fit it (config.toml now names another API, or the API's .default) are
+// not asked for: the sign-in still works.
+func TestAddedScopesFollowTheConfig(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{})
+	file := filepath.Join(t.TempDir(), "scopes-test.json")
+	if err := os.WriteFile(file, []byte(`{"scopes":["api://old-api/Files.Read","`+s.APIScope("Tools.Write")+`"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	named := scopeClient(t, s, &memCache{}, file, s.APIScope("access_as_user"))
+	if got := named.Scopes(); !slices.Equal(got, []string{s.APIScope("access_as_user"), s.APIScope("Tools.Write")}) {
+		t.Errorf("named scopes: asks for %v", got)
+	}
+	if got := named.ExtraScopes(); !slices.Equal(got, []string{s.APIScope("Tools.Write")}) {
+		t.Errorf("named scopes: added %v", got)
+	}
+	dflt := scopeClient(t, s, &memCache{}, file)
+	if got := dflt.Scopes(); !slices.Equal(got, []string{s.Scope()}) || len(dflt.ExtraScopes()) != 0 {
+		t.Errorf(".default: asks for %v, added %v", got, dflt.ExtraScopes())
+	}
+	login(t, dflt)
+}
