@@ -176,16 +176,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.OnConfig != nil {
 		d.opts.OnConfig(cfg)
 	}
-	d.apply(ctx, nil, cfg, false)
-
+	// The watcher exists before the first writes, so that it remembers
+	// them (Written) and does not take the broker's own first write for a
+	// client's; it watches the targets' folders once they are known.
 	var wg sync.WaitGroup
-	if d.opts.NoWatch {
-		// nothing to watch
-	} else if w, err := watch.New(d.log); err != nil {
-		d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
-	} else {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.Run(ctx) }()
+	var w *watch.Watcher
+	if !d.opts.NoWatch {
+		var err error
+		if w, err = watch.New(d.log); err != nil {
+			d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
+			w = nil
+		} else {
+			d.mu.Lock()
+			d.w = w
+			d.mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Run(ctx) }()
+		}
+	}
+	d.apply(ctx, nil, cfg, false)
+	if w != nil {
 		d.watchFiles(w)
 	}
 	wg.Add(1)
