@@ -70,8 +70,11 @@ type Options struct {
 	// ClientID is the registered public client; others get AADSTS700016.
 	ClientID string
 	// APIAudience is the API's App ID URI; its scopes are
-	// APIAudience+"/.default" and APIAudience+"/access_as_user".
+	// APIAudience+"/.default" and APIAudience+"/"+ each of APIScopes.
 	APIAudience string
+	// APIScopes are the delegated scopes the API exposes, default
+	// DefaultAPIScopes; the user has consented to the first (scopes.go).
+	APIScopes []string
 	// APIAppID is the API's application (client) ID, the aud of its v2
 	// tokens.
 	APIAppID string
@@ -160,6 +163,9 @@ type Server struct {
 	revokedAt   time.Time
 	issued      map[string]bool // uti of the tokens issued since the last RevokeSessions
 	revoked     map[string]bool // uti of the tokens it revoked
+	// Scopes and consent (scopes.go).
+	consented     map[string]bool // the API's scopes the user consented to
+	requiredScope string          // the scope tool calls need ("" for none)
 }
 
 // Start listens, generates the CA, TLS certificate and signing key, and
@@ -191,6 +197,7 @@ func Start(opts Options) (*Server, error) {
 		userCodes: map[string]string{},
 		sessions:  map[string]bool{},
 		conns:     map[net.Conn]bool{},
+		consented: map[string]bool{opts.APIScopes[0]: true},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -231,6 +238,9 @@ func setDefaults(o *Options) {
 	o.TenantID = strings.ToLower(o.TenantID)
 	if o.TenantDomain == "" {
 		o.TenantDomain = DefaultTenantDomain
+	}
+	if len(o.APIScopes) == 0 {
+		o.APIScopes = DefaultAPIScopes
 	}
 	if o.ClientID == "" {
 		o.ClientID = DefaultClientID

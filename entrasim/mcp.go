@@ -25,7 +25,8 @@ type MCPCall struct {
 	// Reason says why the token was refused: "missing token", "malformed
 	// token", "invalid signature", "wrong audience", "wrong issuer",
 	// "expired", "not yet valid", "session revoked", "authentication
-	// context ID required" (cae.go).
+	// context ID required" (cae.go), "scope NAME required" (a tool call
+	// refused with 403, scopes.go).
 	Reason    string
 	Audience  string
 	Username  string
@@ -266,6 +267,12 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, call *MCPCall,
 			},
 		}}
 	case "tools/call":
+		if challenge, why := s.scopeCheck(tc.Scopes); challenge != "" {
+			call.Authorized, call.Reason = false, why
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeJSON(w, http.StatusForbidden, map[string]any{"statusCode": http.StatusForbidden, "message": "Forbidden. " + why + "."})
+			return
+		}
 		var p struct {
 			Name      string         `json:"name"`
 			Arguments map[string]any `json:"arguments"`

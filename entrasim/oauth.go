@@ -149,6 +149,7 @@ type grantScopes struct {
 	requested []string // as sent, without duplicates, order kept
 	audience  string
 	scp       []string
+	named     []string // the API's scopes asked for by name (not .default)
 	offline   bool
 	openid    bool
 	// acrs and capabilities come from the claims parameter (cae.go).
@@ -200,10 +201,13 @@ func (s *Server) parseScopes(raw string) (grantScopes, *aadError) {
 		case l == "profile" || l == "email":
 		case strings.HasPrefix(l, apiPrefix):
 			resources["api"] = true
-			switch strings.TrimPrefix(l, apiPrefix) {
-			case ".default", "access_as_user":
+			name := sc[len(apiPrefix):]
+			switch {
+			case name == ".default":
+			case s.exposed(name) != "":
+				g.named = append(g.named, s.exposed(name))
 			default:
-				e := newAADError(650053, "invalid_client", strings.TrimPrefix(sc, s.opts.APIAudience+"/"), s.opts.APIAudience)
+				e := newAADError(650053, "invalid_client", name, s.opts.APIAudience)
 				return g, e
 			}
 		case strings.HasPrefix(l, "https://graph.microsoft.com/"), strings.HasPrefix(l, GraphAudience+"/"):
@@ -231,8 +235,12 @@ func (s *Server) parseScopes(raw string) (grantScopes, *aadError) {
 	if len(resources) > 1 {
 		return g, newAADError(28000, "invalid_scope", strings.Join(g.requested, " "))
 	}
+	if seen[apiPrefix+".default"] && len(g.named) > 0 {
+		// .default does not mix with other scopes of the same API.
+		return g, newAADError(70011, "invalid_scope")
+	}
 	if resources["api"] {
-		g.audience, g.scp = s.TokenAudience(), []string{"access_as_user"}
+		g.audience = s.TokenAudience() // scp: at issue, the consented scopes
 		return g, nil
 	}
 	g.audience = GraphAudience
@@ -488,6 +496,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		e.write(w, corr)
 		return
+	}
+	if g.audience == s.TokenAudience() {
+		if f.Get("grant_type") == "refresh_token" {
+			// A scope nobody consented to needs the user.
+			if missing := s.notConsented(g.named); len(missing) > 0 {
+				e := newAADError(65001, "invalid_grant")
+				e.Suberror = "consent_required"
+				e.write(w, corr)
+				return
+			}
+		} else {
+			s.consent(g.named) // the user consents on the sign-in page
+		}
+		g.scp = s.consentedScopes()
 	}
 	cr := parseClaimsRequest(f.Get("claims"))
 	if len(cr.acrs) > 0 && f.Get("grant_type") == "refresh_token" {

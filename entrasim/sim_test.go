@@ -277,6 +277,8 @@ func TestParseScopes(t *testing.T) {
 		{"User.Read openid", GraphAudience, 0},
 		{"https://graph.microsoft.com/.default", GraphAudience, 0},
 		{"api://mcp-demo-api/write", "", 650053},
+		{"api://mcp-demo-api/tools.write api://mcp-demo-api/access_as_user", DefaultAPIAppID, 0},
+		{"api://mcp-demo-api/.default api://mcp-demo-api/Tools.Write", "", 70011},
 		{"api://other/.default", "", 500011},
 		{"api://mcp-demo-api/.default User.Read", "", 28000},
 		{"", "", 900144},

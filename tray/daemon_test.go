@@ -5,14 +5,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/brokerd"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/challenge"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/daemon"
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 	"github.com/mcp-token-broker/mcp-token-broker/integrations"
 )
@@ -37,7 +42,7 @@ func helperDaemonMain() int {
 	dir := filepath.Dir(target)
 	cfgPath := filepath.Join(dir, "config.toml")
 	cfgText := fmt.Sprintf("[settings]\nstorage = \"file\"\n\n[profiles.data]\ntenant = %q\nclient_id = %q\nscopes = [%q]\nauthority = %q\n\n[[profiles.data.targets]]\nclient = \"file\"\npath = %q\n",
-		sim.TenantID(), sim.ClientID(), sim.Scope(), sim.URL(), target)
+		sim.TenantID(), sim.ClientID(), sim.APIScope("access_as_user"), sim.URL(), target)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "helper: config:", err)
 		return 3
@@ -79,12 +84,22 @@ func helperDaemonMain() int {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	out := &lockedWriter{w: os.Stdout}
+	addr := filepath.Join(sock, "rt", "broker.sock")
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
-			if sc.Text() == "revoke" {
+			switch sc.Text() {
+			case "revoke":
 				sim.RevokeRefreshTokens()
 				out.line("revoked")
+			case "claims":
+				sim.RequireAuthContext("c1")
+				out.line("challenged " + challengeDaemon(ctx, sim, addr, "demo", "initialize"))
+				sim.RequireAuthContext("")
+			case "scope":
+				sim.RequireScope("Tools.Write")
+				out.line("challenged " + challengeDaemon(ctx, sim, addr, "wiki", "tools/call"))
+				sim.RequireScope("")
 			}
 		}
 	}()
@@ -99,4 +114,43 @@ func helperDaemonMain() int {
 	}
 	out.line("exited")
 	return 0
+}
+
+// challengeDaemon does what the bridge and the proxy do when a server
+// challenges the daemon's token: it calls the simulator's MCP endpoint
+// (method) as server with the daemon's current token, reads the
+// challenge of the refusal and hands it to the daemon over the local API.
+// It returns the class of the daemon's answer ("ok" for a token).
+func challengeDaemon(ctx context.Context, sim *entrasim.Server, addr, server, method string) string {
+	lc, err := localapi.DialAddress(ctx, addr)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer lc.Close()
+	tok, err := lc.Token(ctx, "data", 0)
+	if err != nil {
+		return "token: " + err.Error()
+	}
+	body := `{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":{"name":"echo","arguments":{"text":"hi"},"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sim.MCPURL(), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+tok.Value.Reveal())
+	resp, err := sim.HTTPClient().Do(req)
+	if err != nil {
+		return "mcp: " + err.Error()
+	}
+	resp.Body.Close()
+	h := resp.Header.Values("WWW-Authenticate")
+	if claims, ok := challenge.Claims(h); ok {
+		_, err = lc.Challenge(ctx, "data", server, claims)
+	} else if scope, ok := challenge.InsufficientScope(h); ok {
+		_, err = lc.ScopeChallenge(ctx, "data", server, strings.Fields(scope))
+	} else {
+		return fmt.Sprintf("no challenge in the %d answer", resp.StatusCode)
+	}
+	if err != nil {
+		return auth.ClassOf(err).String()
+	}
+	return "ok"
 }

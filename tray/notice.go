@@ -77,14 +77,13 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 		}
 		switch p.State {
 		case state.SignInRequired:
-			if pn.problem != state.SignInRequired {
-				pn.problem = state.SignInRequired
-				body := who + " must sign in again; tokens are no longer refreshed."
-				if p.LastError != "" {
-					body += "\n" + shorten(p.LastError, 120)
-				}
-				out = append(out, notice{Profile: p.Name, Summary: "Sign-in required", Body: body, SignIn: true,
-					Icon: assets.SignInRequired})
+			// Once per episode, and once more when a server's challenge
+			// (Conditional Access, a scope without consent) is the new
+			// reason: the user learns which server asks, and why.
+			problem := state.SignInRequired + "|" + p.ChallengedBy
+			if pn.problem != problem {
+				pn.problem = problem
+				out = append(out, signInNotice(p, who))
 			}
 		case state.Degraded:
 			if pn.problem == "" && now.Sub(pn.degradedSince) >= failingAfter {
@@ -118,6 +117,22 @@ func (np *noticePolicy) observe(st state.Status, now time.Time, loc *time.Locati
 		}
 	}
 	return append(out, np.observeProxy(st)...)
+}
+
+// signInNotice is the notification of a profile that needs a sign-in:
+// after a server's challenge it names the server and what it asked for.
+func signInNotice(p state.Profile, who string) notice {
+	n := notice{Profile: p.Name, Summary: "Sign-in required", SignIn: true, Icon: assets.SignInRequired}
+	if p.ChallengedBy != "" {
+		n.Summary = "Sign in again for " + p.ChallengedBy
+		n.Body = shorten(p.LastError, 160) + "\nSign in to " + p.Name + " to go on; the sign-in asks for it."
+		return n
+	}
+	n.Body = who + " must sign in again; tokens are no longer refreshed."
+	if p.LastError != "" {
+		n.Body += "\n" + shorten(p.LastError, 120)
+	}
+	return n
 }
 
 // observeProxy tells the user once when a client's request through the

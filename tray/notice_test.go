@@ -129,3 +129,44 @@ func TestProxySignInNotice(t *testing.T) {
 		t.Errorf("a second notice for a lapsed sign-in: %+v", got)
 	}
 }
+
+// TestChallengeNotice: a server's challenge that makes the profile sign-in
+// required is told once, naming the server and the reason, with a Sign in
+// action; polls of the same state tell nothing; another server's
+// challenge is told again, and so is a challenge after a plain sign-in
+// lapse; the recovery once.
+func TestChallengeNotice(t *testing.T) {
+	t.Parallel()
+	st := func(s, by, why string) state.Status {
+		return state.Status{Profiles: []state.Profile{{Name: "data", Account: "alice@contoso.com", State: s,
+			ChallengedBy: by, LastError: why}}}
+	}
+	claims := "your organisation asks you to sign in again for demo (Conditional Access)"
+	scope := "wiki needs scope api://mcp-demo-api/Tools.Write"
+	var np noticePolicy
+	for i, s := range []struct {
+		st           state.Status
+		summary, has string // the one notice expected ("" for none), a part of its body
+	}{
+		{st(state.OK, "", ""), "", ""},
+		{st(state.SignInRequired, "demo", claims), "Sign in again for demo", claims},
+		{st(state.SignInRequired, "demo", claims), "", ""},
+		{st(state.SignInRequired, "demo", "the app needs your consent"), "", ""}, // a poll with other words: same episode
+		{st(state.SignInRequired, "wiki", scope), "Sign in again for wiki", scope},
+		{st(state.SignInRequired, "wiki", scope), "", ""},
+		{st(state.OK, "", ""), "Recovered", ""},
+		{st(state.SignInRequired, "", "AADSTS700082: the refresh token has expired"), "Sign-in required", "AADSTS700082"},
+		{st(state.SignInRequired, "demo", claims), "Sign in again for demo", claims},
+		{st(state.SignInRequired, "demo", claims), "", ""},
+	} {
+		got := np.observe(s.st, t0.Add(time.Duration(i)*time.Minute), utc)
+		switch {
+		case s.summary == "" && len(got) != 0:
+			t.Errorf("step %d: %+v, want no notice", i, got)
+		case s.summary != "" && (len(got) != 1 || got[0].Summary != s.summary || !strings.Contains(got[0].Body, s.has)):
+			t.Errorf("step %d: %+v, want %q saying %q", i, got, s.summary, s.has)
+		case s.summary != "" && s.summary != "Recovered" && !got[0].SignIn:
+			t.Errorf("step %d: no Sign in action: %+v", i, got[0])
+		}
+	}
+}

@@ -64,6 +64,13 @@ type Options struct {
 	// which then asks for those claims, whichever process runs it. ""
 	// keeps it in memory only.
 	ClaimsFile string
+	// ScopesFile keeps the scopes that servers' scope challenges added to
+	// the profile's (scopes.go), for every later request, whichever
+	// process makes it. "" keeps them in memory only.
+	ScopesFile string
+
+	// scopes is set by New for the credential: Client.Scopes.
+	scopes func() []string
 }
 
 // Capabilities are the client capabilities the broker declares: cp1 tells
@@ -90,6 +97,9 @@ type publicClient struct {
 	lock      func(ctx context.Context) (func(), error)
 
 	mu sync.Mutex // serialises silent calls: one refresh at a time
+	// scopes is what to ask for: the profile's scopes and those servers
+	// added (Client.Scopes).
+	scopes func() []string
 }
 
 // newPublic builds the MSAL public client of p, with the choice of instance
@@ -132,7 +142,11 @@ func newPublic(p *config.Profile, o Options, discoveryFor func(host string) bool
 			cached = &cp
 		}
 	}
-	c := &publicClient{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock}
+	c := &publicClient{profile: p, pca: pca, cachedPCA: cached, cache: o.Cache, out: o.DeviceCodeOut, open: o.OpenURL, log: o.Logger, now: o.Now, lock: o.RefreshLock,
+		scopes: o.scopes}
+	if c.scopes == nil {
+		c.scopes = func() []string { return p.Scopes }
+	}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -251,7 +265,7 @@ func (c *publicClient) loginBrowser(ctx context.Context, claims string) (public.
 	if claims != "" {
 		opts = append(opts, public.WithClaims(claims))
 	}
-	return c.pca.AcquireTokenInteractive(ctx, c.profile.Scopes, opts...)
+	return c.pca.AcquireTokenInteractive(ctx, c.scopes(), opts...)
 }
 
 func (c *publicClient) loginDeviceCode(ctx context.Context, claims string) (public.AuthResult, error) {
@@ -259,7 +273,7 @@ func (c *publicClient) loginDeviceCode(ctx context.Context, claims string) (publ
 	if claims != "" {
 		opts = append(opts, public.WithClaims(claims))
 	}
-	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.profile.Scopes, opts...)
+	dc, err := c.pca.AcquireTokenByDeviceCode(ctx, c.scopes(), opts...)
 	if err != nil {
 		return public.AuthResult{}, err
 	}
@@ -345,7 +359,7 @@ func (c *publicClient) token(ctx context.Context, minValidity time.Duration) (to
 		return token.Token{}, err
 	}
 	defer unlock()
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.scopes(), public.WithSilentAccount(acct))
 	if err != nil {
 		// MSAL's trap: a failed proactive refresh returns the cached token
 		// AND the error. Use the token only while it is good enough.
@@ -410,7 +424,7 @@ func (c *publicClient) fromCache(ctx context.Context, acct public.Account) (toke
 	if c.cachedPCA == nil {
 		return token.Token{}, false
 	}
-	res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct))
+	res, err := c.cachedPCA.AcquireTokenSilent(ctx, c.scopes(), public.WithSilentAccount(acct))
 	if err != nil {
 		return token.Token{}, false
 	}
@@ -436,7 +450,7 @@ func (c *publicClient) refreshLock(ctx context.Context) (func(), error) {
 // accepts for any token (a claims challenge the new token meets anyway).
 func (c *publicClient) refresh(ctx context.Context, acct public.Account) (token.Token, error) {
 	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, c.now().Unix())
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.scopes(), public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
 		return token.Token{}, c.classify(err)
 	}
@@ -462,7 +476,7 @@ func (c *publicClient) challenge(ctx context.Context, claims string) (token.Toke
 		return token.Token{}, err
 	}
 	defer unlock()
-	res, err := c.pca.AcquireTokenSilent(ctx, c.profile.Scopes, public.WithSilentAccount(acct), public.WithClaims(claims))
+	res, err := c.pca.AcquireTokenSilent(ctx, c.scopes(), public.WithSilentAccount(acct), public.WithClaims(claims))
 	if err != nil {
 		return token.Token{}, c.classify(err)
 	}

@@ -36,7 +36,7 @@ func (c *publicClient) cached(ctx context.Context) (Cached, error) {
 	if err := c.cache.Replace(ctx, &raw, cache.ReplaceHints{}); err != nil {
 		return Cached{}, fmt.Errorf("reading the token cache: %w", err)
 	}
-	return raw.summary(c.profile.ClientID, c.profile.Scopes, c.profile.LoginHint), nil
+	return raw.summary(c.profile.ClientID, c.scopes(), c.profile.LoginHint), nil
 }
 
 // rawCache captures the serialized MSAL cache: the shared MSAL cache schema

@@ -69,6 +69,7 @@ type cliSource struct {
 	log     *slog.Logger
 	now     func() time.Time
 	lock    func(ctx context.Context) (func(), error)
+	scopes  func() []string // the profile's and those servers added
 
 	mu  sync.Mutex // serialises silent calls: one run of the tool at a time
 	mem *cliEntry  // the entry when there is no cache
@@ -266,7 +267,10 @@ func newCLISource(p *config.Profile, o Options) (*cliSource, error) {
 		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no API scope", p.Name),
 			Hint: "set `scopes = [\"api://<api-app>/.default\"]` in the profile"}
 	}
-	s := &cliSource{profile: p, tool: tool, cache: o.Cache, env: o.Environ, out: o.DeviceCodeOut, log: o.Logger, now: o.Now, lock: o.RefreshLock}
+	s := &cliSource{profile: p, tool: tool, cache: o.Cache, env: o.Environ, out: o.DeviceCodeOut, log: o.Logger, now: o.Now, lock: o.RefreshLock, scopes: o.scopes}
+	if s.scopes == nil {
+		s.scopes = func() []string { return p.Scopes }
+	}
 	if s.env == nil {
 		s.env = os.Environ()
 	}
@@ -280,6 +284,22 @@ func newCLISource(p *config.Profile, o Options) (*cliSource, error) {
 		s.now = time.Now
 	}
 	return s, nil
+}
+
+// current is the profile with the scopes to ask for now: its own and those
+// servers' scope challenges added, without any that could not be passed
+// to the tool safely (a server chose them).
+func (s *cliSource) current() *config.Profile {
+	p := *s.profile
+	p.Scopes = nil
+	for _, sc := range s.scopes() {
+		if argRE().MatchString(sc) {
+			p.Scopes = append(p.Scopes, sc)
+		} else {
+			s.log.Warn("a scope a server asked for cannot be passed to "+s.tool.command, "scope", sc)
+		}
+	}
+	return &p
 }
 
 // silent returns the stored token when it is good enough, else runs the
@@ -312,7 +332,7 @@ func (s *cliSource) silent(ctx context.Context, r request) (token.Token, error) 
 	}
 	rctx, cancel := context.WithTimeout(ctx, ToolTimeout)
 	defer cancel()
-	out, err := s.run(rctx, s.tool.tokenArgs(s.profile, claims), s.tool.silentEnv, nil)
+	out, err := s.run(rctx, s.tool.tokenArgs(s.current(), claims), s.tool.silentEnv, nil)
 	if err != nil {
 		return token.Token{}, err
 	}
@@ -333,7 +353,7 @@ func (s *cliSource) silent(ctx context.Context, r request) (token.Token, error) 
 // A claims challenge cannot be passed to the tools' sign-ins; a new
 // interactive sign-in meets Conditional Access anyway.
 func (s *cliSource) interactive(ctx context.Context, deviceCode bool, _ string) (token.Token, error) {
-	args := s.tool.loginArgs(s.profile, deviceCode)
+	args := s.tool.loginArgs(s.current(), deviceCode)
 	fmt.Fprintf(s.out, "signing in to profile %q with %s: %s %s\n", s.profile.Name, s.tool.product, s.tool.command, strings.Join(args, " "))
 	out, err := s.run(ctx, args, nil, s.out)
 	if err != nil {
@@ -375,13 +395,13 @@ func (s *cliSource) accept(ctx context.Context, out []byte) (token.Token, error)
 	if err != nil {
 		return token.Token{}, &Error{Class: ClassUnknown,
 			Message: fmt.Sprintf("cannot read the answer of %s: %s", s.tool.command, err),
-			Hint:    fmt.Sprintf("run `%s %s` yourself to see what it prints; the broker reads its documented JSON", s.tool.command, strings.Join(s.tool.tokenArgs(s.profile, ""), " "))}
+			Hint:    fmt.Sprintf("run `%s %s` yourself to see what it prints; the broker reads its documented JSON", s.tool.command, strings.Join(s.tool.tokenArgs(s.current(), ""), " "))}
 	}
 	tok, err := checkToken(s.profile, raw, exp, "", "", nil)
 	if err != nil {
 		return token.Token{}, err
 	}
-	if err := s.put(ctx, &cliEntry{Source: s.tool.login, Tenant: s.profile.Tenant, Scopes: s.profile.Scopes,
+	if err := s.put(ctx, &cliEntry{Source: s.tool.login, Tenant: s.profile.Tenant, Scopes: s.current().Scopes,
 		Account: tok.Account, Token: raw, ExpiresOn: tok.ExpiresOn.Unix()}); err != nil {
 		s.log.Warn("cannot store the token", "err", err)
 	}
@@ -417,7 +437,7 @@ func (s *cliSource) run(ctx context.Context, args, extraEnv []string, echo io.Wr
 	if ctx.Err() != nil {
 		return nil, &Error{Class: ClassTemporary,
 			Message: fmt.Sprintf("%s did not answer in time", s.tool.command),
-			Hint:    fmt.Sprintf("run `%s %s` yourself to see what it waits for", s.tool.command, strings.Join(s.tool.tokenArgs(s.profile, ""), " ")), Err: ctx.Err()}
+			Hint:    fmt.Sprintf("run `%s %s` yourself to see what it waits for", s.tool.command, strings.Join(s.tool.tokenArgs(s.current(), ""), " ")), Err: ctx.Err()}
 	}
 	return nil, s.failure(stdout.Bytes(), stderr.Bytes(), err)
 }
@@ -431,7 +451,7 @@ func (s *cliSource) failure(stdout, stderr []byte, runErr error) *Error {
 	}
 	e := &Error{Class: ClassUnknown, Err: runErr,
 		Message: fmt.Sprintf("%s failed: %s", s.tool.command, first),
-		Hint:    fmt.Sprintf("run `%s %s` yourself to see the whole error", s.tool.command, strings.Join(s.tool.tokenArgs(s.profile, ""), " "))}
+		Hint:    fmt.Sprintf("run `%s %s` yourself to see the whole error", s.tool.command, strings.Join(s.tool.tokenArgs(s.current(), ""), " "))}
 	if m := aadstsRE().FindStringSubmatch(text); m != nil {
 		e.Code = m[1]
 		if info, ok := aadCodes[m[1]]; ok {
@@ -467,7 +487,7 @@ func (s *cliSource) failure(stdout, stderr []byte, runErr error) *Error {
 
 // signInHint names the command that signs in with the tool.
 func (s *cliSource) signInHint() string {
-	login := s.tool.command + " " + strings.Join(s.tool.loginArgs(s.profile, false), " ")
+	login := s.tool.command + " " + strings.Join(s.tool.loginArgs(s.current(), false), " ")
 	login = strings.TrimSuffix(login, " --output none")
 	if s.tool.loginPrintsToken {
 		return fmt.Sprintf("run `broker login --profile %s` (it runs %s interactively)", s.profile.Name, s.tool.command)

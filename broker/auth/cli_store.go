@@ -67,7 +67,7 @@ func (s *cliSource) entry(ctx context.Context) (*cliEntry, error) {
 		}
 		e = b.entry
 	}
-	if e == nil || e.Source != s.tool.login || !strings.EqualFold(e.Tenant, s.profile.Tenant) || !slices.Equal(e.Scopes, s.profile.Scopes) {
+	if e == nil || e.Source != s.tool.login || !strings.EqualFold(e.Tenant, s.profile.Tenant) || !slices.Equal(e.Scopes, s.current().Scopes) {
 		return nil, nil
 	}
 	return e, nil

@@ -457,3 +457,40 @@ func TestLoginSwitchKeepsTheCache(t *testing.T) {
 		t.Fatalf("az over MSAL's cache: %v", err)
 	}
 }
+
+// A server's scope challenge adds its scope to what the tool is asked for
+// (azd gets both --scope), and the token stored for the old scopes is not
+// served for the new ones.
+func TestCLIScopeChallenge(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	f := newFakeTool(t, "azd")
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	f.set(t, "out.json", fmt.Sprintf(`{"token":%q,"expiresOn":%q}`+"\n", fakeJWT("api://contoso-api", exp), exp.Format(time.RFC3339)))
+	p := cliProfile(auth.LoginAzd)
+	p.Scopes = []string{"api://contoso-api/access_as_user"}
+	c, err := auth.New(p, auth.Options{Environ: f.env, Cache: &memCache{}, ScopesFile: filepath.Join(t.TempDir(), "scopes.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Token(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ScopeChallenge(ctx, "tools", []string{"api://contoso-api/Tools.Write"}); err != nil {
+		t.Fatalf("ScopeChallenge: %v", err)
+	}
+	if _, err := c.Token(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	base := "auth token --output json --tenant-id " + cliTenant + " --scope api://contoso-api/access_as_user"
+	want := []string{base + " no_user=", base + " --scope api://contoso-api/Tools.Write no_user="}
+	if runs := f.runs(t); strings.Join(runs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("runs:\n%s\nwant:\n%s", strings.Join(runs, "\n"), strings.Join(want, "\n"))
+	}
+	if got := c.ExtraScopes(); len(got) != 1 || got[0] != "api://contoso-api/Tools.Write" {
+		t.Errorf("ExtraScopes = %q", got)
+	}
+	if err := c.Logout(ctx); err != nil || len(c.ExtraScopes()) != 0 {
+		t.Errorf("after Logout: %v, extra scopes %q", err, c.ExtraScopes())
+	}
+}

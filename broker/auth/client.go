@@ -46,7 +46,9 @@ import (
 //     (status then shows the profile ok rather than signed out).
 //
 // What stays in Client for every source: the claims challenge kept for the
-// next Login (Options.ClaimsFile), and the logging of sign-ins.
+// next Login (Options.ClaimsFile), the scopes servers added (scopes.go:
+// Options.ScopesFile; a source asks for Options.scopes(), which New sets
+// to Client.Scopes), and the logging of sign-ins.
 type credential interface {
 	// silent returns a token without user interaction (see request).
 	silent(ctx context.Context, r request) (token.Token, error)
@@ -97,6 +99,11 @@ type Client struct {
 	claimsMu   sync.Mutex
 	claimsFile string
 	pending    string // claims the next Login asks for (see Options.ClaimsFile)
+
+	challengeMu sync.Mutex // one scope challenge at a time (scopes.go)
+	scopesMu    sync.Mutex
+	scopesFile  string
+	extra       []string // scopes servers added (see Options.ScopesFile)
 }
 
 // New builds the client of profile p. It makes no network call and runs
@@ -109,14 +116,16 @@ func New(p *config.Profile, o Options) (*Client, error) {
 		return nil, &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("profile %q has no scopes", p.Name),
 			Hint: "set `scopes = [\"api://<api-app>/.default\"]` in the profile"}
 	}
+	c := &Client{profile: p, log: o.Logger, claimsFile: o.ClaimsFile, scopesFile: o.ScopesFile}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	o.scopes = c.Scopes // what every source asks for (scopes.go)
 	cred, err := newCredential(p, o)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{profile: p, cred: cred, log: o.Logger, claimsFile: o.ClaimsFile}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
+	c.cred = cred
 	return c, nil
 }
 
@@ -189,8 +198,19 @@ func (c *Client) Account(ctx context.Context) (string, bool) {
 // daemon runs.
 func (c *Client) Cached(ctx context.Context) (Cached, error) { return c.cred.cached(ctx) }
 
-// Logout forgets the profile's account and tokens.
-func (c *Client) Logout(ctx context.Context) error { return c.cred.logout(ctx) }
+// Logout forgets the profile's account and tokens, and the scopes servers
+// added (a new sign-in starts from the profile's).
+func (c *Client) Logout(ctx context.Context) error {
+	if err := c.cred.logout(ctx); err != nil {
+		return err
+	}
+	c.setExtraScopes(nil)
+	return nil
+}
+
+func (c *Client) loginCommand() string {
+	return "broker login --profile " + c.profile.Name
+}
 
 // pendingClaims is the claims challenge the next Login must carry.
 func (c *Client) pendingClaims() string {

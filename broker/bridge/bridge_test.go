@@ -68,12 +68,15 @@ func (s *source) counts() (tokens, refreshes int) {
 }
 
 // mint returns a simulator token with lifetime d (negative: expired).
+// mint issues a token valid for d; its ExpiresOn is the token's own exp
+// (a clock read here could be a second past the simulator's).
 func mint(sim *entrasim.Server, d time.Duration) token.Token {
-	return token.Token{
-		Value:     token.Secret(sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: d})),
-		ExpiresOn: time.Now().Add(d),
-		Audience:  sim.APIAudience(),
+	v := sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: d})
+	c, err := token.ParseClaims(v)
+	if err != nil {
+		panic(err)
 	}
+	return token.Token{Value: token.Secret(v), ExpiresOn: time.Unix(c.Exp, 0), Audience: sim.APIAudience()}
 }
 
 // recorder records the headers of every request the bridge sends.

@@ -39,6 +39,9 @@ func (b *Bridge) rpcError(err error) *jsonrpc.Error {
 	case errors.As(err, &te) && auth.ClassOf(te.Err) == auth.ClassSignInRequired:
 		code, d.Reason, d.Hint = CodeSignInRequired, "sign_in_required", b.hint
 		msg = "sign-in required for the MCP server at " + b.url + ": " + b.hint + ", then try again"
+		if te.Challenge != "" {
+			msg = "sign-in required for the MCP server at " + b.url + " (" + te.Challenge + "): " + b.hint + ", then try again"
+		}
 	case errors.As(err, &te):
 		code, d.Reason = CodeNoToken, "token_unavailable"
 		msg = "cannot get an access token for the MCP server at " + b.url + ": " + te.Err.Error()

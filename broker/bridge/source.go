@@ -174,3 +174,46 @@ func (d *daemonFirst) Challenge(ctx context.Context, server, claims string) (tok
 	}
 	return c.Token(ctx, d.profile, refreshedValidity)
 }
+
+// ScopeChallenge meets a server's insufficient_scope challenge with the
+// real source's ScopeChallenge (auth.Client's), else a refresh.
+func (l *lazy) ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return scopeChallengeOrRefresh(ctx, s, server, scopes)
+}
+
+func scopeChallengeOrRefresh(ctx context.Context, s TokenSource, server string, scopes []string) (token.Token, error) {
+	if c, ok := s.(ScopeChallenger); ok {
+		return c.ScopeChallenge(ctx, server, scopes)
+	}
+	return s.Refresh(ctx)
+}
+
+// daemonScopeChallenger is the daemon's scope challenge (localapi.Client).
+type daemonScopeChallenger interface {
+	ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error)
+}
+
+// ScopeChallenge asks the daemon (else the cache) for a token with the
+// scopes a server's insufficient_scope challenge names: the daemon shows
+// "sign-in required" naming the server and the scope when the user must
+// consent, and its next sign-in asks for them.
+func (d *daemonFirst) ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error) {
+	c, err := d.dial(ctx)
+	if err != nil {
+		d.use("cache")
+		return scopeChallengeOrRefresh(ctx, d.cache, server, scopes)
+	}
+	defer c.Close()
+	d.use("daemon")
+	if dc, ok := c.(daemonScopeChallenger); ok {
+		return dc.ScopeChallenge(ctx, d.profile, server, scopes)
+	}
+	if err := c.RefreshNow(ctx, d.profile); err != nil {
+		return token.Token{}, err
+	}
+	return c.Token(ctx, d.profile, refreshedValidity)
+}

@@ -39,6 +39,14 @@ type Challenger interface {
 	Challenge(ctx context.Context, server, claims string) (token.Token, error)
 }
 
+// ScopeChallenger is a TokenSource that can meet a server's scope
+// challenge (a 403 with error="insufficient_scope"): a token for the
+// profile's scopes and these (auth.Client's), server names the server for
+// the user.
+type ScopeChallenger interface {
+	ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error)
+}
+
 // Header names of the Streamable HTTP transport.
 const (
 	headerProtocolVersion = "MCP-Protocol-Version"
@@ -47,7 +55,12 @@ const (
 
 // TokenError is a failure to get a token from the token source; Err says
 // why (errors.Is(err, auth.ErrSignInRequired) when the user must sign in).
-type TokenError struct{ Err error }
+type TokenError struct {
+	Err error
+	// Challenge is what the server's challenge asked for, when a
+	// challenge led to the failure ("demo needs scope …").
+	Challenge string
+}
 
 func (e *TokenError) Error() string { return "getting an access token: " + e.Err.Error() }
 
@@ -182,6 +195,22 @@ func (b *bearer) challenge(ctx context.Context, stale uint64, claims string) (to
 	return b.cur, nil
 }
 
+// scopeChallenge replaces the token with one for the profile's scopes and
+// those of the server's insufficient_scope challenge.
+func (b *bearer) scopeChallenge(ctx context.Context, c ScopeChallenger, scopes []string) (token.Token, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refreshes.Add(1)
+	t, err := c.ScopeChallenge(ctx, b.server, scopes)
+	if err != nil {
+		b.cur = token.Token{}
+		return token.Token{}, &TokenError{Err: err, Challenge: b.server + " needs scope " + strings.Join(scopes, " ")}
+	}
+	b.store(t, b.now())
+	b.log.Info("bridge got a token with the scopes the server asked for", "scopes", strings.Join(scopes, " "), "expires_on", t.ExpiresOn)
+	return b.cur, nil
+}
+
 func (b *bearer) store(t token.Token, now time.Time) {
 	if t.Value != b.cur.Value {
 		b.gen++
@@ -234,10 +263,47 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, &UnauthorizedError{Challenge: challenge}
 		}
 	}
+	if resp.StatusCode == http.StatusForbidden {
+		if resp, err = b.stepUp(req, resp); err != nil {
+			return nil, err
+		}
+	}
 	if req.Method == http.MethodPost && (resp.StatusCode < 200 || resp.StatusCode > 299) {
 		return nil, statusError(resp)
 	}
 	return resp, nil
+}
+
+// stepUp answers a 403 with error="insufficient_scope" (the MCP spec's
+// scope challenge): a token for the profile's scopes and the challenge's,
+// and the request sent once more. Any other 403 is returned as it is.
+func (b *bearer) stepUp(req *http.Request, resp *http.Response) (*http.Response, error) {
+	scope, ok := challenge.InsufficientScope(resp.Header.Values("WWW-Authenticate"))
+	c, can := b.src.(ScopeChallenger)
+	if !ok || !can || scope == "" {
+		return resp, nil
+	}
+	body := req.Body
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return resp, nil
+		}
+		var err error
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	discard(resp)
+	scopes := strings.Fields(scope)
+	b.log.Info("bridge got a scope challenge, retrying once with a token for the scopes it names", "method", req.Method, "scopes", scope)
+	tok, err := b.scopeChallenge(req.Context(), c, scopes)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, err
+	}
+	return b.send(req, body, tok)
 }
 
 // send sends a copy of req with body and tok; the caller's request is not
@@ -269,6 +335,9 @@ func statusError(resp *http.Response) error {
 	e.Detail = logging.Redact(e.Detail)
 	if len(e.Detail) > 200 {
 		e.Detail = e.Detail[:200] + "…"
+	}
+	if scope, ok := challenge.InsufficientScope(resp.Header.Values("WWW-Authenticate")); ok && resp.StatusCode == http.StatusForbidden {
+		e.Detail = "insufficient_scope: the server needs scope " + scope + ", which the token does not carry"
 	}
 	if resp.StatusCode == http.StatusNotFound && resp.Request != nil && resp.Request.Header.Get(headerSessionID) != "" {
 		e.SessionLost = true

@@ -177,16 +177,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.OnConfig != nil {
 		d.opts.OnConfig(cfg)
 	}
-	d.apply(ctx, nil, cfg, false)
-
+	// The watcher exists before the first writes, so that it remembers
+	// them (Written) and does not take the broker's own first write for a
+	// client's; it watches the targets' folders once they are known.
 	var wg sync.WaitGroup
-	if d.opts.NoWatch {
-		// nothing to watch
-	} else if w, err := watch.New(d.log); err != nil {
-		d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
-	} else {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.Run(ctx) }()
+	var w *watch.Watcher
+	if !d.opts.NoWatch {
+		var err error
+		if w, err = watch.New(d.log); err != nil {
+			d.log.Warn("file watching unavailable; config edits and overwritten targets are noticed only at the next refresh", "err", err)
+			w = nil
+		} else {
+			d.mu.Lock()
+			d.w = w
+			d.mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Run(ctx) }()
+		}
+	}
+	d.apply(ctx, nil, cfg, false)
+	if w != nil {
 		d.watchFiles(w)
 	}
 	wg.Add(1)
@@ -587,6 +597,21 @@ func (d *Daemon) Challenge(ctx context.Context, profile, server, claims string) 
 		return token.Token{}, err
 	}
 	return r.challenge(ctx, server, claims)
+}
+
+// ScopeChallenge answers a server's insufficient_scope challenge (a 403
+// naming the scopes it needs) for the profile: a token for the union of
+// the profile's scopes and these, silently when they have consent, which
+// becomes the profile's current token. When the user must consent, the
+// profile turns "sign-in required" naming the server and the scope (the
+// tray notifies) and the next sign-in asks for them; later refreshes ask
+// for them too. A scope of another API is an error for the caller only.
+func (d *Daemon) ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error) {
+	r, err := d.refresher(profile)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return r.scopeChallenge(ctx, server, scopes)
 }
 
 // SignIn signs the profile in interactively (the engine opens the

@@ -74,6 +74,9 @@ type refresher struct {
 	login    *loginCall
 	prompt   string         // the device-code instructions of the sign-in in flight
 	bg       sync.WaitGroup // sign-ins in flight
+	// challengedBy is the server whose challenge made the profile
+	// "sign-in required" ("" for none); a new token clears it.
+	challengedBy string
 }
 
 type loginCall struct {
@@ -119,7 +122,13 @@ func (r *refresher) status() state.Profile {
 		p.LastError = r.lastErr.Error()
 	}
 	p.SignInPrompt = r.prompt
+	if r.st == state.SignInRequired {
+		p.ChallengedBy = r.challengedBy
+	}
 	r.mu.Unlock()
+	if a, ok := r.auth.(interface{ ExtraScopes() []string }); ok {
+		p.AddedScopes = a.ExtraScopes()
+	}
 	for _, t := range r.targets {
 		p.Targets = append(p.Targets, t.status())
 	}
@@ -432,6 +441,7 @@ func (r *refresher) signOut(ctx context.Context) error {
 			r.tok = token.Token{}
 			r.st = state.SignedOut
 			r.lastErr = nil
+			r.challengedBy = ""
 			r.next = time.Time{}
 			r.failures = 0
 		})
@@ -498,6 +508,11 @@ type challenger interface {
 	Challenge(ctx context.Context, claims string) (token.Token, error)
 }
 
+// scopeChallenger is an Auth that answers scope challenges (auth.Client).
+type scopeChallenger interface {
+	ScopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error)
+}
+
 // challenge gets a token that meets a server's claims challenge, on the
 // loop; see Daemon.Challenge.
 func (r *refresher) challenge(ctx context.Context, server, claims string) (token.Token, error) {
@@ -505,6 +520,34 @@ func (r *refresher) challenge(ctx context.Context, server, claims string) (token
 	if !ok {
 		return r.token(ctx, 0, true)
 	}
+	return r.meet(ctx, server, "claims", func(ctx context.Context) (token.Token, error) {
+		tok, err := c.Challenge(ctx, claims)
+		if auth.ClassOf(err) == auth.ClassSignInRequired {
+			err = &auth.Error{Class: auth.ClassSignInRequired,
+				Message: fmt.Sprintf("your organisation asks you to sign in again for %s (Conditional Access)", server),
+				Hint:    fmt.Sprintf("run `broker login --profile %s`: the sign-in asks for what %s requires", r.name, server), Err: err}
+		}
+		return tok, err
+	})
+}
+
+// scopeChallenge gets a token with the scopes a server's insufficient_scope
+// challenge asks for, on the loop; see Daemon.ScopeChallenge.
+func (r *refresher) scopeChallenge(ctx context.Context, server string, scopes []string) (token.Token, error) {
+	c, ok := r.auth.(scopeChallenger)
+	if !ok {
+		return r.token(ctx, 0, true)
+	}
+	return r.meet(ctx, server, "scopes", func(ctx context.Context) (token.Token, error) {
+		return c.ScopeChallenge(ctx, server, scopes)
+	})
+}
+
+// meet runs a challenge's answer on the loop: its token becomes the
+// profile's; its sign-in required makes the profile "sign-in required"
+// for server (the tray names it). Other failures are the caller's only:
+// a server asking for another API's scope breaks nothing for the others.
+func (r *refresher) meet(ctx context.Context, server, what string, answer func(ctx context.Context) (token.Token, error)) (token.Token, error) {
 	type reply struct {
 		tok token.Token
 		err error
@@ -512,20 +555,22 @@ func (r *refresher) challenge(ctx context.Context, server, claims string) (token
 	ch := make(chan reply, 1)
 	err := r.do(ctx, func(ctx context.Context) {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		tok, err := c.Challenge(actx, claims)
+		tok, err := answer(actx)
 		cancel()
 		if err == nil {
-			r.log.Info("token refreshed for a claims challenge", "server", server, "expires_on", tok.ExpiresOn)
+			r.log.Info("token refreshed for a challenge", "server", server, "challenge", what, "expires_on", tok.ExpiresOn)
 			r.accept(ctx, tok)
 			ch <- reply{tok, nil}
 			return
 		}
-		if auth.ClassOf(err) == auth.ClassSignInRequired {
-			err = &auth.Error{Class: auth.ClassSignInRequired,
-				Message: fmt.Sprintf("your organisation asks you to sign in again for %s (Conditional Access)", server),
-				Hint:    fmt.Sprintf("run `broker login --profile %s`: the sign-in asks for what %s requires", r.name, server), Err: err}
+		switch auth.ClassOf(err) {
+		case auth.ClassSignInRequired:
+			r.signInRequired(err, server)
+		case auth.ClassTemporary:
+			r.fail(err)
+		default:
+			r.log.Warn("a server's challenge cannot be met", "server", server, "challenge", what, "err", err)
 		}
-		r.fail(err)
 		ch <- reply{token.Token{}, err}
 	})
 	if err != nil {
@@ -570,9 +615,7 @@ func (r *refresher) fail(err error) {
 	now := r.d.clock.Now()
 	switch auth.ClassOf(err) {
 	case auth.ClassSignInRequired:
-		r.stamp = r.d.cacheStamp()
-		r.set(func() { r.st = state.SignInRequired; r.lastErr = err; r.next = time.Time{}; r.failures = 0 })
-		r.log.Warn("sign-in required", "err", err)
+		r.signInRequired(err, "")
 	default:
 		// Nothing else is terminal while a token could still be had: a
 		// misconfiguration (or an untrusted certificate: a captive
@@ -614,6 +657,27 @@ func (r *refresher) fail(err error) {
 	}
 }
 
+// signInRequired makes the profile "sign-in required" for err; server
+// names the server whose challenge it is ("" for none). The state, the
+// reason and the server change at once, so that the tray, which notifies
+// once per reason, sees them together. A server's challenge stays the
+// reason until a sign-in: a refresh meanwhile fails for the same want.
+func (r *refresher) signInRequired(err error, server string) {
+	r.stamp = r.d.cacheStamp()
+	r.set(func() {
+		switch {
+		case server != "":
+			r.lastErr, r.challengedBy = err, server
+		case r.challengedBy == "" || r.st != state.SignInRequired:
+			r.lastErr, r.challengedBy = err, ""
+		}
+		r.st = state.SignInRequired
+		r.next = time.Time{}
+		r.failures = 0
+	})
+	r.log.Warn("sign-in required", "err", err, "server", server)
+}
+
 // accept makes tok the current token, schedules its refresh and gives it
 // to every target; it returns the channels of the targets' first results.
 func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error {
@@ -623,6 +687,7 @@ func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error 
 		r.tok = tok
 		r.st = state.OK
 		r.lastErr = nil
+		r.challengedBy = ""
 		r.reported = ""
 		r.failures = 0
 		r.next = next

@@ -152,6 +152,7 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 			return e.store.RefreshLock(ctx, p.Name)
 		},
 		ClaimsFile: filepath.Join(e.opts.StateDir, "claims-"+p.Name+".json"),
+		ScopesFile: filepath.Join(e.opts.StateDir, "scopes-"+p.Name+".json"),
 	})
 	if err != nil {
 		return nil, err
@@ -192,6 +193,7 @@ func (e *Engine) Status(ctx context.Context) state.Status {
 			st.Profiles = append(st.Profiles, ps)
 			continue
 		}
+		ps.AddedScopes = c.ExtraScopes()
 		cached, err := c.Cached(ctx)
 		switch {
 		case err != nil:

@@ -211,6 +211,22 @@ func (c *Client) Challenge(ctx context.Context, profile, server, claims string) 
 	return decodeToken(body)
 }
 
+// ScopeChallenge asks the daemon for a token with the scopes a server's
+// insufficient_scope challenge names (beside the profile's); when that
+// needs the user, the error is sign-in required and the daemon shows why.
+func (c *Client) ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error) {
+	q := url.Values{"scope": scopes}
+	if profile != "" {
+		q.Set("profile", profile)
+	}
+	q.Set("server", server)
+	body, err := c.do(ctx, http.MethodPost, "scope-challenge", q)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return decodeToken(body)
+}
+
 // decodeToken reads the daemon's token answer; only a JWT-shaped token
 // is taken.
 func decodeToken(body []byte) (token.Token, error) {

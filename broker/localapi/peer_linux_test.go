@@ -150,12 +150,17 @@ func asNobody(t *testing.T) (uid, gid int, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
+	// A hard link, not a copy: a copy's write descriptor, inherited by a
+	// child that a parallel test forks at that moment, makes exec fail
+	// with "text file busy" until that child execs.
+	if err := os.Link(self, bin); err != nil {
+		data, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	os.Chmod(filepath.Dir(bin), 0o755)
 	return uid, gid, bin

@@ -67,6 +67,14 @@ type Challenger interface {
 	Challenge(ctx context.Context, profile, server, claims string) (token.Token, error)
 }
 
+// ScopeChallenger is implemented by backends that answer an API's scope
+// challenge (*daemon.Daemon): POST /v1/scope-challenge, which the bridge
+// and the proxy send when a server refuses a valid token with 403 and
+// error="insufficient_scope".
+type ScopeChallenger interface {
+	ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error)
+}
+
 // DefaultMinValidity is what token and headers ask for when the caller
 // names nothing (DESIGN.md: "valid" means at least 5 minutes left).
 const DefaultMinValidity = 5 * time.Minute
@@ -98,6 +106,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /v1/sync", s.action(b.Sync))
 	mux.HandleFunc("POST /v1/reload", s.action(func(ctx context.Context, _ string) error { return b.Reload(ctx) }))
 	mux.HandleFunc("POST /v1/challenge", s.challenge)
+	mux.HandleFunc("POST /v1/scope-challenge", s.scopeChallenge)
 	mux.HandleFunc("POST /v1/cache-changed", func(w http.ResponseWriter, r *http.Request) {
 		b.CacheChanged()
 		writeJSON(w, http.StatusOK, struct{}{})
@@ -154,6 +163,32 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	tok, err := c.Challenge(r.Context(), q.Get("profile"), q.Get("server"), string(body))
 	if err != nil {
 		s.log.Debug("local api: challenge not met", "profile", q.Get("profile"), "server", q.Get("server"), "err", err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenJSON{
+		AccessToken: tok.Value.Reveal(),
+		ExpiresOn:   tok.ExpiresOn.Unix(),
+		Account:     tok.Account,
+		Tenant:      tok.Tenant,
+		Audience:    tok.Audience,
+		Scopes:      tok.Scopes,
+	})
+}
+
+// scopeChallenge answers POST /v1/scope-challenge?profile=P&server=S&scope=…
+// (one scope parameter per scope): a token for the profile's scopes and
+// these, or why not.
+func (s *Server) scopeChallenge(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.b.(ScopeChallenger)
+	q := r.URL.Query()
+	if !ok || len(q["scope"]) == 0 {
+		writeJSON(w, http.StatusBadRequest, errorJSON{Error: "name the scopes of the challenge (scope=…)"})
+		return
+	}
+	tok, err := c.ScopeChallenge(r.Context(), q.Get("profile"), q.Get("server"), q["scope"])
+	if err != nil {
+		s.log.Debug("local api: scope challenge not met", "profile", q.Get("profile"), "server", q.Get("server"), "err", err)
 		writeError(w, err)
 		return
 	}

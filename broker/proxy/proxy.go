@@ -63,6 +63,15 @@ type Challenger interface {
 	Challenge(ctx context.Context, profile, server, claims string) (token.Token, error)
 }
 
+// ScopeChallenger is a TokenSource that meets a server's scope challenge
+// (*daemon.Daemon): a 403 with error="insufficient_scope" gets a token for
+// the profile's scopes and the challenge's, or, when the user must
+// consent, makes the profile "sign-in required" naming the server and the
+// scope.
+type ScopeChallenger interface {
+	ScopeChallenge(ctx context.Context, profile, server string, scopes []string) (token.Token, error)
+}
+
 // MaxRetryBody is the largest request body kept for the retry after a
 // 401 (JSON-RPC messages are small); a larger one streams through and a
 // 401 to it goes to the client.
@@ -473,14 +482,20 @@ type forward struct {
 	body   []byte // the request body kept for a retry (nil when none)
 }
 
-// signInError is a server's claims challenge that needs the user: the
-// client gets noToken's answer (a JSON-RPC error naming `broker login`),
-// not the server's 401, so that its session stays up for after the
-// sign-in.
-type signInError struct{ err error }
+// challengeError is a server's challenge (claims, scope) that the broker
+// could not meet: the client gets noToken's answer (a JSON-RPC error
+// naming `broker login` and what the server asked for, or why the
+// challenge cannot be met), not the server's 401 or 403, so that its
+// session stays up for after the sign-in.
+type challengeError struct {
+	err error
+	// asked says what the server asked for ("demo needs scope …"), ""
+	// when the error says it already.
+	asked string
+}
 
-func (e signInError) Error() string { return e.err.Error() }
-func (e signInError) Unwrap() error { return e.err }
+func (e challengeError) Error() string { return e.err.Error() }
+func (e challengeError) Unwrap() error { return e.err }
 
 type forwardKey struct{}
 
@@ -656,10 +671,25 @@ func (s *Server) noToken(w http.ResponseWriter, req *http.Request, r *route, bod
 		s.setSignIn(r, true)
 		status = http.StatusUnauthorized
 		msg = "sign-in required for profile " + r.cfg.Profile + ": run `" + login + "`"
+		var ce challengeError
+		if errors.As(err, &ce) {
+			why := ce.asked
+			if why == "" {
+				why = ce.err.Error()
+			}
+			msg = "sign-in required for profile " + r.cfg.Profile + " (" + why + "): run `" + login + "`"
+		}
 		hint = "run `" + login + "`; the proxy then forwards again with nothing to change in the client"
 	} else {
 		msg = "no token for profile " + r.cfg.Profile + " right now: " + err.Error()
 		hint = "`broker status` shows why; the daemon retries by itself"
+		var ce challengeError
+		if errors.As(err, &ce) && auth.ClassOf(err) != auth.ClassTemporary {
+			msg = "no token for " + r.cfg.Server + ": " + err.Error()
+			if h := hintOf(err); h != "" {
+				hint = h
+			}
+		}
 		s.fail(r, msg)
 	}
 	s.log.Warn("proxy has no token to forward with", "profile", r.cfg.Profile, "server", r.cfg.Server, "err", err)
@@ -727,6 +757,9 @@ func (s *Server) observe(resp *http.Response) error {
 				msg += ": " + c
 			}
 		}
+		if scope, ok := challenge.InsufficientScope(resp.Header.Values("WWW-Authenticate")); ok && resp.StatusCode == http.StatusForbidden {
+			msg = "the server needs scope " + scope + ", which the token does not carry (HTTP 403)"
+		}
 		s.fail(f.r, msg)
 		s.log.Warn("server answered with an error", "server", f.r.cfg.Server, "status", resp.StatusCode)
 	}
@@ -739,9 +772,9 @@ func (s *Server) upstreamError(w http.ResponseWriter, req *http.Request, err err
 	if req.Context().Err() != nil {
 		return // the client went away
 	}
-	var se signInError
-	if f != nil && errors.As(err, &se) {
-		s.noToken(w, req, f.r, f.body, se.err)
+	var ce challengeError
+	if f != nil && errors.As(err, &ce) {
+		s.noToken(w, req, f.r, f.body, ce)
 		return
 	}
 	msg := "cannot reach the server: " + err.Error()
@@ -765,6 +798,9 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := f.r.rt
 	t.s.mu.Unlock()
 	resp, err := base.RoundTrip(out)
+	if err == nil && resp.StatusCode == http.StatusForbidden {
+		return t.stepUp(req, resp, base, f)
+	}
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -785,7 +821,7 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 		if isClaims && auth.ClassOf(ferr) == auth.ClassSignInRequired {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			return nil, signInError{ferr}
+			return nil, challengeError{err: ferr}
 		}
 		return resp, nil
 	}
@@ -800,6 +836,36 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	again.Header.Set("Authorization", "Bearer "+fresh.Value.Reveal())
 	f.tok = fresh
+	return base.RoundTrip(again)
+}
+
+// stepUp answers a 403 with error="insufficient_scope" (the MCP spec's
+// scope challenge): a token for the profile's scopes and the challenge's,
+// and the request sent once more. Any other 403 goes to the client.
+func (t retrying) stepUp(req *http.Request, resp *http.Response, base http.RoundTripper, f *forward) (*http.Response, error) {
+	scope, ok := challenge.InsufficientScope(resp.Header.Values("WWW-Authenticate"))
+	c, can := t.s.o.Tokens.(ScopeChallenger)
+	if !ok || !can || scope == "" || (req.Body != nil && req.GetBody == nil) {
+		return resp, nil
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	server := f.r.cfg.Server
+	t.s.log.Info("server sent a scope challenge", "server", server, "scopes", scope)
+	fresh, err := c.ScopeChallenge(context.WithoutCancel(req.Context()), f.r.cfg.Profile, server, strings.Fields(scope))
+	if err != nil {
+		t.s.log.Warn("server asked for a scope and no token with it could be had", "server", server, "err", err)
+		return nil, challengeError{err: err, asked: server + " needs scope " + scope}
+	}
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if again.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	again.Header.Set("Authorization", "Bearer "+fresh.Value.Reveal())
+	f.tok = fresh
+	t.s.log.Info("got a token with the scopes the server asked for and sent the request again", "server", server)
 	return base.RoundTrip(again)
 }
 

@@ -94,6 +94,13 @@ type Profile struct {
 	// SignInPrompt is what the user must do to finish a sign-in in
 	// progress: open a URL and enter a device code.
 	SignInPrompt string `json:"sign_in_prompt,omitempty"`
+	// ChallengedBy names the server whose challenge (Conditional Access
+	// claims, a scope without consent) made the profile sign-in
+	// required; LastError says what it asked for.
+	ChallengedBy string `json:"challenged_by,omitempty"`
+	// AddedScopes are the scopes that servers' scope challenges added to
+	// the profile's: every request of the profile asks for them too.
+	AddedScopes []string `json:"added_scopes,omitempty"`
 	// Source is where the tokens come from: the profile's login
 	// (browser, device-code, azurecli, azd, azureauth).
 	Source  string   `json:"source,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ func newProxyWorld(t *testing.T) *proxyWorld {
 	if err := writeSimConfig(sim, w.home, "data"); err != nil {
 		t.Fatal(err)
 	}
+	namedScopes(t, w.home, sim) // so that a scope challenge can add a scope
 	cfg := filepath.Join(w.home, ".config", "mcp-token-broker", "config.toml")
 	old, _ := os.ReadFile(cfg)
 	// The simulator's CA comes from ca_file only (no SSL_CERT_FILE): the
@@ -337,6 +339,76 @@ func TestProxyBinary(t *testing.T) {
 		if now, _ := os.Stat(copilotFile); !os.SameFile(now, written) || !now.ModTime().Equal(written.ModTime()) {
 			t.Errorf("the client's file was rewritten")
 		}
+	})
+
+	t.Run("a scope challenge met silently", func(t *testing.T) {
+		// An admin consented after the token was issued: a new token for
+		// the union, and the call goes through.
+		if err := w.sim.GrantConsent("Tools.Write"); err != nil {
+			t.Fatal(err)
+		}
+		w.sim.RequireScope("Tools.Write")
+		defer w.sim.RequireScope("")
+		n := len(w.sim.MCPCalls())
+		echo(t, cs, "silently")
+		var refused, accepted bool
+		for _, c := range w.sim.MCPCalls()[n:] {
+			if c.Reason == "scope Tools.Write required" {
+				refused = true
+			}
+			if refused && c.Authorized && c.Method == "tools/call" {
+				accepted = true
+			}
+		}
+		if !refused || !accepted {
+			t.Errorf("the server refused the old token: %v, then took a new one: %v", refused, accepted)
+		}
+		if st := w.status(); st.Profiles[0].State != state.OK {
+			t.Errorf("status after a met challenge: %+v", st.Profiles[0])
+		}
+	})
+
+	t.Run("a scope challenge: consent in the sign-in, then the call goes through", func(t *testing.T) {
+		admin := w.sim.APIScope("Tools.Admin")
+		w.sim.RequireScope("Tools.Admin")
+		defer w.sim.RequireScope("")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "admin"}})
+		if err == nil || !strings.Contains(err.Error(), "broker login --profile data") || !strings.Contains(err.Error(), "api needs scope "+admin) {
+			t.Fatalf("a call that needs Tools.Admin: %v, want an error naming the scope and broker login", err)
+		}
+		st := w.waitStatus("sign-in required for the scope", func(st state.Status) bool {
+			return len(st.Profiles) == 1 && st.Profiles[0].State == state.SignInRequired
+		})
+		if p := st.Profiles[0]; !strings.Contains(p.LastError, "api needs scope "+admin) || p.ChallengedBy != "api" {
+			t.Errorf("status says %q by %q", p.LastError, p.ChallengedBy)
+		}
+		w.must("login", "--device-code", "--profile", "data") // the simulator approves it: consent
+		echo(t, cs, "after the consent")
+		calls := w.sim.MCPCalls()
+		if last := calls[len(calls)-1]; !last.Authorized || last.Method != "tools/call" {
+			t.Errorf("the server refused the new sign-in's token: %+v", last)
+		}
+		if now, _ := os.Stat(copilotFile); !os.SameFile(now, written) || !now.ModTime().Equal(written.ModTime()) {
+			t.Errorf("the client's file was rewritten")
+		}
+	})
+
+	t.Run("a scope of another API: an error that says so", func(t *testing.T) {
+		w.sim.RequireScope("api://other-api/Files.Read")
+		defer w.sim.RequireScope("")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "other"}})
+		if err == nil || !strings.Contains(err.Error(), "api asks for scope api://other-api/Files.Read, of another API") {
+			t.Fatalf("a call that needs another API's scope: %v, want an error saying so", err)
+		}
+		if st := w.status(); st.Profiles[0].State != state.OK || slices.Contains(st.Profiles[0].AddedScopes, "api://other-api/Files.Read") {
+			t.Errorf("status after another API's scope: %+v", st.Profiles[0])
+		}
+		w.sim.RequireScope("")
+		echo(t, cs, "still fine") // the demand lifted: nothing else changed
 	})
 
 	t.Run("refused before the server", func(t *testing.T) {

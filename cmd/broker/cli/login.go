@@ -23,6 +23,11 @@ set, else the system's default) or, with --device-code (or login =
 "device-code" in the profile), with a code entered on another device. Then
 write the token to every target of the profile; a failed target is a warning.
 
+The sign-in also asks for what servers asked for since the last one: the
+claims of a Conditional Access challenge, and the scopes of a scope
+challenge (403 insufficient_scope) beyond the profile's, with consent
+(` + "`broker status`" + ` lists them as added_scopes).
+
 A profile whose tokens come from a credential tool (login = "azurecli",
 "azd" or "azureauth") runs that tool's own sign-in in this terminal, even
 when the daemon runs, and then takes the tool's token:

@@ -28,7 +28,10 @@ Only values the broker wrote go; a header you wrote yourself stays.
 Prints one line per scrubbed target. When a token cannot be removed (the
 file does not parse, is read-only, ...) it exits 1 naming the file (and
 PATH:LINE:COL where known) and keeps the target in the ledger, so that the
-next logout tries again.`,
+next logout tries again.
+
+The scopes that servers' scope challenges added to a profile are forgotten
+too: the next sign-in asks for the profile's scopes alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.All && opts.Profile != "" {

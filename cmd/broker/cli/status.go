@@ -126,6 +126,12 @@ func writeStatus(w io.Writer, st state.Status, now time.Time) {
 		if p.LastError != "" {
 			fmt.Fprintf(w, "  last_error: %s\n", p.LastError)
 		}
+		if p.ChallengedBy != "" {
+			fmt.Fprintf(w, "  challenged_by: %s\n", p.ChallengedBy)
+		}
+		if len(p.AddedScopes) > 0 {
+			fmt.Fprintf(w, "  added_scopes: %s (servers asked for them; `broker logout` forgets them)\n", strings.Join(p.AddedScopes, " "))
+		}
 		if p.SignInPrompt != "" {
 			fmt.Fprintf(w, "  sign_in_prompt: %s\n", p.SignInPrompt)
 		}
