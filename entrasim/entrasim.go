@@ -160,6 +160,9 @@ type Server struct {
 	revokedAt   time.Time
 	issued      map[string]bool // uti of the tokens issued since the last RevokeSessions
 	revoked     map[string]bool // uti of the tokens it revoked
+	// Confidential apps and managed identities (clientcred.go).
+	reg appRegistry
+	fed federation
 }
 
 // Start listens, generates the CA, TLS certificate and signing key, and
@@ -610,6 +613,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.logged(s.handleToken))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.logged(s.handleDeviceCode))
 	mux.HandleFunc("/devicelogin", s.logged(s.handleDeviceLogin))
+	mux.HandleFunc("GET /msi/token", s.logged(s.handleManagedIdentity))
+	mux.HandleFunc("GET /federation/.well-known/openid-configuration", s.handleFederationDiscovery)
+	mux.HandleFunc("GET /federation/keys", s.handleFederationKeys)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", s.handleResourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", s.handleResourceMetadata)
 	mux.HandleFunc("/mcp", s.handleMCP)
