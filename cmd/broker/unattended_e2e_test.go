@@ -255,6 +255,12 @@ func TestUnattendedSources(t *testing.T) {
 			if text := w.must("status"); !strings.Contains(text, "  source: "+tc.source) {
 				t.Errorf("status text has no source line:\n%s", text)
 			}
+			doc, _, _ := w.broker("doctor")
+			if !strings.Contains(doc, "ci sign-in                   no user signs in: app tokens from the "+tc.source) ||
+				!strings.Contains(doc, "roles "+entrasim.DefaultAppRole+", tid ") || !strings.Contains(doc, ", app "+tc.client+", expires") ||
+				strings.Contains(doc, ", scp ") || daemonJWT.MatchString(doc) {
+				t.Errorf("doctor does not show the source and the app token's roles:\n%s", doc)
+			}
 
 			// The daemon: a token with less than refresh_before left is
 			// replaced by a new one (client credentials or the identity

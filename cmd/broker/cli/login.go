@@ -33,7 +33,11 @@ when the daemon runs, and then takes the tool's token:
   azureauth  azureauth aad --client C --tenant T --scope S --mode broker
              --mode web (--device-code: --mode devicecode)
 The tool keeps the sign-in; ` + "`broker logout`" + ` forgets only the broker's copy of
-the token (run az logout or azd auth logout to sign out of the tool).`,
+the token (run az logout or azd auth logout to sign out of the tool).
+
+An unattended profile (login = "certificate", "workload-identity" or
+"managed-identity") has no user: login just gets an app token from its
+certificate, federated token file or managed identity.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return loginRun(cmd.Context(), app, opts)
