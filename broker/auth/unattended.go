@@ -140,17 +140,31 @@ func unattendedSource(p *config.Profile) string {
 		if p.ManagedIdentityClientID != "" {
 			id = "user-assigned " + p.ManagedIdentityClientID
 		}
-		src, err := managedidentity.GetSource()
-		where := string(src)
-		if err != nil {
-			where = err.Error()
-		}
-		if ep := os.Getenv("IDENTITY_ENDPOINT"); ep != "" && (src == managedidentity.AppService || src == managedidentity.AzureArc) {
-			where += " at " + ep
-		}
-		return fmt.Sprintf("managed identity (%s) of this host, %s", id, where)
+		return fmt.Sprintf("managed identity (%s) of this host, from %s", id, miSource())
 	}
 	return ""
+}
+
+// miSource names the managed-identity endpoint MSAL finds in the
+// environment.
+func miSource() string {
+	src, err := managedidentity.GetSource()
+	if err != nil {
+		return lowerFirst(err.Error())
+	}
+	names := map[managedidentity.Source]string{
+		managedidentity.AppService:    "the App Service endpoint",
+		managedidentity.AzureArc:      "the Azure Arc agent",
+		managedidentity.CloudShell:    "Cloud Shell",
+		managedidentity.AzureML:       "the Azure ML endpoint",
+		managedidentity.ServiceFabric: "the Service Fabric endpoint",
+		managedidentity.DefaultToIMDS: "IMDS (169.254.169.254: no other source is set in the environment)",
+	}
+	name := cmp.Or(names[src], string(src))
+	if ep := os.Getenv("IDENTITY_ENDPOINT"); ep != "" && src != managedidentity.DefaultToIMDS {
+		name += " " + ep
+	}
+	return name
 }
 
 // label is the token's Account: who the token is for.

@@ -228,7 +228,7 @@ func TestUnattendedSources(t *testing.T) {
 	}{
 		{"certificate", 2, e2eApp, "app " + e2eApp, "service principal " + e2eApp + " with the certificate"},
 		{"workload-identity", 1, e2eApp, "app " + e2eApp, "workload identity: service principal " + e2eApp + " with the federated token in $AZURE_FEDERATED_TOKEN_FILE"},
-		{"managed-identity", 2, e2eMI, "managed identity " + e2eMI, "managed identity (user-assigned " + e2eMI + ") of this host, AppService at https://"},
+		{"managed-identity", 2, e2eMI, "managed identity " + e2eMI, "managed identity (user-assigned " + e2eMI + ") of this host, from the App Service endpoint https://"},
 	} {
 		t.Run(tc.login, func(t *testing.T) {
 			t.Parallel()
