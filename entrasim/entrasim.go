@@ -11,7 +11,11 @@
 // from the token URL, id_token and client_info, RS256 access tokens with a
 // random 60–90 minute lifetime, the Graph audience when no API scope is
 // asked, AADSTS error bodies, and fault injection (5xx, 429, delay, outage,
-// revoked refresh tokens, a queued AADSTS error).
+// revoked refresh tokens, a queued AADSTS error). For unattended agents
+// (clientcred.go): the client_credentials grant with a client assertion
+// signed by a registered certificate or issued by a trusted external
+// issuer (a federated credential), and an App Service managed-identity
+// endpoint; their app tokens carry roles, not scp.
 //
 // Refresh tokens follow Entra: each use returns a new refresh token and the
 // old one keeps working (Entra does not revoke used refresh tokens). With

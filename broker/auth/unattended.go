@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -277,9 +276,6 @@ func (c *appClient) check(res confidential.AuthResult) (token.Token, error) {
 		return token.Token{}, err
 	}
 	tok.Account = c.label()
-	if claims, err := token.ParseClaims(string(tok.Value)); err == nil && len(claims.Roles) > 0 {
-		tok.Scopes = claims.Roles
-	}
 	return tok, nil
 }
 
@@ -329,6 +325,11 @@ func (c *appClient) client() (*confidential.Client, error) {
 	return c.cca, nil
 }
 
+// fileErr is err without the path that the message names already.
+func fileErr(path string, err error) string {
+	return strings.TrimPrefix(unwrapPath(err).Error(), path+": ")
+}
+
 func statFile(path string) (fileStamp, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -368,7 +369,7 @@ func (c *appClient) certificate() (confidential.Credential, error) {
 }
 
 func (c *appClient) certError(err error) *Error {
-	return &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("reading the certificate: %s", err), Err: err,
+	return &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("reading the certificate %s: %s", c.profile.Certificate, fileErr(c.profile.Certificate, err)), Err: err,
 		Hint: fmt.Sprintf("set `certificate` in profile %q to the PEM file with the certificate and its private key", c.profile.Name)}
 }
 
@@ -383,10 +384,7 @@ func (c *appClient) federatedToken(context.Context, confidential.AssertionReques
 	}
 	b, err := files.ReadRegular(path, maxFederatedTokenFile)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = fs.ErrNotExist
-		}
-		return "", &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("reading the federated token file %s: %s", path, err), Err: err,
+		return "", &Error{Class: ClassMisconfigured, Message: fmt.Sprintf("reading the federated token file %s: %s", path, fileErr(path, err)), Err: err,
 			Hint: "the file is written by the platform (the workload identity webhook in Kubernetes) or by a CI step that asks its OIDC provider for a token with audience api://AzureADTokenExchange; the broker reads it again at the next try"}
 	}
 	tok := strings.TrimSpace(string(b))
