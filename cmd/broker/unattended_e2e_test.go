@@ -249,14 +249,15 @@ func TestUnattendedSources(t *testing.T) {
 				t.Errorf("headers printed %q, want the token", daemonJWT.ReplaceAllString(hdr, "<token>"))
 			}
 			st := w.status()
-			if st.State != state.OK || st.Account != tc.account || !strings.HasPrefix(st.Source, tc.source) {
-				t.Errorf("status: state %q account %q source %q; want ok, %q, %q…", st.State, st.Account, st.Source, tc.account, tc.source)
+			if st.State != state.OK || st.Account != tc.account || st.Source != tc.login {
+				t.Errorf("status: state %q account %q source %q; want ok, %q, %q", st.State, st.Account, st.Source, tc.account, tc.login)
 			}
-			if text := w.must("status"); !strings.Contains(text, "  source: "+tc.source) {
+			if text := w.must("status"); !strings.Contains(text, "  source: "+tc.login+" (app tokens ") || !strings.Contains(text, "(no user)") {
 				t.Errorf("status text has no source line:\n%s", text)
 			}
 			doc, _, _ := w.broker("doctor")
-			if !strings.Contains(doc, "ci sign-in                   no user signs in: app tokens from the "+tc.source) ||
+			if !strings.Contains(doc, "ci source                    login = \""+tc.login+"\": "+tc.source) ||
+				!strings.Contains(doc, "ci sign-in                   no user signs in: an app token for "+tc.account) ||
 				!strings.Contains(doc, "roles "+entrasim.DefaultAppRole+", tid ") || !strings.Contains(doc, ", app "+tc.client+", expires") ||
 				strings.Contains(doc, ", scp ") || daemonJWT.MatchString(doc) {
 				t.Errorf("doctor does not show the source and the app token's roles:\n%s", doc)
@@ -295,15 +296,19 @@ func TestUnattendedSources(t *testing.T) {
 				}
 				defer c.Close()
 				s, err := c.Status(context.Background())
-				return err == nil && s.Daemon.Running && len(s.Profiles) == 1 && s.Profiles[0].Source != ""
+				return err == nil && s.Daemon.Running && len(s.Profiles) == 1 && s.Profiles[0].Source == tc.login
 			})
 			fresh, _ := os.ReadFile(w.target)
 			if got := w.must("token"); strings.TrimSpace(got) != strings.TrimSpace(string(fresh)) {
 				t.Errorf("token through the daemon is not the target's")
 			}
 			w.checkAppToken(string(fresh), tc.client)
-			if st := w.status(); st.State != state.OK || !strings.HasPrefix(st.Source, tc.source) || st.NextRefresh == nil {
+			if st := w.status(); st.State != state.OK || st.Source != tc.login || st.NextRefresh == nil {
 				t.Errorf("daemon status: %+v", st)
+			}
+			// login with the daemon running: the daemon gets the token.
+			if out := w.must("login"); !strings.Contains(out, "got a token for profile ci ("+tc.account+", no user)") {
+				t.Errorf("login through the daemon said %q", out)
 			}
 			if b, _ := os.ReadFile(w.log); daemonJWT.Match(b) || !bytes.Contains(b, []byte("app token acquired")) {
 				t.Errorf("daemon log: token shown %v, acquisition logged %v", daemonJWT.Match(b), bytes.Contains(b, []byte("app token acquired")))
