@@ -110,11 +110,11 @@ func newApp(p *config.Profile, o Options) (*appClient, error) {
 func unattendedLogin(login string) string {
 	switch login {
 	case config.LoginCertificate:
-		return "app tokens of a service principal with a certificate (no user)"
+		return "app tokens of a service principal with a certificate, no user"
 	case config.LoginWorkloadIdentity:
-		return "app tokens by workload identity federation, from a federated token file (no user)"
+		return "app tokens by workload identity federation, from a federated token file, no user"
 	case config.LoginManagedIdentity:
-		return "app tokens of this host's managed identity (no user)"
+		return "app tokens of this host's managed identity, no user"
 	}
 	return ""
 }

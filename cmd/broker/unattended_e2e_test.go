@@ -252,7 +252,7 @@ func TestUnattendedSources(t *testing.T) {
 			if st.State != state.OK || st.Account != tc.account || st.Source != tc.login {
 				t.Errorf("status: state %q account %q source %q; want ok, %q, %q", st.State, st.Account, st.Source, tc.account, tc.login)
 			}
-			if text := w.must("status"); !strings.Contains(text, "  source: "+tc.login+" (app tokens ") || !strings.Contains(text, "(no user)") {
+			if text := w.must("status"); !strings.Contains(text, "  source: "+tc.login+" (app tokens ") || !strings.Contains(text, ", no user)") {
 				t.Errorf("status text has no source line:\n%s", text)
 			}
 			doc, _, _ := w.broker("doctor")
