@@ -426,6 +426,10 @@ func audienceProblem(aud string, c token.Claims, want string) string {
 func apimCheck(p *config.Profile, c token.Claims) Check {
 	aud := strings.Join(c.Aud, " ")
 	msg := fmt.Sprintf("for API Management, <validate-azure-ad-token tenant-id=\"%s\"> needs <audiences><audience>%s</audience></audiences>; <validate-jwt> needs <issuer>%s</issuer>", c.Tid, aud, c.Iss)
+	if len(c.Roles) > 0 && len(c.Scp) == 0 {
+		// An app token: the policy checks the role instead of a scope.
+		msg += fmt.Sprintf("; an app token: <required-claims><claim name=\"roles\" match=\"any\"><value>%s</value></claim></required-claims>", strings.Join(c.Roles, "</value><value>"))
+	}
 	hint := ""
 	switch {
 	case c.V2():

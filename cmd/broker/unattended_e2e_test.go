@@ -258,7 +258,8 @@ func TestUnattendedSources(t *testing.T) {
 			doc, _, _ := w.broker("doctor")
 			if !strings.Contains(doc, "ci source                    login = \""+tc.login+"\": "+tc.source) ||
 				!strings.Contains(doc, "ci sign-in                   no user signs in: an app token for "+tc.account) ||
-				!strings.Contains(doc, "roles "+entrasim.DefaultAppRole+", tid ") || !strings.Contains(doc, ", app "+tc.client+", expires") ||
+				!strings.Contains(doc, "roles "+entrasim.DefaultAppRole+", tid ") ||
+				!strings.Contains(doc, `<required-claims><claim name="roles" match="any"><value>`+entrasim.DefaultAppRole+`</value></claim></required-claims>`) || !strings.Contains(doc, ", app "+tc.client+", expires") ||
 				strings.Contains(doc, ", scp ") || daemonJWT.MatchString(doc) {
 				t.Errorf("doctor does not show the source and the app token's roles:\n%s", doc)
 			}
