@@ -235,19 +235,19 @@ func (c *appClient) interactive(ctx context.Context, _ bool, claims string) (tok
 }
 
 // cached reports the newest cached token's expiry. The account is the
-// app or identity once a token was had; a new token never needs a user.
+// app or identity, and a token can always be had without a user
+// (HasRefreshToken), also before the first one: status shows the profile
+// ok, not signed out.
 func (c *appClient) cached(ctx context.Context) (Cached, error) {
+	s := Cached{Account: c.label(), HasRefreshToken: true}
 	if c.cache == nil {
-		return Cached{}, nil
+		return s, nil
 	}
 	var raw rawCache
 	if err := c.cache.Replace(ctx, &raw, cache.ReplaceHints{}); err != nil {
 		return Cached{}, fmt.Errorf("reading the token cache: %w", err)
 	}
-	s := raw.summary(c.cacheID, c.profile.Scopes, "")
-	if !s.ExpiresOn.IsZero() {
-		s.Account, s.HasRefreshToken = c.label(), true
-	}
+	s.ExpiresOn = raw.summary(c.cacheID, c.profile.Scopes, "").ExpiresOn
 	return s, nil
 }
 
@@ -271,7 +271,7 @@ func (c *appClient) fromCache(ctx context.Context) (token.Token, bool) {
 // check checks an app token as a user's is checked (the audience is the
 // API), and names the app or identity as its account.
 func (c *appClient) check(res confidential.AuthResult) (token.Token, error) {
-	tok, err := (&publicClient{profile: c.profile}).check(res)
+	tok, err := checkToken(c.profile, res.AccessToken, res.ExpiresOn, "", "", res.GrantedScopes)
 	if err != nil {
 		return token.Token{}, err
 	}

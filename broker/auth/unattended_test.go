@@ -92,6 +92,10 @@ func TestCertificateSource(t *testing.T) {
 	c := &memCache{}
 	cl := newAppClient(t, s, p, c, nil)
 
+	// Before the first token: no user is needed to get one.
+	if cached, err := cl.Cached(ctx); err != nil || cached.Account != "app "+ciApp || !cached.HasRefreshToken || !cached.ExpiresOn.IsZero() {
+		t.Errorf("Cached before the first token = %+v, %v", cached, err)
+	}
 	tok, err := cl.Login(ctx, false)
 	if err != nil {
 		t.Fatalf("Login: %v", err)

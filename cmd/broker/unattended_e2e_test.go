@@ -234,6 +234,10 @@ func TestUnattendedSources(t *testing.T) {
 			t.Parallel()
 			w := newAppWorld(t, tc.login, tc.version)
 
+			// No user is needed: before any token the profile is ok.
+			if st := w.status(); st.State != state.OK || st.Account != tc.account || st.ExpiresOn != nil {
+				t.Errorf("status before login: %+v", st)
+			}
 			out := w.must("login")
 			if want := "got a token for profile ci (" + tc.account + ", no user)"; !strings.Contains(out, want) {
 				t.Errorf("login said %q, want %q", out, want)
