@@ -11,7 +11,11 @@
 // from the token URL, id_token and client_info, RS256 access tokens with a
 // random 60–90 minute lifetime, the Graph audience when no API scope is
 // asked, AADSTS error bodies, and fault injection (5xx, 429, delay, outage,
-// revoked refresh tokens, a queued AADSTS error).
+// revoked refresh tokens, a queued AADSTS error). For unattended agents
+// (clientcred.go): the client_credentials grant with a client assertion
+// signed by a registered certificate or issued by a trusted external
+// issuer (a federated credential), and an App Service managed-identity
+// endpoint; their app tokens carry roles, not scp.
 //
 // Refresh tokens follow Entra: each use returns a new refresh token and the
 // old one keeps working (Entra does not revoke used refresh tokens). With
@@ -166,6 +170,9 @@ type Server struct {
 	// Scopes and consent (scopes.go).
 	consented     map[string]bool // the API's scopes the user consented to
 	requiredScope string          // the scope tool calls need ("" for none)
+	// Confidential apps and managed identities (clientcred.go).
+	reg appRegistry
+	fed federation
 }
 
 // Start listens, generates the CA, TLS certificate and signing key, and
@@ -620,6 +627,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.logged(s.handleToken))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.logged(s.handleDeviceCode))
 	mux.HandleFunc("/devicelogin", s.logged(s.handleDeviceLogin))
+	mux.HandleFunc("GET /msi/token", s.logged(s.handleManagedIdentity))
+	mux.HandleFunc("GET /federation/.well-known/openid-configuration", s.handleFederationDiscovery)
+	mux.HandleFunc("GET /federation/keys", s.handleFederationKeys)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", s.handleResourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", s.handleResourceMetadata)
 	mux.HandleFunc("/mcp", s.handleMCP)

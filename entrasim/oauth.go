@@ -433,6 +433,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	if f.Get("grant_type") == "client_credentials" {
+		s.clientCredentials(w, f, seg, corr) // clientcred.go
+		return
+	}
 	clientID := f.Get("client_id")
 	resErr := s.resourceError(f.Get("resource"), f.Get("scope"))
 	switch {

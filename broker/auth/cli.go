@@ -635,6 +635,9 @@ type Source struct {
 // login come from: "MSAL, sign-in in the browser", "az account
 // get-access-token".
 func SourceDescription(login string) string {
+	if d := unattendedLogin(login); d != "" {
+		return d
+	}
 	if t := cliTools()[login]; t != nil {
 		return t.command + " " + strings.Join(t.tokenArgs(&config.Profile{}, "")[:2], " ")
 	}
@@ -648,6 +651,9 @@ func SourceDescription(login string) string {
 // PATH of environ (nil: this process's).
 func DescribeSource(p *config.Profile, environ []string) Source {
 	src := Source{Login: p.Login, Description: SourceDescription(p.Login)}
+	if config.IsUnattended(p.Login) {
+		src.Description = unattendedSource(p)
+	}
 	t := cliTools()[p.Login]
 	if t == nil {
 		return src

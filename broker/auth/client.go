@@ -21,8 +21,10 @@ import (
 // uses *Client; a credential is never seen outside this package.
 //
 // Implementations: publicClient (auth.go: "browser", "device-code", MSAL
-// Go's public client) and cliSource (cli.go: "azurecli", "azd",
-// "azureauth": a token from another tool that has the OS's sign-in broker).
+// Go's public client), cliSource (cli.go: "azurecli", "azd",
+// "azureauth": a token from another tool that has the OS's sign-in broker)
+// and appClient (unattended.go: "certificate", "workload-identity",
+// "managed-identity": app tokens from MSAL Go's confidential client).
 // A new source is a type with these four methods, in a file of its own,
 // and a case in newCredential.
 //
@@ -84,6 +86,8 @@ func newCredential(p *config.Profile, o Options) (credential, error) {
 	switch p.Login {
 	case LoginAzureCLI, LoginAzd, LoginAzureAuth:
 		return newCLISource(p, o)
+	case config.LoginCertificate, config.LoginWorkloadIdentity, config.LoginManagedIdentity:
+		return newApp(p, o) // unattended.go
 	default: // "browser", "device-code" ("" in tests that build a profile by hand)
 		return newPublic(p, o, isMicrosoftHost)
 	}

@@ -39,13 +39,16 @@ type Profile struct {
 	Scopes    []string `toml:"scopes"`
 	Authority string   `toml:"authority"`
 	// Login is the sign-in method, where the tokens come from: "browser"
-	// (default), "device-code", "azurecli", "azd" or "azureauth" (see the
-	// Login* constants).
+	// (default), "device-code", "azurecli", "azd" or "azureauth", or an
+	// unattended source, "certificate", "workload-identity" or
+	// "managed-identity" (see the Login* constants).
 	Login     string `toml:"login"`
 	LoginHint string `toml:"login_hint"`
 	// CAFile is the profile's PEM bundle, instead of settings.ca_file.
 	CAFile  string   `toml:"ca_file"`
 	Targets []Target `toml:"targets"`
+	// Unattended holds the keys of the unattended sources.
+	Unattended
 }
 
 // CABundle returns the PEM bundle the profile trusts beside the system's

@@ -41,6 +41,7 @@ type fileProfile struct {
 	LoginHint *string   `toml:"login_hint"`
 	CAFile    *string   `toml:"ca_file"`
 	Targets   []Target  `toml:"targets"`
+	fileUnattended
 }
 
 // where is a place in a file.
@@ -331,6 +332,7 @@ func merge(cfg *Config, doc *fileDoc) {
 		set(&p.Login, fp.Login)
 		set(&p.LoginHint, fp.LoginHint)
 		set(&p.CAFile, fp.CAFile)
+		fp.fileUnattended.merge(&p.Unattended)
 		if fp.Scopes != nil {
 			p.Scopes = append([]string(nil), (*fp.Scopes)...)
 		}

@@ -162,6 +162,9 @@ func validateProfile(p *Profile, base string, loc locFunc, fail failFunc) error 
 		return fail(loc(base), base, "use letters, digits, - and _ in profile names",
 			"profile name %q is not valid", p.Name)
 	}
+	if IsUnattended(p.Login) {
+		return validateUnattended(p, base, loc, fail) // unattended.go
+	}
 	missing := func(key, hint string) error {
 		return fail(loc(base+"."+key, base), base+"."+key, hint, "%s.%s is required", base, key)
 	}
@@ -253,7 +256,8 @@ const (
 
 // loginMethods are the valid values of `login`, in the order the hint
 // lists them.
-var loginMethods = []string{LoginBrowser, LoginDeviceCode, LoginAzureCLI, LoginAzd, LoginAzureAuth}
+var loginMethods = []string{LoginBrowser, LoginDeviceCode, LoginAzureCLI, LoginAzd, LoginAzureAuth,
+	LoginCertificate, LoginWorkloadIdentity, LoginManagedIdentity} // the last three: unattended.go
 
 // ownClientID reports whether the sign-in method uses a client ID of its
 // own, so that the profile's client_id is optional (and unused): az and

@@ -212,7 +212,11 @@ func checkProfile(ctx context.Context, o Options, p *config.Profile, add func(Ch
 		add(Check{Name: "sign-in", Profile: p.Name, Level: lvl, Message: err.Error(), Hint: HintOf(err)})
 		return token.Token{}, false
 	}
-	add(Check{Name: "sign-in", Profile: p.Name, Level: OK, Message: "signed in as " + tok.Account})
+	if p.IsUnattended() {
+		add(Check{Name: "sign-in", Profile: p.Name, Level: OK, Message: "no user signs in: an app token for " + tok.Account})
+	} else {
+		add(Check{Name: "sign-in", Profile: p.Name, Level: OK, Message: "signed in as " + tok.Account})
+	}
 	now := o.Now()
 	want := p.APIResource()
 	claims := claimsOf(tok)
@@ -382,11 +386,17 @@ func describeToken(tok token.Token, c token.Claims, now time.Time) string {
 	if c.Iss != "" {
 		fmt.Fprintf(&b, ", iss %s", c.Iss)
 	}
-	fmt.Fprintf(&b, ", scp %s", strings.Join(tok.Scopes, " "))
+	if len(c.Roles) == 0 || len(c.Scp) > 0 {
+		fmt.Fprintf(&b, ", scp %s", strings.Join(tok.Scopes, " "))
+	}
 	if len(c.Roles) > 0 {
 		fmt.Fprintf(&b, ", roles %s", strings.Join(c.Roles, " "))
 	}
-	fmt.Fprintf(&b, ", tid %s, upn %s, expires %s (in %s)", tok.Tenant, tok.Account,
+	who := "upn " + tok.Account
+	if c.User == "" && c.AppID != "" {
+		who = "app " + c.AppID // an app token: no user
+	}
+	fmt.Fprintf(&b, ", tid %s, %s, expires %s (in %s)", tok.Tenant, who,
 		tok.ExpiresOn.Local().Format("15:04:05"), strings.TrimSuffix(tok.ExpiresOn.Sub(now).Round(time.Minute).String(), "0s"))
 	return b.String()
 }
@@ -416,6 +426,10 @@ func audienceProblem(aud string, c token.Claims, want string) string {
 func apimCheck(p *config.Profile, c token.Claims) Check {
 	aud := strings.Join(c.Aud, " ")
 	msg := fmt.Sprintf("for API Management, <validate-azure-ad-token tenant-id=\"%s\"> needs <audiences><audience>%s</audience></audiences>; <validate-jwt> needs <issuer>%s</issuer>", c.Tid, aud, c.Iss)
+	if len(c.Roles) > 0 && len(c.Scp) == 0 {
+		// An app token: the policy checks the role instead of a scope.
+		msg += fmt.Sprintf("; an app token: <required-claims><claim name=\"roles\" match=\"any\"><value>%s</value></claim></required-claims>", strings.Join(c.Roles, "</value><value>"))
+	}
 	hint := ""
 	switch {
 	case c.V2():

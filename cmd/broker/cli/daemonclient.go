@@ -105,7 +105,7 @@ func (a *App) loginViaDaemon(ctx context.Context, c *localapi.Client, profile st
 	if p.ExpiresOn != nil {
 		until = p.ExpiresOn.Local().Format(time.DateTime)
 	}
-	fmt.Fprintf(a.Stdout, "signed in to profile %s as %s; token valid until %s\n", p.Name, p.Account, until)
+	printSignedIn(a.Stdout, p.Name, p.Account, until, config.IsUnattended(p.Source))
 	a.printWarnings(statusResults(p))
 	return nil
 }
@@ -180,8 +180,7 @@ func loginWithDaemon(ctx context.Context, app *App, c *localapi.Client, opts log
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(app.Stdout, "signed in to profile %s as %s; token valid until %s\n",
-		cl.Profile().Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime))
+	printSignedIn(app.Stdout, cl.Profile().Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime), cl.Profile().IsUnattended())
 	// The daemon picks the new sign-in up and writes the targets.
 	if err := c.CacheChanged(ctx); err != nil {
 		app.deliver(ctx, cl.Profile(), tok)

@@ -48,8 +48,18 @@ line and key (exit code 2). A UTF-8 byte order mark at the start is fine.
                                          #   macOS SSO extension: tenants that require a
                                          #   managed device or token protection); README,
                                          #   "Credential sources"
+                                         #   certificate | workload-identity | managed-identity:
+                                         #   no user, app tokens (roles); scopes then only
+                                         #   "api://…/.default"; README, "Unattended"
   login_hint = "alice@contoso.com"       # optional
   ca_file = "~/corp-ca.pem"              # optional: this profile's bundle instead
+  certificate = "~/agent.pem"            # certificate: PEM with the certificate and its
+                                         #   unencrypted RSA key (keep it 0600); client_id = the app's
+  federated_token_file = "/var/run/…"    # workload-identity: read at every acquisition (default
+                                         #   $AZURE_FEDERATED_TOKEN_FILE; tenant and client_id default
+                                         #   to $AZURE_TENANT_ID and $AZURE_CLIENT_ID)
+  managed_identity_client_id = "…"       # managed-identity: a user-assigned identity (no client_id,
+                                         #   tenant optional); left out: the system-assigned one
 
   [[profiles.data.targets]]              # where the token goes; any number
   client = "claude"       # claude, claude-desktop, vscode, copilot, gemini, cursor,

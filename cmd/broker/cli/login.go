@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,7 +38,11 @@ when the daemon runs, and then takes the tool's token:
   azureauth  azureauth aad --client C --tenant T --scope S --mode broker
              --mode web (--device-code: --mode devicecode)
 The tool keeps the sign-in; ` + "`broker logout`" + ` forgets only the broker's copy of
-the token (run az logout or azd auth logout to sign out of the tool).`,
+the token (run az logout or azd auth logout to sign out of the tool).
+
+An unattended profile (login = "certificate", "workload-identity" or
+"managed-identity") has no user: login just gets an app token from its
+certificate, federated token file or managed identity.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return loginRun(cmd.Context(), app, opts)
@@ -69,8 +74,17 @@ func loginRun(ctx context.Context, app *App, opts loginOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(app.Stdout, "signed in to profile %s as %s; token valid until %s\n",
-		p.Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime))
+	printSignedIn(app.Stdout, p.Name, tok.Account, tok.ExpiresOn.Local().Format(time.DateTime), p.IsUnattended())
 	app.deliver(ctx, p, tok)
 	return nil
+}
+
+// printSignedIn is login's report. An unattended profile (certificate,
+// workload or managed identity) has no user: it just got a token.
+func printSignedIn(w io.Writer, profile, account, until string, unattended bool) {
+	if unattended {
+		fmt.Fprintf(w, "got a token for profile %s (%s, no user); valid until %s\n", profile, account, until)
+		return
+	}
+	fmt.Fprintf(w, "signed in to profile %s as %s; token valid until %s\n", profile, account, until)
 }
