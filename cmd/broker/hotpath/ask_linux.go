@@ -38,34 +38,7 @@ func stateDir() (string, bool) {
 
 // readRecord reads at most 4 kB of path, a regular file of this user.
 func readRecord(path string) ([]byte, error) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || int(st.Uid) != os.Getuid() {
-		return nil, errors.New("not a regular file of this user")
-	}
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer syscall.Close(fd)
-	b := make([]byte, 4<<10)
-	n := 0
-	for n < len(b) {
-		m, err := syscall.Read(fd, b[n:])
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return b[:n], nil
+	return readRegular(path, 4<<10, true)
 }
 
 // recordAddress returns the address of a record that is exactly
@@ -144,24 +117,31 @@ func askDaemon(query string) (string, bool) {
 		}
 		b = b[n:]
 	}
-	// Connection: close: the daemon closes after its answer.
-	var ans []byte
-	buf := make([]byte, 8<<10)
+	// Connection: close: the daemon closes after its answer. (Read
+	// straight into the answer: a buffer on the stack beside it would
+	// make the stack grow, which costs more than the read.)
+	ans := make([]byte, 0, 2<<10)
 	for {
 		if !setTimeout(fd, syscall.SO_RCVTIMEO, deadline) {
 			return "", false
 		}
-		n, err := syscall.Read(fd, buf)
+		if len(ans) == cap(ans) {
+			if len(ans) >= 128<<10 {
+				return "", false
+			}
+			ans = append(ans, 0)[:len(ans)]
+		}
+		n, err := syscall.Read(fd, ans[len(ans):cap(ans)])
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
-		if err != nil || len(ans)+n > 128<<10 {
+		if err != nil {
 			return "", false
 		}
 		if n == 0 {
 			break
 		}
-		ans = append(ans, buf[:n]...)
+		ans = ans[:len(ans)+n]
 	}
 	body, ok := response(ans)
 	if !ok {
