@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -54,6 +55,9 @@ type file struct {
 // (browser or device code) or keeps the cache in the keyring, a config
 // that does not load (the command line reports it).
 func Take(profile string) *Snapshot {
+	if runtime.GOOS != "linux" {
+		return nil // the hot path reads memos on Linux only
+	}
 	dir, err := paths.StateDir()
 	if err != nil || !noDaemon(dir) {
 		return nil
