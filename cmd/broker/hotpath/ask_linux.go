@@ -142,6 +142,12 @@ func askDaemon(query string) (string, bool) {
 			break
 		}
 		ans = ans[:len(ans)+n]
+		// The whole answer is in: no need to wait for the daemon to
+		// close the connection (on a busy machine, one more wait for
+		// its turn on a CPU).
+		if body, ok := response(ans); ok {
+			return headersAnswer(body)
+		}
 	}
 	body, ok := response(ans)
 	if !ok {
