@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,4 +232,118 @@ func envValue(env []string, k string) string {
 		}
 	}
 	return v
+}
+
+// TestHotPathFromTheDaemonsMemo: with the daemon running, a named
+// profile's `headers` and `token` are answered from the daemon's memo of
+// its current token: the daemon's own answer (asked over the local API on
+// the same state), also while the daemon cannot run (stopped), and not
+// once the daemon dropped the token, asks for more validity than it has,
+// or is gone.
+func TestHotPathFromTheDaemonsMemo(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the hot path is Linux's")
+	}
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	d := w.startDaemon()
+	state := filepath.Join(w.home, ".local", "state", "mcp-token-broker")
+	memoFile := filepath.Join(state, hotpath.DaemonMemoFile("data"))
+	c := w.client()
+	defer c.Close()
+	daemons := func(minValidity time.Duration) string {
+		t.Helper()
+		tok, err := c.Token(t.Context(), "data", minValidity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Value.Reveal()
+	}
+	jwt := daemons(5 * time.Minute)
+	b, err := os.ReadFile(memoFile)
+	if err != nil {
+		t.Fatalf("the daemon wrote no memo: %v", err)
+	}
+	if want := "daemon " + strconv.Itoa(d.Process.Pid) + "\ntoken " + hotpath.Sum([]byte(jwt)) + " "; !strings.Contains(string(b), want) || strings.Contains(string(b), jwt) {
+		t.Fatalf("the memo %q does not name the daemon and its token's hash (%q), or holds the token", redact(string(b), jwt), want)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"headers", "-p", "data"}, `{"Authorization":"Bearer ` + jwt + `"}` + "\n"},
+		{[]string{"token", "--profile=data"}, jwt + "\n"},
+		{[]string{"token", "-p", "data", "-f", "env", "--min-validity", "50m"}, "export MCP_TOKEN='" + jwt + "'\n"},
+	} {
+		r := w.tracedRun(nil, tc.args...)
+		if !r.early || r.code != 0 || r.out != tc.want || r.stderr != "" {
+			t.Errorf("%v: early %v, exit %d, printed %q and %q", tc.args, r.early, r.code, redact(r.out, jwt), r.stderr)
+		}
+	}
+	// Stopped, the daemon answers nothing: the memo does.
+	if err := d.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tracedRun(nil, "token", "-p", "data")
+	d.Process.Signal(syscall.SIGCONT)
+	if !r.early || r.out != jwt+"\n" {
+		t.Errorf("with the daemon stopped: early %v, printed %q", r.early, redact(r.out, jwt))
+	}
+
+	// More than the token has: the daemon refreshes; not the memo's. (The
+	// token is an hour's, seconds old: wait until it has less than 59m58s
+	// left, as a fresh one has more.)
+	time.Sleep(2 * time.Second)
+	r = w.tracedRun(nil, "token", "-p", "data", "--min-validity", "59m58s")
+	if r.code != 0 || r.out == jwt+"\n" {
+		t.Errorf("--min-validity 59m58s: exit %d, the old token: %v", r.code, r.out == jwt+"\n")
+	}
+	// That refresh is the daemon's new token, and its memo says so.
+	jwt = daemons(5 * time.Minute)
+	if r := w.tracedRun(nil, "token", "-p", "data"); !r.early || r.out != jwt+"\n" {
+		t.Errorf("after the refresh: early %v, the daemon's new token %v", r.early, r.out == jwt+"\n")
+	}
+	// A server named: the daemon's re-ask memory decides.
+	if r := w.tracedRun([]string{"CLAUDE_CODE_MCP_SERVER_NAME=api"}, "headers", "-p", "data"); !r.early || r.code != 0 {
+		t.Errorf("a named server: early %v (through the socket), exit %d", r.early, r.code)
+	}
+
+	// Signed out through the daemon: no memo, the daemon's answer.
+	if out, code := w.broker("logout"); code != 0 {
+		t.Fatalf("logout exited %d: %s", code, out)
+	}
+	if _, err := os.Stat(memoFile); !os.IsNotExist(err) {
+		t.Errorf("a memo after the sign-out: %v", err)
+	}
+	if r := w.tracedRun(nil, "token", "-p", "data"); r.early || r.code != 3 {
+		t.Errorf("signed out: early %v, exit %d (want 3)", r.early, r.code)
+	}
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d: %s", code, out)
+	}
+	jwt = daemons(5 * time.Minute)
+	if r := w.tracedRun(nil, "token", "-p", "data"); !r.early || r.out != jwt+"\n" {
+		t.Errorf("signed in again: early %v, the daemon's token %v", r.early, r.out == jwt+"\n")
+	}
+
+	// A daemon killed leaves its record and memo: neither is used.
+	d.Process.Kill()
+	d.Wait()
+	r = w.tracedRun(nil, "token", "-p", "data")
+	if r.early || r.code != 0 || r.out != jwt+"\n" {
+		t.Errorf("the daemon killed: early %v, exit %d, the cached token %v", r.early, r.code, r.out == jwt+"\n")
+	}
+	// Stopped properly, it removes its memo.
+	d = w.startDaemon()
+	daemons(5 * time.Minute)
+	if _, err := os.Stat(memoFile); err != nil {
+		t.Fatalf("no memo from the new daemon: %v", err)
+	}
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
+	if _, err := os.Stat(memoFile); !os.IsNotExist(err) {
+		t.Errorf("a memo after the daemon stopped: %v", err)
+	}
 }

@@ -80,7 +80,7 @@ func clean(d string) string {
 // alone (not a link) and the process listening must run as this user, or
 // it is not our daemon (what broker/localapi's dial checks). It reports
 // false on anything else, within answerWithin.
-func askDaemon(query string) (string, bool) {
+func askDaemon(q query, server, serverURL string) (string, bool) {
 	path, ok := daemonAddress()
 	if !ok {
 		return "", false
@@ -106,7 +106,16 @@ func askDaemon(query string) (string, bool) {
 	if err != nil || int(cred.Uid) != uid {
 		return "", false
 	}
-	req := "GET /v1/headers?" + query + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
+	// The daemon listens (the connection is in its backlog): what it
+	// would answer a named profile is in its memo, if it wrote one.
+	if q.profile != "" && server == "" {
+		if dir, ok := stateDir(); ok {
+			if tok, ok := fromDaemonMemo(dir, q.profile, int(cred.Pid), q.minValidity, time.Now()); ok {
+				return tok, true
+			}
+		}
+	}
+	req := "GET /v1/headers?" + queryString(q.profile, q.minValidity, server, serverURL) + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
 	for b := []byte(req); len(b) > 0; {
 		n, err := syscall.Write(fd, b)
 		if errors.Is(err, syscall.EINTR) {
@@ -173,4 +182,49 @@ func lastSlash(s string) int {
 		i--
 	}
 	return i
+}
+
+// fromDaemonMemo returns the token the daemon of pid answers for profile
+// at now, with minValidity, from its memo (see memo.go): the token whose
+// hash the memo holds, found among the secrets of the cache file, while
+// its expiry is minValidity away (what the daemon checks; by a margin).
+func fromDaemonMemo(dir, profile string, pid int, minValidity time.Duration, now time.Time) (string, bool) {
+	if !privateDir(dir) {
+		return "", false
+	}
+	b, err := readRegular(dir+"/"+DaemonMemoFile(profile), maxMemo, true)
+	if err != nil {
+		return "", false
+	}
+	s := string(b)
+	want := MemoVersion + "\ndaemon " + strconv.Itoa(pid) + "\ntoken "
+	rest, ok := cutPrefix(s, want)
+	sum, rest, _ := cut(rest, ' ')
+	n, rest, _ := cut(rest, ' ')
+	exp, rest, _ := cut(rest, '\n')
+	length, err1 := strconv.Atoi(n)
+	expires, err2 := strconv.ParseInt(exp, 10, 64)
+	if !ok || rest != "end\n" || err1 != nil || err2 != nil || length <= 0 || len(sum) != 32 {
+		return "", false
+	}
+	if time.Unix(expires, 0).Sub(now) < minValidity+margin {
+		return "", false
+	}
+	cache, err := readRegular(dir+"/"+plainCache, maxFile, false)
+	if err != nil {
+		return "", false
+	}
+	return findSecret(string(cache), sum, length)
+}
+
+// findSecret returns the "secret" of the cache whose hash is sum.
+func findSecret(cache, sum string, n int) (string, bool) {
+	const key = `"secret":"`
+	for i := index(cache, key); i >= 0; i = index(cache, key) {
+		cache = cache[i+len(key):]
+		if len(cache) > n && cache[n] == '"' && jwtShaped(cache[:n]) && Sum([]byte(cache[:n])) == sum {
+			return cache[:n], true
+		}
+	}
+	return "", false
 }

@@ -242,3 +242,53 @@ func TestMemoFile(t *testing.T) {
 		}
 	}
 }
+
+func TestFromDaemonMemo(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o700)
+	const other = "eyJhbGciOiJub25lIn0.eyJvdGhlciI6MX0.b3RoZXI"
+	cache := `{"profiles":{"p":{"msal":{"AccessToken":{"k":{"secret":"` + other + `"},"l":{"secret":"` + jwt + `"}},"RefreshToken":{"r":{"secret":"rt"}}}}}}`
+	if err := os.WriteFile(filepath.Join(dir, plainCache), []byte(cache), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, DaemonMemoFile("p")), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := DaemonMemo(42, jwt, now.Add(time.Hour))
+	write(good)
+	if tok, ok := fromDaemonMemo(dir, "p", 42, 5*time.Minute, now); !ok || tok != jwt {
+		t.Fatalf("fromDaemonMemo = %q, %v; want the token", tok, ok)
+	}
+	if tok, ok := fromDaemonMemo(dir, "p", 42, time.Hour-time.Second, now); !ok || tok != jwt {
+		t.Errorf("all but the margin: %q, %v", tok, ok)
+	}
+	for _, tc := range []struct {
+		what, memo string
+		pid        int
+		minV       time.Duration
+	}{
+		{"another daemon", good, 43, 0},
+		{"more validity than left", good, 42, time.Hour - time.Second + 1},
+		{"another profile's memo", "", 42, 0},
+		{"a token not in the cache", DaemonMemo(42, other+"x", now.Add(time.Hour)), 42, 0},
+		{"torn", strings.TrimSuffix(good, "end\n"), 42, 0},
+		{"a bad length", strings.Replace(good, " "+strconv.Itoa(len(jwt))+" ", " x ", 1), 42, 0},
+		{"a short hash", strings.Replace(good, Sum([]byte(jwt)), "00", 1), 42, 0},
+	} {
+		if tc.memo == "" {
+			os.Remove(filepath.Join(dir, DaemonMemoFile("p")))
+		} else {
+			write(tc.memo)
+		}
+		if tok, ok := fromDaemonMemo(dir, "p", tc.pid, tc.minV, now); ok {
+			t.Errorf("%s: fromDaemonMemo = %q", tc.what, tok)
+		}
+	}
+	if _, ok := findSecret(cache, Sum([]byte("rt")), 2); ok {
+		t.Error("a secret that is no JWT was taken")
+	}
+}

@@ -1,5 +1,6 @@
 // Package hotpath answers `broker headers` and `broker token` from the
-// running daemon, or without one from the token cache when nothing
+// running daemon (from its memo of its current token when it wrote one,
+// else over its socket), or without one from the token cache when nothing
 // changed since the command line last answered from it (cache_linux.go),
 // while the process is still starting, before the rest of the program is
 // initialised.
@@ -55,7 +56,7 @@ func init() {
 	}
 	tok, ok := "", false
 	if os.Getenv("BROKER_NO_DAEMON") == "" {
-		tok, ok = askDaemon(queryString(q.profile, q.minValidity, server, serverURL))
+		tok, ok = askDaemon(q, server, serverURL)
 	}
 	// Without a daemon, a server's second ask is reask's to judge (the
 	// command line keeps its memo).

@@ -2,6 +2,7 @@ package hotpath
 
 import (
 	"hash/fnv"
+	"strconv"
 	"time"
 )
 
@@ -77,4 +78,28 @@ func Sum(b []byte) string {
 		out = append(out, hex[c>>4], hex[c&15])
 	}
 	return string(out)
+}
+
+// A daemon memo is what the running daemon answers for a profile, named,
+// from its current token (broker/daemon writes it when it takes a token
+// and removes it before it changes or drops it), for `headers` and
+// `token` asked with the daemon running. It holds a hash of the token,
+// not the token, which the hot path finds in the cache file (MSAL's
+// "secret"):
+//
+//	mcp-token-broker hot path memo 1
+//	daemon PID                  the daemon that answers (its socket's peer)
+//	token SUM LEN EXPIRES       Sum of the token, its length, its expiry (Unix seconds)
+//	end
+
+// DaemonMemoFile is the daemon's memo of the named profile.
+func DaemonMemoFile(profile string) string {
+	return "hotpath-daemon-" + MemoFile(profile)[len("hotpath-"):]
+}
+
+// DaemonMemo is the daemon memo of tok, which the daemon of pid answers
+// while it has at least the validity asked for left before expires.
+func DaemonMemo(pid int, tok string, expires time.Time) string {
+	return MemoVersion + "\ndaemon " + strconv.Itoa(pid) + "\ntoken " + Sum([]byte(tok)) + " " + strconv.Itoa(len(tok)) + " " +
+		strconv.FormatInt(expires.Unix(), 10) + "\nend\n"
 }
