@@ -22,11 +22,15 @@ func (d *Daemon) rememberToken(name string, tok token.Token) {
 	if runtime.GOOS != "linux" || d.opts.StateDir == "" || tok.Value == "" {
 		return
 	}
+	start, ok := hotpath.ProcessStart(os.Getpid())
+	if !ok {
+		return
+	}
 	f, err := os.CreateTemp(d.opts.StateDir, ".hotpath-*")
 	if err != nil {
 		return
 	}
-	_, werr := f.WriteString(hotpath.DaemonMemo(os.Getpid(), tok.Value.Reveal(), tok.ExpiresOn))
+	_, werr := f.WriteString(hotpath.DaemonMemo(os.Getpid(), start, tok.Value.Reveal(), tok.ExpiresOn))
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}

@@ -266,7 +266,8 @@ func TestHotPathFromTheDaemonsMemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the daemon wrote no memo: %v", err)
 	}
-	if want := "daemon " + strconv.Itoa(d.Process.Pid) + "\ntoken " + hotpath.Sum([]byte(jwt)) + " "; !strings.Contains(string(b), want) || strings.Contains(string(b), jwt) {
+	start, _ := hotpath.ProcessStart(d.Process.Pid)
+	if want := "daemon " + strconv.Itoa(d.Process.Pid) + " " + start + "\ntoken " + hotpath.Sum([]byte(jwt)) + " "; !strings.Contains(string(b), want) || strings.Contains(string(b), jwt) {
 		t.Fatalf("the memo %q does not name the daemon and its token's hash (%q), or holds the token", redact(string(b), jwt), want)
 	}
 	for _, tc := range []struct {

@@ -13,15 +13,31 @@ import (
 // regular file of this user, as localapi.Publish writes it). No record,
 // no daemon.
 func daemonAddress() (string, bool) {
-	dir, ok := stateDir()
+	_, rec, ok := daemonRecord()
 	if !ok {
 		return "", false
 	}
-	rec, err := readRecord(dir + "/daemon.json")
-	if err != nil {
-		return "", false
-	}
 	return recordAddress(rec)
+}
+
+// daemonRecord returns the state folder and the daemon's record in it.
+func daemonRecord() (string, []byte, bool) {
+	dir, ok := stateDir()
+	if !ok {
+		return "", nil, false
+	}
+	rec, err := readRecord(dir + "/daemon.json")
+	return dir, rec, err == nil
+}
+
+// recordPID is the pid of a record recordAddress accepts.
+func recordPID(rec []byte) (int, bool) {
+	if _, ok := recordAddress(rec); !ok {
+		return 0, false
+	}
+	pid, _, _ := cut(string(rec)[len(`{"pid":`):], ',')
+	n, err := strconv.Atoi(pid)
+	return n, err == nil && n > 0
 }
 
 // stateDir is broker/paths.StateDir on Linux.
@@ -81,14 +97,25 @@ func clean(d string) string {
 // it is not our daemon (what broker/localapi's dial checks). It reports
 // false on anything else, within answerWithin.
 func askDaemon(q query, server, serverURL string) (string, bool) {
-	path, ok := daemonAddress()
+	dir, rec, ok := daemonRecord()
 	if !ok {
 		return "", false
 	}
-	dir := path[:lastSlash(path)]
+	// What the daemon answers a named profile is in its memo, if it
+	// wrote one: no need to wake it.
+	if pid, ok := recordPID(rec); ok && q.profile != "" && server == "" {
+		if tok, ok := fromDaemonMemo(dir, q.profile, pid, q.minValidity, time.Now()); ok {
+			return tok, true
+		}
+	}
+	path, ok := recordAddress(rec)
+	if !ok {
+		return "", false
+	}
+	sockDir := path[:lastSlash(path)]
 	uid := os.Getuid()
 	var st syscall.Stat_t
-	if syscall.Lstat(dir, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != uid || st.Mode&0o077 != 0 {
+	if syscall.Lstat(sockDir, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != uid || st.Mode&0o077 != 0 {
 		return "", false
 	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -105,15 +132,6 @@ func askDaemon(q query, server, serverURL string) (string, bool) {
 	cred, err := syscall.GetsockoptUcred(fd, syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	if err != nil || int(cred.Uid) != uid {
 		return "", false
-	}
-	// The daemon listens (the connection is in its backlog): what it
-	// would answer a named profile is in its memo, if it wrote one.
-	if q.profile != "" && server == "" {
-		if dir, ok := stateDir(); ok {
-			if tok, ok := fromDaemonMemo(dir, q.profile, int(cred.Pid), q.minValidity, time.Now()); ok {
-				return tok, true
-			}
-		}
 	}
 	req := "GET /v1/headers?" + queryString(q.profile, q.minValidity, server, serverURL) + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
 	for b := []byte(req); len(b) > 0; {
@@ -185,9 +203,11 @@ func lastSlash(s string) int {
 }
 
 // fromDaemonMemo returns the token the daemon of pid answers for profile
-// at now, with minValidity, from its memo (see memo.go): the token whose
-// hash the memo holds, found among the secrets of the cache file, while
-// its expiry is minValidity away (what the daemon checks; by a margin).
+// at now, with minValidity, from its memo (see memo.go): when the memo is
+// that process's (the pid and its start time: not a pid reused after the
+// daemon died), the token whose hash the memo holds, found among the
+// secrets of the cache file, while its expiry is minValidity away (what
+// the daemon checks; by a margin).
 func fromDaemonMemo(dir, profile string, pid int, minValidity time.Duration, now time.Time) (string, bool) {
 	if !privateDir(dir) {
 		return "", false
@@ -196,8 +216,12 @@ func fromDaemonMemo(dir, profile string, pid int, minValidity time.Duration, now
 	if err != nil {
 		return "", false
 	}
+	start, ok := ProcessStart(pid)
+	if !ok {
+		return "", false
+	}
 	s := string(b)
-	want := MemoVersion + "\ndaemon " + strconv.Itoa(pid) + "\ntoken "
+	want := MemoVersion + "\ndaemon " + strconv.Itoa(pid) + " " + start + "\ntoken "
 	rest, ok := cutPrefix(s, want)
 	sum, rest, _ := cut(rest, ' ')
 	n, rest, _ := cut(rest, ' ')

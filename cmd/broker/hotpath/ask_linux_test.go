@@ -258,12 +258,17 @@ func TestFromDaemonMemo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	good := DaemonMemo(42, jwt, now.Add(time.Hour))
+	pid := os.Getpid()
+	start, ok := ProcessStart(pid)
+	if !ok {
+		t.Fatal("no start time of this process")
+	}
+	good := DaemonMemo(pid, start, jwt, now.Add(time.Hour))
 	write(good)
-	if tok, ok := fromDaemonMemo(dir, "p", 42, 5*time.Minute, now); !ok || tok != jwt {
+	if tok, ok := fromDaemonMemo(dir, "p", pid, 5*time.Minute, now); !ok || tok != jwt {
 		t.Fatalf("fromDaemonMemo = %q, %v; want the token", tok, ok)
 	}
-	if tok, ok := fromDaemonMemo(dir, "p", 42, time.Hour-time.Second, now); !ok || tok != jwt {
+	if tok, ok := fromDaemonMemo(dir, "p", pid, time.Hour-time.Second, now); !ok || tok != jwt {
 		t.Errorf("all but the margin: %q, %v", tok, ok)
 	}
 	for _, tc := range []struct {
@@ -271,13 +276,14 @@ func TestFromDaemonMemo(t *testing.T) {
 		pid        int
 		minV       time.Duration
 	}{
-		{"another daemon", good, 43, 0},
-		{"more validity than left", good, 42, time.Hour - time.Second + 1},
-		{"another profile's memo", "", 42, 0},
-		{"a token not in the cache", DaemonMemo(42, other+"x", now.Add(time.Hour)), 42, 0},
-		{"torn", strings.TrimSuffix(good, "end\n"), 42, 0},
-		{"a bad length", strings.Replace(good, " "+strconv.Itoa(len(jwt))+" ", " x ", 1), 42, 0},
-		{"a short hash", strings.Replace(good, Sum([]byte(jwt)), "00", 1), 42, 0},
+		{"another process", good, os.Getppid(), 0},
+		{"the pid reused (another start time)", strings.Replace(good, " "+start+"\n", " 1"+start+"\n", 1), pid, 0},
+		{"more validity than left", good, pid, time.Hour - time.Second + 1},
+		{"another profile's memo", "", pid, 0},
+		{"a token not in the cache", DaemonMemo(pid, start, other+"x", now.Add(time.Hour)), pid, 0},
+		{"torn", strings.TrimSuffix(good, "end\n"), pid, 0},
+		{"a bad length", strings.Replace(good, " "+strconv.Itoa(len(jwt))+" ", " x ", 1), pid, 0},
+		{"a short hash", strings.Replace(good, Sum([]byte(jwt)), "00", 1), pid, 0},
 	} {
 		if tc.memo == "" {
 			os.Remove(filepath.Join(dir, DaemonMemoFile("p")))
@@ -290,5 +296,33 @@ func TestFromDaemonMemo(t *testing.T) {
 	}
 	if _, ok := findSecret(cache, Sum([]byte("rt")), 2); ok {
 		t.Error("a secret that is no JWT was taken")
+	}
+}
+
+func TestProcessStart(t *testing.T) {
+	a, ok := ProcessStart(os.Getpid())
+	b, ok2 := ProcessStart(os.Getpid())
+	if !ok || !ok2 || a != b || a == "0" {
+		t.Fatalf("ProcessStart(self) = %q, %v; again %q, %v", a, ok, b, ok2)
+	}
+	// The parent started no later than this process.
+	p, ok := ProcessStart(os.Getppid())
+	pn, _ := strconv.ParseUint(p, 10, 64)
+	an, _ := strconv.ParseUint(a, 10, 64)
+	if !ok || pn > an {
+		t.Errorf("the parent's start %q after this process's %q", p, a)
+	}
+	// Clock ticks (100 a second here) since boot: no later than now.
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, _, _ := strings.Cut(string(up), ".")
+	upn, _ := strconv.ParseUint(secs, 10, 64)
+	if an/100 > upn+1 {
+		t.Errorf("ProcessStart(self) = %s ticks, after the uptime of %d s", a, upn)
+	}
+	if s, ok := ProcessStart(1 << 30); ok {
+		t.Errorf("a process that does not exist started at %q", s)
 	}
 }

@@ -2,6 +2,7 @@ package hotpath
 
 import (
 	"hash/fnv"
+	"os"
 	"strconv"
 	"time"
 )
@@ -88,7 +89,7 @@ func Sum(b []byte) string {
 // "secret"):
 //
 //	mcp-token-broker hot path memo 1
-//	daemon PID                  the daemon that answers (its socket's peer)
+//	daemon PID START            the daemon that answers: its pid and start time (ProcessStart)
 //	token SUM LEN EXPIRES       Sum of the token, its length, its expiry (Unix seconds)
 //	end
 
@@ -97,9 +98,53 @@ func DaemonMemoFile(profile string) string {
 	return "hotpath-daemon-" + MemoFile(profile)[len("hotpath-"):]
 }
 
-// DaemonMemo is the daemon memo of tok, which the daemon of pid answers
-// while it has at least the validity asked for left before expires.
-func DaemonMemo(pid int, tok string, expires time.Time) string {
-	return MemoVersion + "\ndaemon " + strconv.Itoa(pid) + "\ntoken " + Sum([]byte(tok)) + " " + strconv.Itoa(len(tok)) + " " +
+// DaemonMemo is the daemon memo of tok, which the daemon of pid, started
+// at start (ProcessStart), answers while it has at least the validity
+// asked for left before expires.
+func DaemonMemo(pid int, start, tok string, expires time.Time) string {
+	return MemoVersion + "\ndaemon " + strconv.Itoa(pid) + " " + start + "\ntoken " + Sum([]byte(tok)) + " " + strconv.Itoa(len(tok)) + " " +
 		strconv.FormatInt(expires.Unix(), 10) + "\nend\n"
+}
+
+// ProcessStart is when the process pid started, in clock ticks after
+// boot (/proc/PID/stat's starttime, Linux): with the pid, it names one
+// process, a pid being reused by another.
+func ProcessStart(pid int) (string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", false
+	}
+	// pid (comm) state ppid …: comm may hold spaces and parentheses;
+	// starttime (field 22) is the 20th after it (state is field 3).
+	s := string(b)
+	i := len(s) - 1
+	for i >= 0 && s[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return "", false
+	}
+	s = s[i+1:]
+	for n := 0; n < 19; n++ {
+		for s != "" && s[0] == ' ' {
+			s = s[1:]
+		}
+		for s != "" && s[0] != ' ' {
+			s = s[1:]
+		}
+	}
+	for s != "" && s[0] == ' ' {
+		s = s[1:]
+	}
+	f := s
+	for i := 0; i < len(f); i++ {
+		if f[i] == ' ' {
+			f = f[:i]
+			break
+		}
+	}
+	if _, err := strconv.ParseUint(f, 10, 64); err != nil || f == "" {
+		return "", false
+	}
+	return f, true
 }
