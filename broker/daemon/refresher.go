@@ -695,9 +695,10 @@ func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error 
 		r.failures = 0
 		r.next = next
 	})
-	r.d.rememberToken(r.name, tok)
 	r.log.Debug("next refresh scheduled", "at", next)
-	return r.fanOut(tok, false)
+	chs := r.fanOut(tok, false)
+	r.d.rememberToken(r.name, tok) // after the targets are on their way
+	return chs
 }
 
 // fanOut gives tok (or, with remove, the order to scrub) to every target
