@@ -98,6 +98,11 @@ func TestHotPathWithoutTheDaemon(t *testing.T) {
 				writeFile(t, envValue(w.env, "BROKER_ADMIN_CONFIG"), []byte("[settings]\nstorage = \"keyring\"\n"))
 			},
 			after: func(t *testing.T) { os.Remove(envValue(w.env, "BROKER_ADMIN_CONFIG")) }},
+		{what: "a scope a server added", args: []string{"token"},
+			between: func(t *testing.T) {
+				writeFile(t, filepath.Join(state, "scopes-data.json"), []byte(`{"scopes": ["`+w.sim.Scope()+`"]}`))
+			},
+			after: func(t *testing.T) { os.Remove(filepath.Join(state, "scopes-data.json")) }},
 		{what: "a daemon's record (a daemon that died)", args: []string{"token"},
 			between: func(t *testing.T) {
 				if err := localapi.Publish(state, localapi.Record{PID: 1, Address: filepath.Join(w.home, "gone.sock")}); err != nil {

@@ -110,6 +110,10 @@ func Take(profile string) *Snapshot {
 	if ca := cfg.CABundle(p); ca != "" && !s.read(ca) {
 		return nil
 	}
+	// The scopes that servers' challenges added, which MSAL is asked for too.
+	if !s.read(engine.ScopesFile(dir, p.Name)) {
+		return nil
+	}
 	if s.files[0].sum == "-" {
 		return nil // no cache file: nothing to answer from
 	}
