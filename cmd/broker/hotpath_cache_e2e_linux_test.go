@@ -1,10 +1,11 @@
+// The hot path is Linux's (cmd/broker/hotpath).
+
 package main
 
 import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,9 +35,6 @@ func (w *daemonWorld) tracedRun(env []string, args ...string) tracedRun {
 // vouch for it): the same bytes and exit code, and the hot path only
 // where the command line would have taken the cached token.
 func TestHotPathWithoutTheDaemon(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the hot path is Linux's")
-	}
 	w := newDaemonWorld(t, time.Hour, "15m")
 	if out, code := w.broker("login"); code != 0 {
 		t.Fatalf("login exited %d:\n%s", code, out)
@@ -173,9 +171,6 @@ func TestHotPathWithoutTheDaemon(t *testing.T) {
 // left is one the command line refreshes, every time; the hot path never
 // answers it.
 func TestHotPathInsideMSALsWindow(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the hot path is Linux's")
-	}
 	w := newDaemonWorld(t, hotpath.MSALWindow-time.Minute, "5m")
 	if out, code := w.broker("login"); code != 0 {
 		t.Fatalf("login exited %d:\n%s", code, out)
@@ -246,9 +241,6 @@ func envValue(env []string, k string) string {
 // once the daemon dropped the token, asks for more validity than it has,
 // or is gone.
 func TestHotPathFromTheDaemonsMemo(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the hot path is Linux's")
-	}
 	w := newDaemonWorld(t, time.Hour, "15m")
 	if out, code := w.broker("login"); code != 0 {
 		t.Fatalf("login exited %d:\n%s", code, out)
