@@ -91,8 +91,9 @@ func clean(d string) string {
 	return d
 }
 
-// askDaemon asks the daemon for the profile's headers over its socket and
-// returns the token in them. The socket's folder must be this user's
+// askDaemon returns what the running daemon answers for q: from its memo
+// when it wrote one for the named profile (fromDaemonMemo), else asked
+// for the profile's headers over its socket. The socket's folder must be this user's
 // alone (not a link) and the process listening must run as this user, or
 // it is not our daemon (what broker/localapi's dial checks). It reports
 // false on anything else, within answerWithin.
