@@ -203,7 +203,7 @@ func (r *run) latencies() {
 	}
 	r.initTrace()
 	r.hotPathTrace()
-	r.note(1, "Each run is one whole process, timed from fork to exit by the benchmark (Go os/exec), output read through a pipe. The rows above run in rounds: 5 warm-up rounds, then %d rounds in which each command runs once, each round starting one command further down the list, so that a change of the machine's load during the measurement weighs on all of them alike and each follows every other as often. The broker is the stripped binary `make build` builds.", r.o.runs)
+	r.note(1, "Each run is one whole process, timed from fork to exit by the benchmark (Go os/exec), output read through a pipe. The rows above run in rounds: 5 warm-up rounds, then %d rounds in which each command runs once, each round in a new order (a shuffle with a fixed seed), so that a change of the machine's load during the measurement weighs on all of them alike and no command always follows the same one. The broker is the stripped binary `make build` builds.", r.o.runs)
 }
 
 // buildHello builds the hello-world floor, like the broker (static,
