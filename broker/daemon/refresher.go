@@ -146,6 +146,7 @@ func (r *refresher) set(f func()) {
 // run is the refresher's loop; it returns when ctx ends.
 func (r *refresher) run(ctx context.Context) {
 	defer close(r.stopped)
+	defer r.d.forgetToken(r.name) // the hot path asks a daemon without it
 	var wg sync.WaitGroup
 	for _, t := range r.targets {
 		wg.Add(1)
@@ -437,6 +438,7 @@ func (r *refresher) signOut(ctx context.Context) error {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		lerr = r.auth.Logout(actx)
 		cancel()
+		r.d.forgetToken(r.name)
 		r.set(func() {
 			r.tok = token.Token{}
 			r.st = state.SignedOut
@@ -683,6 +685,7 @@ func (r *refresher) signInRequired(err error, server string) {
 func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error {
 	now := r.d.clock.Now()
 	next := nextRefresh(now, tok.ExpiresOn, r.refreshBefore, r.d.rand())
+	r.d.forgetToken(r.name)
 	r.set(func() {
 		r.tok = tok
 		r.st = state.OK
@@ -693,7 +696,9 @@ func (r *refresher) accept(ctx context.Context, tok token.Token) []<-chan error 
 		r.next = next
 	})
 	r.log.Debug("next refresh scheduled", "at", next)
-	return r.fanOut(tok, false)
+	chs := r.fanOut(tok, false)
+	r.d.rememberToken(r.name, tok) // after the targets are on their way
+	return chs
 }
 
 // fanOut gives tok (or, with remove, the order to scrub) to every target

@@ -152,13 +152,19 @@ func (e *Engine) Client(name string) (*auth.Client, error) {
 			return e.store.RefreshLock(ctx, p.Name)
 		},
 		ClaimsFile: filepath.Join(e.opts.StateDir, "claims-"+p.Name+".json"),
-		ScopesFile: filepath.Join(e.opts.StateDir, "scopes-"+p.Name+".json"),
+		ScopesFile: ScopesFile(e.opts.StateDir, p.Name),
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.clients[p.Name] = c
 	return c, nil
+}
+
+// ScopesFile is where the profile keeps the scopes servers' scope
+// challenges added (auth.Options.ScopesFile), in the state folder.
+func ScopesFile(stateDir, profile string) string {
+	return filepath.Join(stateDir, "scopes-"+profile+".json")
 }
 
 // Logout forgets the profile's account and tokens: from MSAL's cache and

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,17 +273,26 @@ type timedCmd struct {
 }
 
 // timeRounds runs every command once per round: warm rounds untimed, then
-// n timed rounds. Each round starts one command further down the list, so
-// that every command follows every other as often (a process after a
-// heavier one, or the daemon's first request after a pause, costs more).
+// n timed rounds. Each round runs them in a new order (a shuffle with a
+// fixed seed), so that no command always follows the same one (a process
+// after a heavier one, or the daemon's first request after a pause, costs
+// more): starting each round one command further down a fixed list, as
+// before, had `headers` with the daemon always run right after `broker
+// version`.
 // It returns each command's durations and its CPU time and page faults
 // per timed run.
 func timeRounds(warm, n int, cmds []timedCmd) (map[string]durations, map[string]usage, error) {
 	res := map[string]durations{}
 	use := map[string]usage{}
+	order := make([]int, len(cmds))
+	for j := range order {
+		order[j] = j
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range warm + n {
-		for j := range cmds {
-			c := cmds[(i+j)%len(cmds)]
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, j := range order {
+			c := cmds[j]
 			timed := 0
 			if i >= warm {
 				timed = 1

@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/fetch"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/paths"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/reask"
+	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath/memo"
 )
 
 type headersOptions struct {
@@ -51,10 +53,13 @@ func headersRun(ctx context.Context, app *App, opts headersOptions) error {
 			o.Asks = reask.InDir(filepath.Join(dir, "asks"))
 		}
 	}
+	m := app.hotMemo(opts.Profile, o.Server == "")
 	b, err := fetch.Headers(ctx, o)
 	if err != nil {
 		return err
 	}
+	tok := strings.TrimSuffix(strings.TrimPrefix(string(b), `{"Authorization":"Bearer `), `"}`+"\n")
+	m.Remember(tok)
 	_, err = app.Stdout.Write(b)
 	return err
 }
@@ -63,4 +68,14 @@ func headersRun(ctx context.Context, app *App, opts headersOptions) error {
 // not run by Claude Code).
 func helperServer() (name, url string) {
 	return os.Getenv("CLAUDE_CODE_MCP_SERVER_NAME"), os.Getenv("CLAUDE_CODE_MCP_SERVER_URL")
+}
+
+// hotMemo is what cmd/broker/hotpath needs to answer the next such
+// command itself when no daemon runs (nil when it cannot: --config, or
+// not when).
+func (a *App) hotMemo(profile string, when bool) *memo.Snapshot {
+	if !when || a.ConfigPath != "" {
+		return nil
+	}
+	return memo.Take(profile)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -96,7 +97,7 @@ token themselves (proxy mode needs ` + "`broker run`" + `).`,
 			if !opts.Apply && (opts.Yes || opts.ClientID != "") {
 				return UsageErrorf("--yes and --client-id go with --apply")
 			}
-			if opts.ClientID != "" && !guidRE.MatchString(opts.ClientID) {
+			if opts.ClientID != "" && !guidRE().MatchString(opts.ClientID) {
 				return WithHint(UsageErrorf("--client-id %q is not an application ID (a GUID)", opts.ClientID),
 					"copy the Application (client) ID from Entra admin center > App registrations > your app > Overview")
 			}
@@ -191,7 +192,9 @@ func tildePath(path, home string) string {
 	return path
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var guidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // configTargets are the targets of every profile of cfg (nil: none).
 func configTargets(cfg *config.Config) []config.Target {

@@ -52,10 +52,12 @@ shape: accessToken, expiresOn, expires_on, tenant, tokenType), env
 }
 
 func tokenRun(ctx context.Context, app *App, opts tokenOptions) error {
+	m := app.hotMemo(opts.Profile, true)
 	tok, err := app.fetchToken(ctx, opts.Profile, opts.MinValidity)
 	if err != nil {
 		return err
 	}
+	m.Remember(tok.Value.Reveal())
 	return writeToken(app.Stdout, tok, opts.Format)
 }
 

@@ -13,15 +13,31 @@ import (
 // regular file of this user, as localapi.Publish writes it). No record,
 // no daemon.
 func daemonAddress() (string, bool) {
-	dir, ok := stateDir()
+	_, rec, ok := daemonRecord()
 	if !ok {
 		return "", false
 	}
-	rec, err := readRecord(dir + "/daemon.json")
-	if err != nil {
-		return "", false
-	}
 	return recordAddress(rec)
+}
+
+// daemonRecord returns the state folder and the daemon's record in it.
+func daemonRecord() (string, []byte, bool) {
+	dir, ok := stateDir()
+	if !ok {
+		return "", nil, false
+	}
+	rec, err := readRecord(dir + "/daemon.json")
+	return dir, rec, err == nil
+}
+
+// recordPID is the pid of a record recordAddress accepts.
+func recordPID(rec []byte) (int, bool) {
+	if _, ok := recordAddress(rec); !ok {
+		return 0, false
+	}
+	pid, _, _ := cut(string(rec)[len(`{"pid":`):], ',')
+	n, err := strconv.Atoi(pid)
+	return n, err == nil && n > 0
 }
 
 // stateDir is broker/paths.StateDir on Linux.
@@ -38,34 +54,7 @@ func stateDir() (string, bool) {
 
 // readRecord reads at most 4 kB of path, a regular file of this user.
 func readRecord(path string) ([]byte, error) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || int(st.Uid) != os.Getuid() {
-		return nil, errors.New("not a regular file of this user")
-	}
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer syscall.Close(fd)
-	b := make([]byte, 4<<10)
-	n := 0
-	for n < len(b) {
-		m, err := syscall.Read(fd, b[n:])
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return b[:n], nil
+	return readRegular(path, 4<<10, true)
 }
 
 // recordAddress returns the address of a record that is exactly
@@ -102,20 +91,32 @@ func clean(d string) string {
 	return d
 }
 
-// askDaemon asks the daemon for the profile's headers over its socket and
-// returns the token in them. The socket's folder must be this user's
+// askDaemon returns what the running daemon answers for q: from its memo
+// when it wrote one for the named profile (fromDaemonMemo), else asked
+// for the profile's headers over its socket. The socket's folder must be this user's
 // alone (not a link) and the process listening must run as this user, or
 // it is not our daemon (what broker/localapi's dial checks). It reports
 // false on anything else, within answerWithin.
-func askDaemon(query string) (string, bool) {
-	path, ok := daemonAddress()
+func askDaemon(q query, server, serverURL string) (string, bool) {
+	dir, rec, ok := daemonRecord()
 	if !ok {
 		return "", false
 	}
-	dir := path[:lastSlash(path)]
+	// What the daemon answers a named profile is in its memo, if it
+	// wrote one: no need to wake it.
+	if pid, ok := recordPID(rec); ok && q.profile != "" && server == "" {
+		if tok, ok := fromDaemonMemo(dir, q.profile, pid, q.minValidity, time.Now()); ok {
+			return tok, true
+		}
+	}
+	path, ok := recordAddress(rec)
+	if !ok {
+		return "", false
+	}
+	sockDir := path[:lastSlash(path)]
 	uid := os.Getuid()
 	var st syscall.Stat_t
-	if syscall.Lstat(dir, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != uid || st.Mode&0o077 != 0 {
+	if syscall.Lstat(sockDir, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != uid || st.Mode&0o077 != 0 {
 		return "", false
 	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -133,7 +134,7 @@ func askDaemon(query string) (string, bool) {
 	if err != nil || int(cred.Uid) != uid {
 		return "", false
 	}
-	req := "GET /v1/headers?" + query + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
+	req := "GET /v1/headers?" + queryString(q.profile, q.minValidity, server, serverURL) + " HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n"
 	for b := []byte(req); len(b) > 0; {
 		n, err := syscall.Write(fd, b)
 		if errors.Is(err, syscall.EINTR) {
@@ -144,24 +145,37 @@ func askDaemon(query string) (string, bool) {
 		}
 		b = b[n:]
 	}
-	// Connection: close: the daemon closes after its answer.
-	var ans []byte
-	buf := make([]byte, 8<<10)
+	// Connection: close: the daemon closes after its answer. (Read
+	// straight into the answer: a buffer on the stack beside it would
+	// make the stack grow, which costs more than the read.)
+	ans := make([]byte, 0, 2<<10)
 	for {
 		if !setTimeout(fd, syscall.SO_RCVTIMEO, deadline) {
 			return "", false
 		}
-		n, err := syscall.Read(fd, buf)
+		if len(ans) == cap(ans) {
+			if len(ans) >= 128<<10 {
+				return "", false
+			}
+			ans = append(ans, 0)[:len(ans)]
+		}
+		n, err := syscall.Read(fd, ans[len(ans):cap(ans)])
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
-		if err != nil || len(ans)+n > 128<<10 {
+		if err != nil {
 			return "", false
 		}
 		if n == 0 {
 			break
 		}
-		ans = append(ans, buf[:n]...)
+		ans = ans[:len(ans)+n]
+		// The whole answer is in: no need to wait for the daemon to
+		// close the connection (on a busy machine, one more wait for
+		// its turn on a CPU).
+		if body, ok := response(ans); ok {
+			return headersAnswer(body)
+		}
 	}
 	body, ok := response(ans)
 	if !ok {
@@ -187,4 +201,55 @@ func lastSlash(s string) int {
 		i--
 	}
 	return i
+}
+
+// fromDaemonMemo returns the token the daemon of pid answers for profile
+// at now, with minValidity, from its memo (see memo.go): when the memo is
+// that process's (the pid and its start time: not a pid reused after the
+// daemon died), the token whose hash the memo holds, found among the
+// secrets of the cache file, while its expiry is minValidity away (what
+// the daemon checks; by a margin).
+func fromDaemonMemo(dir, profile string, pid int, minValidity time.Duration, now time.Time) (string, bool) {
+	if !privateDir(dir) {
+		return "", false
+	}
+	b, err := readRegular(dir+"/"+DaemonMemoFile(profile), maxMemo, true)
+	if err != nil {
+		return "", false
+	}
+	start, ok := ProcessStart(pid)
+	if !ok {
+		return "", false
+	}
+	s := string(b)
+	want := MemoVersion + "\ndaemon " + strconv.Itoa(pid) + " " + start + "\ntoken "
+	rest, ok := cutPrefix(s, want)
+	sum, rest, _ := cut(rest, ' ')
+	n, rest, _ := cut(rest, ' ')
+	exp, rest, _ := cut(rest, '\n')
+	length, err1 := strconv.Atoi(n)
+	expires, err2 := strconv.ParseInt(exp, 10, 64)
+	if !ok || rest != "end\n" || err1 != nil || err2 != nil || length <= 0 || len(sum) != 32 {
+		return "", false
+	}
+	if time.Unix(expires, 0).Sub(now) < minValidity+margin {
+		return "", false
+	}
+	cache, err := readRegular(dir+"/"+plainCache, maxFile, false)
+	if err != nil {
+		return "", false
+	}
+	return findSecret(string(cache), sum, length)
+}
+
+// findSecret returns the "secret" of the cache whose hash is sum.
+func findSecret(cache, sum string, n int) (string, bool) {
+	const key = `"secret":"`
+	for i := index(cache, key); i >= 0; i = index(cache, key) {
+		cache = cache[i+len(key):]
+		if len(cache) > n && cache[n] == '"' && jwtShaped(cache[:n]) && Sum([]byte(cache[:n])) == sum {
+			return cache[:n], true
+		}
+	}
+	return "", false
 }

@@ -1,6 +1,9 @@
 // Package hotpath answers `broker headers` and `broker token` from the
-// running daemon while the process is still starting, before the rest of
-// the program is initialised.
+// running daemon (from its memo of its current token when it wrote one,
+// else over its socket), or without one from the token cache when nothing
+// changed since the command line last answered from it (cache_linux.go),
+// while the process is still starting, before the rest of the program is
+// initialised.
 //
 // Claude Code runs `broker headers` on every connection, and scripts run
 // `broker token` as often: what these cost is mostly process start. Go
@@ -10,12 +13,12 @@
 // hello-world process. This package's init runs first instead: Go
 // initialises packages in import-path order as soon as their imports are
 // initialised (the spec's rule since Go 1.21), and this package imports
-// only os, syscall, strconv, time, errors and io, which are initialised
-// right after the runtime. When the daemon answers, init prints the answer
-// and exits; nothing else of the program runs. When anything is not as
-// expected (other flags, no daemon, an error answer, another system), it
-// returns without printing and the command runs as usual, which asks the
-// daemon again and reports properly.
+// only os, syscall, strconv, time, errors and hash/fnv, which are
+// initialised right after the runtime. When it has the answer, init
+// prints it and exits; nothing else of the program runs. When anything is
+// not as expected (other flags, an error answer, a cache it cannot vouch
+// for, another system), it returns without printing and the command runs
+// as usual, which asks again and reports properly.
 //
 // Keep the imports to those: strings, bytes, path/filepath, fmt or
 // encoding/json would each make Go initialise dozens of packages first
@@ -41,9 +44,6 @@ const DefaultMinValidity = 5 * time.Minute
 const answerWithin = 500 * time.Millisecond
 
 func init() {
-	if os.Getenv("BROKER_NO_DAEMON") != "" {
-		return
-	}
 	q, ok := parse(os.Args[1:])
 	if !ok {
 		return
@@ -54,7 +54,15 @@ func init() {
 	if q.format == "headers" {
 		server, serverURL = os.Getenv("CLAUDE_CODE_MCP_SERVER_NAME"), os.Getenv("CLAUDE_CODE_MCP_SERVER_URL")
 	}
-	tok, ok := askDaemon(queryString(q.profile, q.minValidity, server, serverURL))
+	tok, ok := "", false
+	if os.Getenv("BROKER_NO_DAEMON") == "" {
+		tok, ok = askDaemon(q, server, serverURL)
+	}
+	// Without a daemon, a server's second ask is reask's to judge (the
+	// command line keeps its memo).
+	if !ok && server == "" {
+		tok, ok = fromCache(q.profile, q.minValidity, time.Now())
+	}
 	if !ok {
 		return
 	}

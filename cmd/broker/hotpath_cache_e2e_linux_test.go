@@ -1,0 +1,347 @@
+// The hot path is Linux's (cmd/broker/hotpath).
+
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath"
+)
+
+// tracedRun is one run of the real binary.
+type tracedRun struct {
+	out, stderr string
+	code        int
+	early       bool // answered by the hot path
+}
+
+func (w *daemonWorld) tracedRun(env []string, args ...string) tracedRun {
+	w.t.Helper()
+	out, stderr, tr, code := w.runTraced(env, args...)
+	return tracedRun{out, stderr, code, answeredEarly(tr)}
+}
+
+// TestHotPathWithoutTheDaemon compares, on the same state, what the
+// command line proper answers (every memo removed) with what the next
+// run answers (from the memo the first one wrote, when the hot path can
+// vouch for it): the same bytes and exit code, and the hot path only
+// where the command line would have taken the cached token.
+func TestHotPathWithoutTheDaemon(t *testing.T) {
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	state := filepath.Join(w.home, ".local", "state", "mcp-token-broker")
+	config := filepath.Join(w.home, ".config", "mcp-token-broker", "config.toml")
+	orig, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forget := func() {
+		ms, _ := filepath.Glob(filepath.Join(state, "hotpath-*.memo"))
+		for _, m := range ms {
+			os.Remove(m)
+		}
+	}
+	// A socket that answers nothing, where a bus (and so a keyring) could be.
+	bus := filepath.Join(t.TempDir(), "bus")
+	l, err := net.Listen("unix", bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	for _, tc := range []struct {
+		what  string
+		env   []string
+		args  []string
+		env2  []string // the second run's, when not env
+		early bool
+		// between runs the first and the second (the memo is then there)
+		between func(t *testing.T)
+		after   func(t *testing.T)
+	}{
+		{what: "token", args: []string{"token"}, early: true},
+		{what: "headers", args: []string{"headers"}, early: true},
+		{what: "a named profile", args: []string{"headers", "-p", "data"}, early: true},
+		{what: "header format, 10m", args: []string{"token", "--profile=data", "-f", "header", "--min-validity", "10m"}, early: true},
+		{what: "env format", args: []string{"token", "--format=env"}, early: true},
+		{what: "BROKER_NO_DAEMON", env: []string{"BROKER_NO_DAEMON=1"}, args: []string{"token"}, early: true},
+		{what: "54 of the token's 60 minutes asked", args: []string{"token", "--min-validity", "54m"}, early: true},
+
+		// The command line refreshes: more validity than the token has.
+		{what: "more validity than left", args: []string{"token", "--min-validity", "59m59s"}},
+		// Claude Code names the server: reask's memo decides.
+		{what: "a server asks", env: []string{"CLAUDE_CODE_MCP_SERVER_NAME=api"}, args: []string{"headers"}},
+		{what: "--config", args: []string{"token", "--config", config}},
+		// The same folder, named otherwise: the hot path does not judge.
+		{what: "another environment", args: []string{"token"}, env2: []string{"XDG_CONFIG_HOME=" + filepath.Join(w.home, ".config")}},
+		{what: "a bus that may hold a keyring", env: []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=" + bus}, args: []string{"token"}},
+		{what: "the config edited", args: []string{"token"},
+			between: func(t *testing.T) { appendFile(t, config, "\n# edited\n") },
+			after:   func(t *testing.T) { writeFile(t, config, orig) }},
+		{what: "the config broken", args: []string{"token"},
+			between: func(t *testing.T) { appendFile(t, config, "\n[settings\n") },
+			after:   func(t *testing.T) { writeFile(t, config, orig) }},
+		{what: "an admin config rolled out", args: []string{"token"},
+			between: func(t *testing.T) {
+				writeFile(t, envValue(w.env, "BROKER_ADMIN_CONFIG"), []byte("[settings]\nstorage = \"keyring\"\n"))
+			},
+			after: func(t *testing.T) { os.Remove(envValue(w.env, "BROKER_ADMIN_CONFIG")) }},
+		{what: "a scope a server added", args: []string{"token"},
+			between: func(t *testing.T) {
+				writeFile(t, filepath.Join(state, "scopes-data.json"), []byte(`{"scopes": ["`+w.sim.Scope()+`"]}`))
+			},
+			after: func(t *testing.T) { os.Remove(filepath.Join(state, "scopes-data.json")) }},
+		{what: "a daemon's record (a daemon that died)", args: []string{"token"},
+			between: func(t *testing.T) {
+				if err := localapi.Publish(state, localapi.Record{PID: 1, Address: filepath.Join(w.home, "gone.sock")}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			after: func(t *testing.T) { os.Remove(filepath.Join(state, localapi.RecordFile)) }},
+		{what: "an encrypted cache beside the plain one", args: []string{"token"},
+			between: func(t *testing.T) { writeFile(t, filepath.Join(state, "msal-cache.bin"), []byte("x")) },
+			after:   func(t *testing.T) { os.Remove(filepath.Join(state, "msal-cache.bin")) }},
+		{what: "signed out", args: []string{"headers"},
+			between: func(t *testing.T) {
+				if out, code := w.broker("logout"); code != 0 {
+					t.Fatalf("logout exited %d: %s", code, out)
+				}
+			},
+			after: func(t *testing.T) {
+				if out, code := w.broker("login"); code != 0 {
+					t.Fatalf("login exited %d: %s", code, out)
+				}
+			}},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			w.t = t
+			defer func() { w.t = w.root }()
+			forget()
+			slow := w.tracedRun(tc.env, tc.args...)
+			if slow.early {
+				t.Fatalf("answered by the hot path without a memo")
+			}
+			if tc.between != nil {
+				tc.between(t)
+			}
+			env := tc.env
+			if tc.env2 != nil {
+				env = tc.env2
+			}
+			// The command line proper on the state the second run sees.
+			want := slow
+			if tc.between != nil || tc.env2 != nil {
+				saved := saveMemos(t, state)
+				forget()
+				want = w.tracedRun(env, tc.args...)
+				forget()
+				restoreMemos(t, saved)
+			}
+			got := w.tracedRun(env, tc.args...)
+			if tc.after != nil {
+				tc.after(t)
+			}
+			if got.early != tc.early {
+				t.Errorf("answered by the hot path: %v, want %v", got.early, tc.early)
+			}
+			if got.code != want.code || got.stderr != want.stderr {
+				t.Errorf("exit %d and stderr %q; the command line proper: %d and %q", got.code, got.stderr, want.code, want.stderr)
+			}
+			if tc.early && got.out != want.out {
+				t.Errorf("printed %q; the command line proper %q", got.out, want.out)
+			}
+			if got.code == 0 && !strings.Contains(got.out, "eyJ") {
+				t.Errorf("printed no token: %q", got.out)
+			}
+		})
+	}
+}
+
+// TestHotPathInsideMSALsWindow: a token with less than MSAL's 5 minutes
+// left is one the command line refreshes, every time; the hot path never
+// answers it.
+func TestHotPathInsideMSALsWindow(t *testing.T) {
+	w := newDaemonWorld(t, hotpath.MSALWindow-time.Minute, "5m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	seen := map[string]bool{}
+	for i := range 3 {
+		r := w.tracedRun(nil, "token", "--min-validity", "0s")
+		if r.code != 0 || r.early || seen[r.out] {
+			t.Errorf("run %d: exit %d, by the hot path %v, a token seen before %v", i, r.code, r.early, seen[r.out])
+		}
+		seen[r.out] = true
+	}
+}
+
+// saveMemos and restoreMemos keep the memos of the state folder aside
+// while the command line proper runs alone.
+func saveMemos(t *testing.T, state string) map[string][]byte {
+	t.Helper()
+	saved := map[string][]byte{}
+	ms, _ := filepath.Glob(filepath.Join(state, "hotpath-*.memo"))
+	for _, m := range ms {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[m] = b
+	}
+	return saved
+}
+
+func restoreMemos(t *testing.T, saved map[string][]byte) {
+	t.Helper()
+	for m, b := range saved {
+		writeFile(t, m, b)
+	}
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, append(b, s...))
+}
+
+func envValue(env []string, k string) string {
+	v := ""
+	for _, kv := range env {
+		if after, ok := strings.CutPrefix(kv, k+"="); ok {
+			v = after
+		}
+	}
+	return v
+}
+
+// TestHotPathFromTheDaemonsMemo: with the daemon running, a named
+// profile's `headers` and `token` are answered from the daemon's memo of
+// its current token: the daemon's own answer (asked over the local API on
+// the same state), also while the daemon cannot run (stopped), and not
+// once the daemon dropped the token, asks for more validity than it has,
+// or is gone.
+func TestHotPathFromTheDaemonsMemo(t *testing.T) {
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	d := w.startDaemon()
+	state := filepath.Join(w.home, ".local", "state", "mcp-token-broker")
+	memoFile := filepath.Join(state, hotpath.DaemonMemoFile("data"))
+	c := w.client()
+	defer c.Close()
+	daemons := func(minValidity time.Duration) string {
+		t.Helper()
+		tok, err := c.Token(t.Context(), "data", minValidity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Value.Reveal()
+	}
+	jwt := daemons(5 * time.Minute)
+	b, err := os.ReadFile(memoFile)
+	if err != nil {
+		t.Fatalf("the daemon wrote no memo: %v", err)
+	}
+	start, _ := hotpath.ProcessStart(d.Process.Pid)
+	if want := "daemon " + strconv.Itoa(d.Process.Pid) + " " + start + "\ntoken " + hotpath.Sum([]byte(jwt)) + " "; !strings.Contains(string(b), want) || strings.Contains(string(b), jwt) {
+		t.Fatalf("the memo %q does not name the daemon and its token's hash (%q), or holds the token", redact(string(b), jwt), want)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"headers", "-p", "data"}, `{"Authorization":"Bearer ` + jwt + `"}` + "\n"},
+		{[]string{"token", "--profile=data"}, jwt + "\n"},
+		{[]string{"token", "-p", "data", "-f", "env", "--min-validity", "50m"}, "export MCP_TOKEN='" + jwt + "'\n"},
+	} {
+		r := w.tracedRun(nil, tc.args...)
+		if !r.early || r.code != 0 || r.out != tc.want || r.stderr != "" {
+			t.Errorf("%v: early %v, exit %d, printed %q and %q", tc.args, r.early, r.code, redact(r.out, jwt), r.stderr)
+		}
+	}
+	// Stopped, the daemon answers nothing: the memo does.
+	if err := d.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tracedRun(nil, "token", "-p", "data")
+	d.Process.Signal(syscall.SIGCONT)
+	if !r.early || r.out != jwt+"\n" {
+		t.Errorf("with the daemon stopped: early %v, printed %q", r.early, redact(r.out, jwt))
+	}
+
+	// More than the token has: the daemon refreshes; not the memo's. (The
+	// token is an hour's, seconds old: wait until it has less than 59m58s
+	// left, as a fresh one has more.)
+	time.Sleep(2 * time.Second)
+	r = w.tracedRun(nil, "token", "-p", "data", "--min-validity", "59m58s")
+	if r.code != 0 || r.out == jwt+"\n" {
+		t.Errorf("--min-validity 59m58s: exit %d, the old token: %v", r.code, r.out == jwt+"\n")
+	}
+	// That refresh is the daemon's new token, and its memo says so.
+	jwt = daemons(5 * time.Minute)
+	if r := w.tracedRun(nil, "token", "-p", "data"); !r.early || r.out != jwt+"\n" {
+		t.Errorf("after the refresh: early %v, the daemon's new token %v", r.early, r.out == jwt+"\n")
+	}
+	// A server named: the daemon's re-ask memory decides.
+	if r := w.tracedRun([]string{"CLAUDE_CODE_MCP_SERVER_NAME=api"}, "headers", "-p", "data"); !r.early || r.code != 0 {
+		t.Errorf("a named server: early %v (through the socket), exit %d", r.early, r.code)
+	}
+
+	// Signed out through the daemon: no memo, the daemon's answer.
+	if out, code := w.broker("logout"); code != 0 {
+		t.Fatalf("logout exited %d: %s", code, out)
+	}
+	if _, err := os.Stat(memoFile); !os.IsNotExist(err) {
+		t.Errorf("a memo after the sign-out: %v", err)
+	}
+	if r := w.tracedRun(nil, "token", "-p", "data"); r.early || r.code != 3 {
+		t.Errorf("signed out: early %v, exit %d (want 3)", r.early, r.code)
+	}
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d: %s", code, out)
+	}
+	jwt = daemons(5 * time.Minute)
+	if r := w.tracedRun(nil, "token", "-p", "data"); !r.early || r.out != jwt+"\n" {
+		t.Errorf("signed in again: early %v, the daemon's token %v", r.early, r.out == jwt+"\n")
+	}
+
+	// A daemon killed leaves its record and memo: neither is used.
+	d.Process.Kill()
+	d.Wait()
+	r = w.tracedRun(nil, "token", "-p", "data")
+	if r.early || r.code != 0 || r.out != jwt+"\n" {
+		t.Errorf("the daemon killed: early %v, exit %d, the cached token %v", r.early, r.code, r.out == jwt+"\n")
+	}
+	// Stopped properly, it removes its memo.
+	d = w.startDaemon()
+	daemons(5 * time.Minute)
+	if _, err := os.Stat(memoFile); err != nil {
+		t.Fatalf("no memo from the new daemon: %v", err)
+	}
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
+	if _, err := os.Stat(memoFile); !os.IsNotExist(err) {
+		t.Errorf("a memo after the daemon stopped: %v", err)
+	}
+}
