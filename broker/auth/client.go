@@ -163,9 +163,19 @@ func (c *Client) Token(ctx context.Context, minValidity time.Duration) (token.To
 }
 
 // Refresh gets a new token now, even when the cached one is good, and
-// caches it. A CLI source's tool may answer from its own cache.
+// caches it. A CLI source's tool may answer from its own cache. A pending
+// claims challenge is asked for too: a token without those claims would
+// only be refused again by the server that asked (while status showed
+// the profile ok), so until a sign-in meets them a refresh is sign-in
+// required as well.
 func (c *Client) Refresh(ctx context.Context) (token.Token, error) {
-	return c.cred.silent(ctx, request{force: true})
+	claims := c.pendingClaims()
+	tok, err := c.cred.silent(ctx, request{force: true, claims: claims})
+	if err == nil && claims != "" {
+		c.setPendingClaims("")
+		c.log.Info("token with the claims the server asked for", "expires_on", tok.ExpiresOn)
+	}
+	return tok, err
 }
 
 // Challenge answers an API's claims challenge (a 401 with

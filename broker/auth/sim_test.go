@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -680,4 +681,53 @@ func TestRefreshDuringInteractiveSignIn(t *testing.T) {
 	if n := strings.Count(grants(s), "refresh_token"); n != 1 {
 		t.Errorf("%d refresh_token grants during the sign-in, want 1 (%s)", n, grants(s))
 	}
+}
+
+// A claims challenge that needs the user stays pending through a refresh
+// ("Refresh now", the daemon's schedule): a token without the claims would
+// only be refused again, so the refresh is sign-in required too, until a
+// sign-in carries them; after it a refresh is silent again.
+func TestRefreshCarriesAPendingClaimsChallenge(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, entrasim.Options{})
+	c := newClient(t, s, clientOpts{})
+	ctx := ctxT(t)
+	if _, err := c.Login(ctx, false); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	const claims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
+	if _, err := c.Challenge(ctx, claims); !errors.Is(err, auth.ErrSignInRequired) {
+		t.Fatalf("Challenge needing a step-up: %v, want sign-in required", err)
+	}
+	if _, err := c.Refresh(ctx); !errors.Is(err, auth.ErrSignInRequired) {
+		t.Fatalf("Refresh with the challenge pending: %v, want sign-in required", err)
+	}
+	tok, err := c.Login(ctx, false)
+	if err != nil {
+		t.Fatalf("Login with the claims: %v", err)
+	}
+	if acrs := tokenClaim(t, tok.Value.Reveal(), "acrs"); !strings.Contains(acrs, "c1") {
+		t.Errorf("acrs after the sign-in = %s, want c1", acrs)
+	}
+	if _, err := c.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh after the sign-in met the claims: %v", err)
+	}
+}
+
+// tokenClaim is one claim of a JWT's payload, as JSON ("" when absent).
+func tokenClaim(t *testing.T, jwt, name string) string {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return string(m[name])
 }
