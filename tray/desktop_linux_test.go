@@ -8,9 +8,11 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -361,6 +363,9 @@ type noteServer struct {
 	mu    sync.Mutex
 	next_ uint32
 	shown chan shownNote
+	// clickFirst: the button is pressed (ActionInvoked) before Notify
+	// returns the notification's id, the quickest a user can be.
+	clickFirst string
 }
 
 func startNotificationServer(t *testing.T, bus string) *noteServer {
@@ -388,6 +393,9 @@ func (s *noteServer) Notify(app string, replaces uint32, icon, summary, body str
 	s.mu.Unlock()
 	_, img := hints["image-data"]
 	s.shown <- shownNote{ID: id, Summary: summary, Body: body, Actions: actions, Image: img}
+	if s.clickFirst != "" && slices.Contains(actions, s.clickFirst) {
+		_ = s.conn.Emit(notifyPath, notifyIface+".ActionInvoked", id, s.clickFirst)
+	}
 	return id, nil
 }
 
@@ -465,5 +473,33 @@ func TestTrayWithDaemon(t *testing.T) {
 	h.expect(t, "exited")
 	if code := h.exitCode(t); code != 0 {
 		t.Errorf("exit code %d", code)
+	}
+}
+
+// TestNotificationButtonBeforeItsID: the Sign in button of a notification
+// pressed before the notification service's Notify call has returned the
+// id to the tray still signs in (the tray once dropped it: the id was not
+// yet known, and TestTrayChallengeNotice failed on that race).
+func TestNotificationButtonBeforeItsID(t *testing.T) {
+	d := newDesktop(t)
+	notes := startNotificationServer(t, d.bus)
+	notes.clickFirst = signInAction
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", d.bus)
+	signedIn := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := newNotifier(ctx, slog.New(slog.DiscardHandler), func(profile string) { signedIn <- profile })
+	defer n.close()
+	if err := n.notify(ctx, notice{Profile: "data", Summary: "Sign in again for demo", Body: "why", SignIn: true}); err != nil {
+		t.Fatal(err)
+	}
+	notes.next(t)
+	select {
+	case p := <-signedIn:
+		if p != "data" {
+			t.Errorf("signed in %q, want data", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the button pressed before Notify returned did not sign in")
 	}
 }

@@ -30,9 +30,11 @@ type dbusNotifier struct {
 	log      *slog.Logger
 	onSignIn func(profile string)
 
-	mu      sync.Mutex
-	last    map[string]uint32 // profile → its last notification, to replace
-	signIns map[uint32]string // notification → profile it signs in
+	mu       sync.Mutex
+	shown    *sync.Cond        // on mu: a Notify call ended
+	inFlight int               // Notify calls not yet ended
+	last     map[string]uint32 // profile → its last notification, to replace
+	signIns  map[uint32]string // notification → profile it signs in
 }
 
 // newNotifier connects to the desktop's notification service. Without a
@@ -45,6 +47,7 @@ func newNotifier(ctx context.Context, log *slog.Logger, onSignIn func(profile st
 	}
 	n := &dbusNotifier{conn: conn, log: log, onSignIn: onSignIn,
 		last: map[string]uint32{}, signIns: map[uint32]string{}}
+	n.shown = sync.NewCond(&n.mu)
 	if err := conn.AddMatchSignal(
 		dbus.WithMatchInterface(notifyIface),
 		dbus.WithMatchMember("ActionInvoked"),
@@ -67,6 +70,12 @@ func (n *dbusNotifier) actions(sigs <-chan *dbus.Signal) {
 		key, _ := sig.Body[1].(string)
 		n.mu.Lock()
 		profile, ok := n.signIns[id]
+		// The button of a notification whose Notify call has not
+		// returned its id to us yet: wait for that call.
+		for !ok && n.inFlight > 0 {
+			n.shown.Wait()
+			profile, ok = n.signIns[id]
+		}
 		delete(n.signIns, id)
 		n.mu.Unlock()
 		if ok && key == signInAction {
@@ -81,7 +90,14 @@ func (n *dbusNotifier) notify(ctx context.Context, nt notice) error {
 	defer cancel()
 	n.mu.Lock()
 	replaces := n.last[nt.Profile]
+	n.inFlight++
 	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.inFlight--
+		n.mu.Unlock()
+		n.shown.Broadcast()
+	}()
 	actions := []string{}
 	urgency := byte(1) // normal
 	if nt.SignIn {
