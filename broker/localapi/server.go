@@ -140,6 +140,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	writeToken(w, tok)
+}
+
+// writeToken answers 200 with tok.
+func writeToken(w http.ResponseWriter, tok token.Token) {
 	writeJSON(w, http.StatusOK, tokenJSON{
 		AccessToken: tok.Value.Reveal(),
 		ExpiresOn:   tok.ExpiresOn.Unix(),
@@ -166,14 +171,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenJSON{
-		AccessToken: tok.Value.Reveal(),
-		ExpiresOn:   tok.ExpiresOn.Unix(),
-		Account:     tok.Account,
-		Tenant:      tok.Tenant,
-		Audience:    tok.Audience,
-		Scopes:      tok.Scopes,
-	})
+	writeToken(w, tok)
 }
 
 // scopeChallenge answers POST /v1/scope-challenge?profile=P&server=S&scope=…
@@ -192,14 +190,7 @@ func (s *Server) scopeChallenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenJSON{
-		AccessToken: tok.Value.Reveal(),
-		ExpiresOn:   tok.ExpiresOn.Unix(),
-		Account:     tok.Account,
-		Tenant:      tok.Tenant,
-		Audience:    tok.Audience,
-		Scopes:      tok.Scopes,
-	})
+	writeToken(w, tok)
 }
 
 func (s *Server) headers(w http.ResponseWriter, r *http.Request) {
