@@ -176,6 +176,35 @@ login = "device-code"
 	}
 	tok := strings.TrimSpace(w.ok(t, broker, "token", "--profile", "sim"))
 
+	t.Run(`login = "azurecli": az.cmd in the Azure CLI's install folder, not on PATH`, func(t *testing.T) {
+		// What az 2.54+ prints for get-access-token (expiresOn local, expires_on epoch).
+		azTok := sim.IssueAccessToken(entrasim.TokenOpts{Lifetime: time.Hour})
+		exp := time.Now().Add(time.Hour)
+		w.writeFile(`C:\tools\az-token.json`, fmt.Appendf(nil, "{\r\n  \"accessToken\": %q,\r\n  \"expiresOn\": %q,\r\n  \"expires_on\": %d,\r\n  \"subscription\": \"00000000-0000-0000-0000-000000000000\",\r\n  \"tenant\": %q,\r\n  \"tokenType\": \"Bearer\"\r\n}\r\n",
+			azTok, exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(), sim.TenantID()))
+		w.writeFile(`C:\Program Files\Microsoft SDKs\Azure\CLI2\wbin\az.cmd`, []byte("@echo off\r\necho %*>> C:\\tools\\az-args.txt\r\ntype C:\\tools\\az-token.json\r\n"))
+		w.writeFile(`C:\cfg\az.toml`, fmt.Appendf(nil, "[profiles.az]\ntenant = %q\nscopes = [%q]\nlogin = \"azurecli\"\n", sim.TenantID(), sim.Scope()))
+		for i := range 2 {
+			out := strings.TrimSpace(w.ok(t, broker, "token", "--config", `C:\cfg\az.toml`, "--profile", "az"))
+			if out != azTok {
+				t.Fatalf("token %d of the az profile is not what az.cmd printed (%d bytes)", i+1, len(out))
+			}
+		}
+		args := strings.TrimSpace(string(w.readFile(t, `C:\tools\az-args.txt`)))
+		want := "account get-access-token --scope " + sim.Scope() + " --tenant " + sim.TenantID() + " --output json"
+		if args != want {
+			t.Errorf("az.cmd ran with %q, want exactly once with %q", args, want)
+		}
+		// Signed out of az (its exact words, on stderr, exit 1): sign-in
+		// required (exit 3), naming the command to run.
+		w.writeFile(`C:\Program Files\Microsoft SDKs\Azure\CLI2\wbin\az.cmd`, []byte("@echo off\r\necho ERROR: Please run 'az login' to setup account. 1>&2\r\nexit /b 1\r\n"))
+		w.writeFile(`C:\cfg\az.toml`, fmt.Appendf(nil, "[profiles.az2]\ntenant = %q\nscopes = [%q]\nlogin = \"azurecli\"\n", sim.TenantID(), sim.Scope()))
+		_, stderr, code := w.run(t, 60*time.Second, broker, "token", "--config", `C:\cfg\az.toml`, "--profile", "az2")
+		if code != 3 || !strings.Contains(stderr, "az login --tenant "+sim.TenantID()) {
+			t.Errorf("token with az signed out: exit %d, stderr:\n%s\nwant exit 3 naming az login --tenant", code, stderr)
+		}
+	})
+
 	t.Run("VS Code mcp.json with CRLF and comments keeps every other byte", func(t *testing.T) {
 		got := w.readFile(t, vscodeFile)
 		want := bytes.Replace(vscodeBefore, []byte("Bearer old-pasted-token"), []byte("Bearer "+tok), 1)
