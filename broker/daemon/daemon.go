@@ -147,6 +147,10 @@ func New(o Options) (*Daemon, error) {
 	if o.Network == nil {
 		o.Network = interfaceAddrs
 	}
+	asks := reask.New()
+	if o.StateDir != "" {
+		asks = reask.Shared(o.StateDir) // the hot path answers a server's first ask
+	}
 	return &Daemon{
 		opts:     o,
 		log:      o.Logger,
@@ -156,7 +160,7 @@ func New(o Options) (*Daemon, error) {
 		eng:      o.Engine,
 		profiles: map[string]*running{},
 		subs:     map[int]chan struct{}{},
-		asks:     reask.New(),
+		asks:     asks,
 	}, nil
 }
 

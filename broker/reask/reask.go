@@ -7,7 +7,8 @@
 //
 // A Memo remembers, per server, when it was last given which token (a
 // hash of it, never the token), in memory (the daemon) or in a folder
-// (`broker headers` without a daemon, one process per ask).
+// (`broker headers` without a daemon, one process per ask), and for the
+// daemon also in files that the hot path shares (Shared).
 package reask
 
 import (
@@ -18,16 +19,19 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath"
 )
 
 // Window is how soon a second ask counts as a re-ask, and how often a
 // server may have its token replaced this way.
-const Window = 60 * time.Second
+const Window = hotpath.ReaskWindow
 
 // Memo is safe for concurrent use; with a folder, also across processes
 // (a lost update between two processes costs at most one extra refresh).
 type Memo struct {
-	dir string // "" = in memory only
+	dir    string  // "" = in memory only
+	shared *shared // the daemon's: also in the hot path's ask records (Shared)
 
 	mu sync.Mutex
 	m  map[string]entry
@@ -46,7 +50,7 @@ func New() *Memo { return &Memo{m: map[string]entry{}} }
 func InDir(dir string) *Memo { return &Memo{dir: dir, m: map[string]entry{}} }
 
 // Key is the Memo key of a server of a profile.
-func Key(profile, server, url string) string { return profile + "\x00" + server + "\x00" + url }
+func Key(profile, server, url string) string { return hotpath.AskKey(profile, server, url) }
 
 // Ask records that the server of key asks at now and would get tok, and
 // reports whether tok must be replaced first: the server was given the
@@ -56,15 +60,15 @@ func Key(profile, server, url string) string { return profile + "\x00" + server 
 func (m *Memo) Ask(key, tok string, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.load(key)
-	h := hash(tok)
+	e, r := m.loadShared(key)
+	h := m.hash(tok)
 	again := e.Token == h && now.Sub(e.At) >= 0 && now.Sub(e.At) < Window &&
 		(e.Forced.IsZero() || now.Sub(e.Forced) >= Window || now.Before(e.Forced))
 	if again {
 		e.Forced = now
 	}
 	e.At, e.Token = now, h
-	m.store(key, e)
+	m.storeShared(key, e, r)
 	return again
 }
 
@@ -73,9 +77,44 @@ func (m *Memo) Ask(key, tok string, now time.Time) bool {
 func (m *Memo) Given(key, tok string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	e, r := m.loadShared(key)
+	e.At, e.Token = now, m.hash(tok)
+	m.storeShared(key, e, r)
+}
+
+// loadShared is load, and with Shared the key's ask record locked (until
+// storeShared) and what it holds when the hot path recorded an ask since:
+// the later ask, and the later replacement of the two.
+func (m *Memo) loadShared(key string) (entry, *record) {
 	e := m.load(key)
-	e.At, e.Token = now, hash(tok)
+	if m.shared == nil {
+		return e, nil
+	}
+	r, f, ok := m.shared.open(key)
+	if ok && f.At.After(e.At) {
+		if e.Forced.After(f.Forced) {
+			f.Forced = e.Forced
+		}
+		e = f
+	}
+	return e, r
+}
+
+// storeShared is store, and with Shared writes the record and unlocks it.
+func (m *Memo) storeShared(key string, e entry, r *record) {
 	m.store(key, e)
+	if r != nil {
+		r.write(m.shared, e)
+	}
+}
+
+// hash is the hash of a token in an entry: the hot path's with Shared
+// (it holds no sha256: see cmd/broker/hotpath).
+func (m *Memo) hash(tok string) string {
+	if m.shared != nil {
+		return hotpath.Sum([]byte(tok))
+	}
+	return hash(tok)
 }
 
 func (m *Memo) load(key string) entry {

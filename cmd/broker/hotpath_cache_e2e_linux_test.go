@@ -303,9 +303,10 @@ func TestHotPathFromTheDaemonsMemo(t *testing.T) {
 	if r := w.tracedRun(nil, "token", "-p", "data"); !r.early || r.out != jwt+"\n" {
 		t.Errorf("after the refresh: early %v, the daemon's new token %v", r.early, r.out == jwt+"\n")
 	}
-	// A server named: the daemon's re-ask memory decides.
-	if r := w.tracedRun([]string{"CLAUDE_CODE_MCP_SERVER_NAME=api"}, "headers", "-p", "data"); !r.early || r.code != 0 {
-		t.Errorf("a named server: early %v (through the socket), exit %d", r.early, r.code)
+	// A server named: its first ask is the memo's too
+	// (TestHotPathAServersFirstAsk).
+	if r := w.tracedRun([]string{"CLAUDE_CODE_MCP_SERVER_NAME=api"}, "headers", "-p", "data"); !r.early || r.code != 0 || r.out != `{"Authorization":"Bearer `+jwt+`"}`+"\n" {
+		t.Errorf("a named server: early %v, exit %d, the daemon's token %v", r.early, r.code, r.out == `{"Authorization":"Bearer `+jwt+`"}`+"\n")
 	}
 
 	// Signed out through the daemon: no memo, the daemon's answer.
@@ -344,4 +345,102 @@ func TestHotPathFromTheDaemonsMemo(t *testing.T) {
 	if _, err := os.Stat(memoFile); !os.IsNotExist(err) {
 		t.Errorf("a memo after the daemon stopped: %v", err)
 	}
+}
+
+// TestHotPathAServersFirstAsk: with the daemon running, a named server's
+// first ask (Claude Code's headersHelper names it) is answered from the
+// daemon's memo (also while the daemon cannot run), and recorded where
+// the daemon judges the next: a second ask within the window gets a
+// freshly redeemed token (one refresh), a third the same one (no refresh
+// loop), as TestServerAsksAgainAfterRefusal has the daemon answer them.
+// Another server's first ask, and after a restart of the daemon the same
+// server's, are first asks again.
+func TestHotPathAServersFirstAsk(t *testing.T) {
+	w := newDaemonWorld(t, time.Hour, "15m")
+	if out, code := w.broker("login"); code != 0 {
+		t.Fatalf("login exited %d:\n%s", code, out)
+	}
+	d := w.startDaemon()
+	state := filepath.Join(w.home, ".local", "state", "mcp-token-broker")
+	c := w.client()
+	defer c.Close()
+	daemons := func() string {
+		t.Helper()
+		tok, err := c.Token(t.Context(), "data", 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Value.Reveal()
+	}
+	refreshes := func(since time.Time) int {
+		n := 0
+		for _, r := range w.tokenRequests(since) {
+			if r.GrantType == "refresh_token" {
+				n++
+			}
+		}
+		return n
+	}
+	claude := func(server string) []string {
+		return []string{"CLAUDE_CODE_MCP_SERVER_NAME=" + server, "CLAUDE_CODE_MCP_SERVER_URL=" + w.sim.MCPURL()}
+	}
+	headers := func(tok string) string { return `{"Authorization":"Bearer ` + tok + `"}` + "\n" }
+	// While stopped, the daemon answers nothing: what is answered early
+	// is the memo's.
+	stopped := func(server string) tracedRun {
+		t.Helper()
+		if err := d.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer d.Process.Signal(syscall.SIGCONT)
+		return w.tracedRun(claude(server), "headers", "-p", "data")
+	}
+	jwt := daemons()
+	since := time.Now()
+	if r := stopped("api"); !r.early || r.code != 0 || r.out != headers(jwt) || r.stderr != "" {
+		t.Fatalf("the first ask: early %v, exit %d, printed %q and %q", r.early, r.code, redact(r.out, jwt), r.stderr)
+	}
+	record := filepath.Join(state, hotpath.AskFile(hotpath.AskKey("data", "api", w.sim.MCPURL())))
+	fi, err := os.Stat(record)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the ask record: %v, %v", fi, err)
+	}
+	b, _ := os.ReadFile(record)
+	pid, _, at, sum, _, ok := hotpath.ParseAsk(b)
+	if !ok || pid != d.Process.Pid || sum != hotpath.Sum([]byte(jwt)) || time.Since(at) > time.Minute || strings.Contains(string(b), jwt) {
+		t.Fatalf("the ask record %q does not record the ask of the daemon's token, or holds it", redact(string(b), jwt))
+	}
+
+	// After a 401: a new token, redeemed for it.
+	r := w.tracedRun(claude("api"), "headers", "-p", "data")
+	second := daemonJWT.FindString(r.out)
+	if !r.early || r.code != 0 || r.out != headers(second) || second == jwt || refreshes(since) != 1 {
+		t.Fatalf("the second ask: exit %d, a new token %v, %d refreshes, want 1", r.code, second != jwt, refreshes(since))
+	}
+	if now := daemons(); now != second {
+		t.Fatalf("the second ask's token is not the daemon's current one")
+	}
+	// Refused again: the same token, no refresh loop.
+	if r := w.tracedRun(claude("api"), "headers", "-p", "data"); r.code != 0 || r.out != headers(second) || refreshes(since) != 1 {
+		t.Fatalf("the third ask: exit %d, the same token %v, %d refreshes, want 1", r.code, r.out == headers(second), refreshes(since))
+	}
+	// Another server's first ask: the memo's, of the new token.
+	if r := stopped("other"); !r.early || r.code != 0 || r.out != headers(second) || refreshes(since) != 1 {
+		t.Fatalf("another server's first ask: early %v, exit %d, the current token %v, %d refreshes", r.early, r.code, r.out == headers(second), refreshes(since))
+	}
+	// and its second within the window: the daemon's again.
+	if r := w.tracedRun(claude("other"), "headers", "-p", "data"); r.code != 0 || r.out == headers(second) || refreshes(since) != 2 {
+		t.Fatalf("another server's second ask: exit %d, a new token %v, %d refreshes, want 2", r.code, r.out != headers(second), refreshes(since))
+	}
+
+	// A new daemon knows nothing of the old one's asks: a first ask.
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
+	d = w.startDaemon()
+	jwt = daemons()
+	if r := stopped("api"); !r.early || r.code != 0 || r.out != headers(jwt) {
+		t.Fatalf("the first ask of a new daemon: early %v, exit %d, its token %v", r.early, r.code, r.out == headers(jwt))
+	}
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
 }

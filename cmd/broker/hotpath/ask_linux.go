@@ -103,10 +103,16 @@ func askDaemon(q query, server, serverURL string) (string, bool) {
 		return "", false
 	}
 	// What the daemon answers a named profile is in its memo, if it
-	// wrote one: no need to wake it.
-	if pid, ok := recordPID(rec); ok && q.profile != "" && server == "" {
-		if tok, ok := fromDaemonMemo(dir, q.profile, pid, q.minValidity, time.Now()); ok {
-			return tok, true
+	// wrote one: no need to wake it. A named server's ask is the
+	// daemon's to judge (a second one soon gets a fresh token) unless
+	// its ask record shows it is not a second one (firstAsk).
+	if pid, ok := recordPID(rec); ok && q.profile != "" {
+		if start, ok := ProcessStart(pid); ok {
+			now := time.Now()
+			tok, ok := memoToken(dir, q.profile, pid, start, q.minValidity, now)
+			if ok && (server == "" || firstAsk(dir, AskKey(q.profile, server, serverURL), pid, start, tok, now)) {
+				return tok, true
+			}
 		}
 	}
 	path, ok := recordAddress(rec)
@@ -210,15 +216,20 @@ func lastSlash(s string) int {
 // secrets of the cache file, while its expiry is minValidity away (what
 // the daemon checks; by a margin).
 func fromDaemonMemo(dir, profile string, pid int, minValidity time.Duration, now time.Time) (string, bool) {
+	start, ok := ProcessStart(pid)
+	if !ok {
+		return "", false
+	}
+	return memoToken(dir, profile, pid, start, minValidity, now)
+}
+
+// memoToken is fromDaemonMemo for the daemon of pid started at start.
+func memoToken(dir, profile string, pid int, start string, minValidity time.Duration, now time.Time) (string, bool) {
 	if !privateDir(dir) {
 		return "", false
 	}
 	b, err := readRegular(dir+"/"+DaemonMemoFile(profile), maxMemo, true)
 	if err != nil {
-		return "", false
-	}
-	start, ok := ProcessStart(pid)
-	if !ok {
 		return "", false
 	}
 	s := string(b)
@@ -252,4 +263,60 @@ func findSecret(cache, sum string, n int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// firstAsk reports whether the daemon of pid (started at start) would
+// give tok, its current token, to the server of key asking at now, as it
+// gives it to a first ask (broker/reask.Memo.Ask: the server was not
+// given tok within ReaskWindow), and if so records that ask as the
+// daemon would, in the server's ask record (see memo.go), all under the
+// record's flock, which the daemon takes too. Anything else (a second
+// ask, a record busy, not this user's or not whole, a write that fails)
+// reports false: the daemon then judges the ask over its socket.
+func firstAsk(dir, key string, pid int, start, tok string, now time.Time) bool {
+	path := dir + "/" + AskFile(key)
+	const flags = syscall.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
+	created := false
+	fd, err := syscall.Open(path, flags, 0)
+	if errors.Is(err, syscall.ENOENT) {
+		fd, err = syscall.Open(path, flags|syscall.O_CREAT|syscall.O_EXCL, 0o600)
+		created = true
+	}
+	if err != nil {
+		return false
+	}
+	defer syscall.Close(fd) // and with it the lock
+	if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	// Still the record (the daemon removes one it failed to write), a
+	// file of this user's alone.
+	var st, named syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 || st.Size > maxMemo ||
+		syscall.Lstat(path, &named) != nil || named.Ino != st.Ino || named.Dev != st.Dev {
+		return false
+	}
+	b := make([]byte, st.Size)
+	if n, err := syscall.Pread(fd, b, 0); err != nil || n != len(b) {
+		return false
+	}
+	// A record of another daemon is none (this one knows nothing of
+	// its asks); one that is not whole (its writing failed) is the
+	// daemon's to judge, and so is a second ask.
+	sum := Sum([]byte(tok))
+	p, st0, at, was, forced, ok := ParseAsk(b)
+	switch {
+	case !ok && !(created && len(b) == 0):
+		return false
+	case !ok || p != pid || st0 != start:
+		forced = time.Time{}
+	case was == sum && now.Sub(at) >= 0 && now.Sub(at) < ReaskWindow:
+		return false
+	}
+	rec := []byte(AskRecord(pid, start, now, sum, forced))
+	if syscall.Ftruncate(fd, 0) != nil {
+		return false
+	}
+	w, err := syscall.Pwrite(fd, rec, 0)
+	return err == nil && w == len(rec)
 }

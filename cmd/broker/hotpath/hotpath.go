@@ -49,7 +49,8 @@ func init() {
 		return
 	}
 	// Claude Code names the server that asks (broker/reask): a second
-	// ask right after the server refused the token gets a fresh one.
+	// ask right after the server refused the token gets a fresh one
+	// (the daemon's to give: askDaemon answers a first ask only).
 	var server, serverURL string
 	if q.format == "headers" {
 		server, serverURL = os.Getenv("CLAUDE_CODE_MCP_SERVER_NAME"), os.Getenv("CLAUDE_CODE_MCP_SERVER_URL")

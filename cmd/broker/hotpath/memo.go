@@ -148,3 +148,67 @@ func ProcessStart(pid int) (string, bool) {
 	}
 	return f, true
 }
+
+// An ask record is what the daemon remembers of a named server's last ask
+// for a profile's token (broker/reask: a second ask within ReaskWindow
+// for the token just given gets a fresh one), one file per server in the
+// state folder (AskFile), kept by the daemon and written by the hot path
+// too when it answers a server's first ask from the daemon's memo, under
+// an exclusive flock of the file (both read, decide and write under it):
+//
+//	mcp-token-broker hot path ask 1
+//	daemon PID START            the daemon it is of (another's is no record)
+//	asked AT SUM FORCED         when the server was last given the token of Sum SUM,
+//	end                         when it last had its token replaced (Unix ns, 0: never)
+//
+// It holds a hash of the token, not the token.
+
+// ReaskWindow is reask.Window (tests check it).
+const ReaskWindow = 60 * time.Second
+
+// AskKey is reask.Key: the server (with its URL) of a profile.
+func AskKey(profile, server, url string) string { return profile + "\x00" + server + "\x00" + url }
+
+// AskFile is the ask record of key (AskKey), in the state folder.
+func AskFile(key string) string { return "hotpath-ask-" + Sum([]byte(key)) + ".memo" }
+
+// AskRecord is the ask record of the daemon of pid, started at start.
+func AskRecord(pid int, start string, at time.Time, sum string, forced time.Time) string {
+	return askVersion + "\ndaemon " + strconv.Itoa(pid) + " " + start + "\nasked " + strconv.FormatInt(nanos(at), 10) + " " + sum + " " +
+		strconv.FormatInt(nanos(forced), 10) + "\nend\n"
+}
+
+const askVersion = "mcp-token-broker hot path ask 1"
+
+// ParseAsk reads an ask record: the daemon it is of (pid, start) and the
+// ask; false for anything else.
+func ParseAsk(b []byte) (pid int, start string, at time.Time, sum string, forced time.Time, ok bool) {
+	rest, ok := cutPrefix(string(b), askVersion+"\ndaemon ")
+	p, rest, _ := cut(rest, ' ')
+	start, rest, _ = cut(rest, '\n')
+	rest, ok2 := cutPrefix(rest, "asked ")
+	a, rest, _ := cut(rest, ' ')
+	sum, rest, _ = cut(rest, ' ')
+	f, rest, _ := cut(rest, '\n')
+	pid, err0 := strconv.Atoi(p)
+	an, err1 := strconv.ParseInt(a, 10, 64)
+	fn, err2 := strconv.ParseInt(f, 10, 64)
+	if !ok || !ok2 || rest != "end\n" || err0 != nil || err1 != nil || err2 != nil || start == "" || len(sum) != 32 || an < 0 || fn < 0 {
+		return 0, "", time.Time{}, "", time.Time{}, false
+	}
+	return pid, start, fromNanos(an), sum, fromNanos(fn), true
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
