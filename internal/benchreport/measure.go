@@ -156,14 +156,20 @@ func (r *run) latencies() {
 		return nil
 	}
 	cmds := []timedCmd{
-		{"true", "`/bin/true` (the cost of fork and exec here)", r.a.env, ok, []string{"/bin/true"}},
-		{"hello", "a static Go hello-world, built like the broker (the floor of any Go program)", r.a.env, ok, []string{hello}},
-		{"version", "`broker version` (the broker binary doing nothing: Go runtime and package init)", r.a.env, ok, []string{r.o.broker, "version"}},
-		{"daemon headers", "`broker headers` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}},
-		{"daemon token", "`broker token` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}},
-		{"cache headers", "`broker headers` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}},
-		{"cache token", "`broker token` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}},
-		{"proper headers", "`broker headers` without the daemon, the command line proper (what the hot path leaves to it: here a relative $BROKER_CONFIG, which it never vouches for)", properEnv, succeeded, []string{r.o.broker, "headers", "--profile", "a"}},
+		{"true", "`/bin/true` (the cost of fork and exec here)", r.a.env, ok, []string{"/bin/true"}, nil},
+		{"hello", "a static Go hello-world, built like the broker (the floor of any Go program)", r.a.env, ok, []string{hello}, nil},
+		{"version", "`broker version` (the broker binary doing nothing: Go runtime and package init)", r.a.env, ok, []string{r.o.broker, "version"}, nil},
+		{"daemon headers", "`broker headers` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, nil},
+		{"daemon token", "`broker token` with the daemon running", r.a.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}, nil},
+		// Claude Code's headersHelper names the server; each round
+		// another one's first ask, as when Claude Code connects (a
+		// second within a minute is a re-ask: a refresh).
+		{"daemon server headers", "`broker headers` with the daemon running, a named server's first ask (`CLAUDE_CODE_MCP_SERVER_NAME` and `_URL` set, as Claude Code runs it)", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, func(i int) []string {
+			return []string{"CLAUDE_CODE_MCP_SERVER_NAME=bench-" + strconv.Itoa(i), "CLAUDE_CODE_MCP_SERVER_URL=" + r.sim.MCPURL()}
+		}},
+		{"cache headers", "`broker headers` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, nil},
+		{"cache token", "`broker token` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}, nil},
+		{"proper headers", "`broker headers` without the daemon, the command line proper (what the hot path leaves to it: here a relative $BROKER_CONFIG, which it never vouches for)", properEnv, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, nil},
 	}
 	res, use, err := timeRounds(5, r.o.runs, cmds)
 	if err != nil {
@@ -188,6 +194,7 @@ func (r *run) latencies() {
 	for _, c := range []struct{ key, what, target string }{
 		{"daemon headers", "`broker headers` with the daemon", "≤ 1.5×"},
 		{"daemon token", "`broker token` with the daemon", "≤ 1.5×"},
+		{"daemon server headers", "`broker headers` with the daemon, a named server's first ask", "≤ 1.5×"},
 		{"cache headers", "`broker headers` without the daemon (file store)", "≤ 3×"},
 		{"cache token", "`broker token` without the daemon (file store)", "≤ 3×"},
 		{"proper headers", "`broker headers` without the daemon, the command line proper", "—"},

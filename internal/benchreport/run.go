@@ -270,6 +270,7 @@ type timedCmd struct {
 	env       []string
 	ok        func(out []byte, err error) error
 	argv      []string
+	round     func(i int) []string // more variables for round i (nil: none)
 }
 
 // timeRounds runs every command once per round: warm rounds untimed, then
@@ -297,7 +298,11 @@ func timeRounds(warm, n int, cmds []timedCmd) (map[string]durations, map[string]
 			if i >= warm {
 				timed = 1
 			}
-			ds, u, err := timeCmd(c.env, 1-timed, timed, c.ok, c.argv[0], c.argv[1:]...)
+			env := c.env
+			if c.round != nil {
+				env = append(append([]string{}, c.env...), c.round(i)...)
+			}
+			ds, u, err := timeCmd(env, 1-timed, timed, c.ok, c.argv[0], c.argv[1:]...)
 			if err != nil {
 				return nil, nil, err
 			}
