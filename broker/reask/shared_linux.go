@@ -37,6 +37,7 @@ const lockWait = time.Second
 type record struct {
 	fd   int
 	path string
+	size int64 // what it held
 }
 
 // open locks the record of key and returns it with the entry it holds
@@ -62,6 +63,7 @@ func (s *shared) open(key string) (*record, entry, bool) {
 		r.fail()
 		return nil, entry{}, false
 	}
+	r.size = st.Size
 	b := make([]byte, st.Size)
 	n, err := syscall.Pread(fd, b, 0)
 	pid, start, at, sum, forced, ok := hotpath.ParseAsk(b[:max(n, 0)])
@@ -71,15 +73,16 @@ func (s *shared) open(key string) (*record, entry, bool) {
 	return r, entry{At: at, Token: sum, Forced: forced}, true
 }
 
-// write replaces the record with e and unlocks it; a record it cannot
+// write replaces the record with e and unlocks it (over the old one, cut
+// when longer: no block freed and allocated again); a record it cannot
 // write is removed.
 func (r *record) write(s *shared, e entry) {
 	b := []byte(hotpath.AskRecord(s.pid, s.start, e.At, e.Token, e.Forced))
-	if syscall.Ftruncate(r.fd, 0) != nil {
+	if n, err := syscall.Pwrite(r.fd, b, 0); err != nil || n != len(b) {
 		r.fail()
 		return
 	}
-	if n, err := syscall.Pwrite(r.fd, b, 0); err != nil || n != len(b) {
+	if r.size > int64(len(b)) && syscall.Ftruncate(r.fd, int64(len(b))) != nil {
 		r.fail()
 		return
 	}

@@ -348,24 +348,25 @@ func TestHotPathFromTheDaemonsMemo(t *testing.T) {
 }
 
 // TestHotPathAServersFirstAsk: with the daemon running, a named server's
-// first ask (Claude Code's headersHelper names it) is answered from the
-// daemon's memo (also while the daemon cannot run), and recorded where
-// the daemon judges the next: a second ask within the window gets a
-// freshly redeemed token (one refresh), a third the same one (no refresh
-// loop), as TestServerAsksAgainAfterRefusal has the daemon answer them.
-// Another server's first ask, and after a restart of the daemon the same
-// server's, are first asks again.
+// first ask (Claude Code's headersHelper names it, at every connection)
+// is answered from the daemon's memo (also while the daemon cannot run)
+// once the server has an ask record (the daemon writes it at the
+// server's first ask ever), and recorded there for the daemon to judge
+// the next: a second ask within the window gets a freshly redeemed token
+// (one refresh), a third the same one (no refresh loop), as
+// TestServerAsksAgainAfterRefusal has the daemon answer them. A new
+// daemon knows nothing of the old one's asks: their records count for
+// none.
 func TestHotPathAServersFirstAsk(t *testing.T) {
 	w := newDaemonWorld(t, time.Hour, "15m")
 	if out, code := w.broker("login"); code != 0 {
 		t.Fatalf("login exited %d:\n%s", code, out)
 	}
-	d := w.startDaemon()
 	state := filepath.Join(w.home, ".local", "state", "mcp-token-broker")
-	c := w.client()
-	defer c.Close()
 	daemons := func() string {
 		t.Helper()
+		c := w.client()
+		defer c.Close()
 		tok, err := c.Token(t.Context(), "data", 5*time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -385,6 +386,37 @@ func TestHotPathAServersFirstAsk(t *testing.T) {
 		return []string{"CLAUDE_CODE_MCP_SERVER_NAME=" + server, "CLAUDE_CODE_MCP_SERVER_URL=" + w.sim.MCPURL()}
 	}
 	headers := func(tok string) string { return `{"Authorization":"Bearer ` + tok + `"}` + "\n" }
+	record := func(server string) string {
+		return filepath.Join(state, hotpath.AskFile(hotpath.AskKey("data", server, w.sim.MCPURL())))
+	}
+	checkRecord := func(server string, pid int, tok string) {
+		t.Helper()
+		fi, err := os.Stat(record(server))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("the ask record of %s: %v, %v", server, fi, err)
+		}
+		b, _ := os.ReadFile(record(server))
+		p, _, at, sum, _, ok := hotpath.ParseAsk(b)
+		if !ok || p != pid || sum != hotpath.Sum([]byte(tok)) || time.Since(at) > time.Minute || strings.Contains(string(b), tok) {
+			t.Fatalf("the ask record %q does not record %s's ask of the daemon's token, or holds it", redact(string(b), tok), server)
+		}
+	}
+
+	// Each server's first ask ever: the daemon's, which writes its record.
+	d := w.startDaemon()
+	jwt := daemons()
+	for _, server := range []string{"api", "other"} {
+		if r := w.tracedRun(claude(server), "headers", "-p", "data"); r.code != 0 || r.out != headers(jwt) {
+			t.Fatalf("%s's first ask ever: exit %d, the daemon's token %v", server, r.code, r.out == headers(jwt))
+		}
+		checkRecord(server, d.Process.Pid, jwt)
+	}
+	// The next session, of another daemon here: first asks again.
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
+	d = w.startDaemon()
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	jwt = daemons()
 	// While stopped, the daemon answers nothing: what is answered early
 	// is the memo's.
 	stopped := func(server string) tracedRun {
@@ -395,21 +427,11 @@ func TestHotPathAServersFirstAsk(t *testing.T) {
 		defer d.Process.Signal(syscall.SIGCONT)
 		return w.tracedRun(claude(server), "headers", "-p", "data")
 	}
-	jwt := daemons()
 	since := time.Now()
 	if r := stopped("api"); !r.early || r.code != 0 || r.out != headers(jwt) || r.stderr != "" {
 		t.Fatalf("the first ask: early %v, exit %d, printed %q and %q", r.early, r.code, redact(r.out, jwt), r.stderr)
 	}
-	record := filepath.Join(state, hotpath.AskFile(hotpath.AskKey("data", "api", w.sim.MCPURL())))
-	fi, err := os.Stat(record)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("the ask record: %v, %v", fi, err)
-	}
-	b, _ := os.ReadFile(record)
-	pid, _, at, sum, _, ok := hotpath.ParseAsk(b)
-	if !ok || pid != d.Process.Pid || sum != hotpath.Sum([]byte(jwt)) || time.Since(at) > time.Minute || strings.Contains(string(b), jwt) {
-		t.Fatalf("the ask record %q does not record the ask of the daemon's token, or holds it", redact(string(b), jwt))
-	}
+	checkRecord("api", d.Process.Pid, jwt)
 
 	// After a 401: a new token, redeemed for it.
 	r := w.tracedRun(claude("api"), "headers", "-p", "data")
@@ -424,7 +446,7 @@ func TestHotPathAServersFirstAsk(t *testing.T) {
 	if r := w.tracedRun(claude("api"), "headers", "-p", "data"); r.code != 0 || r.out != headers(second) || refreshes(since) != 1 {
 		t.Fatalf("the third ask: exit %d, the same token %v, %d refreshes, want 1", r.code, r.out == headers(second), refreshes(since))
 	}
-	// Another server's first ask: the memo's, of the new token.
+	// Another server's first ask: the memo's, of the new token,
 	if r := stopped("other"); !r.early || r.code != 0 || r.out != headers(second) || refreshes(since) != 1 {
 		t.Fatalf("another server's first ask: early %v, exit %d, the current token %v, %d refreshes", r.early, r.code, r.out == headers(second), refreshes(since))
 	}
@@ -432,15 +454,4 @@ func TestHotPathAServersFirstAsk(t *testing.T) {
 	if r := w.tracedRun(claude("other"), "headers", "-p", "data"); r.code != 0 || r.out == headers(second) || refreshes(since) != 2 {
 		t.Fatalf("another server's second ask: exit %d, a new token %v, %d refreshes, want 2", r.code, r.out != headers(second), refreshes(since))
 	}
-
-	// A new daemon knows nothing of the old one's asks: a first ask.
-	d.Process.Signal(syscall.SIGTERM)
-	d.Wait()
-	d = w.startDaemon()
-	jwt = daemons()
-	if r := stopped("api"); !r.early || r.code != 0 || r.out != headers(jwt) {
-		t.Fatalf("the first ask of a new daemon: early %v, exit %d, its token %v", r.early, r.code, r.out == headers(jwt))
-	}
-	d.Process.Signal(syscall.SIGTERM)
-	d.Wait()
 }

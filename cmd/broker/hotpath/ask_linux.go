@@ -270,18 +270,13 @@ func findSecret(cache, sum string, n int) (string, bool) {
 // gives it to a first ask (broker/reask.Memo.Ask: the server was not
 // given tok within ReaskWindow), and if so records that ask as the
 // daemon would, in the server's ask record (see memo.go), all under the
-// record's flock, which the daemon takes too. Anything else (a second
-// ask, a record busy, not this user's or not whole, a write that fails)
+// record's flock, which the daemon takes too. Anything else (no record
+// yet: the daemon creates it at the server's first ask ever; a second
+// ask; a record busy, not this user's or not whole; a write that fails)
 // reports false: the daemon then judges the ask over its socket.
 func firstAsk(dir, key string, pid int, start, tok string, now time.Time) bool {
 	path := dir + "/" + AskFile(key)
-	const flags = syscall.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
-	created := false
-	fd, err := syscall.Open(path, flags, 0)
-	if errors.Is(err, syscall.ENOENT) {
-		fd, err = syscall.Open(path, flags|syscall.O_CREAT|syscall.O_EXCL, 0o600)
-		created = true
-	}
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}
@@ -306,17 +301,19 @@ func firstAsk(dir, key string, pid int, start, tok string, now time.Time) bool {
 	sum := Sum([]byte(tok))
 	p, st0, at, was, forced, ok := ParseAsk(b)
 	switch {
-	case !ok && !(created && len(b) == 0):
+	case !ok:
 		return false
-	case !ok || p != pid || st0 != start:
+	case p != pid || st0 != start:
 		forced = time.Time{}
 	case was == sum && now.Sub(at) >= 0 && now.Sub(at) < ReaskWindow:
 		return false
 	}
+	// Over the old record, cut only when longer (a record is as long as
+	// the last but for the digits: truncating to 0 first costs the file
+	// system a block freed and allocated again).
 	rec := []byte(AskRecord(pid, start, now, sum, forced))
-	if syscall.Ftruncate(fd, 0) != nil {
+	if w, err := syscall.Pwrite(fd, rec, 0); err != nil || w != len(rec) {
 		return false
 	}
-	w, err := syscall.Pwrite(fd, rec, 0)
-	return err == nil && w == len(rec)
+	return st.Size <= int64(len(rec)) || syscall.Ftruncate(fd, int64(len(rec))) == nil
 }

@@ -34,7 +34,7 @@ func TestFirstAsk(t *testing.T) {
 		first bool // firstAsk
 		again bool // what the daemon then judges
 	}{
-		{"the first ask", 0, "t1", true, false},
+		{"the first ask ever: no record, the daemon's (it writes one)", 0, "t1", false, false},
 		{"the second soon: the daemon's, a re-ask", 5 * time.Second, "t1", false, true},
 		{"after the replacement", 7 * time.Second, "t2", false, false},
 		{"another token meanwhile (refreshed)", 8 * time.Second, "t3", true, false},
@@ -81,7 +81,8 @@ func TestFirstAsk(t *testing.T) {
 		prep func()
 	}{
 		{"a record not whole", func() { write(hotpath.AskRecord(pid, start, now, hotpath.Sum([]byte("t3")), time.Time{})[:40], 0o600) }},
-		{"an empty record it did not create", func() { write("", 0o600) }},
+		{"an empty record", func() { write("", 0o600) }},
+		{"no record", func() { os.Remove(path) }},
 		{"a record others can read", func() { write(hotpath.AskRecord(pid+1, start, now, hotpath.Sum([]byte("t3")), time.Time{}), 0o644) }},
 		{"a link", func() { os.Remove(path); os.Symlink(filepath.Join(dir, "elsewhere"), path) }},
 	} {
