@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
+	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath"
 )
 
 const (
@@ -164,12 +165,28 @@ func (r *run) latencies() {
 		// Claude Code's headersHelper names the server; each round
 		// another one's first ask, as when Claude Code connects (a
 		// second within a minute is a re-ask: a refresh).
-		{"daemon server headers", "`broker headers` with the daemon running, a named server's first ask (`CLAUDE_CODE_MCP_SERVER_NAME` and `_URL` set, as Claude Code runs it)", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, func(i int) []string {
-			return []string{"CLAUDE_CODE_MCP_SERVER_NAME=bench-" + strconv.Itoa(i), "CLAUDE_CODE_MCP_SERVER_URL=" + r.sim.MCPURL()}
+		{"daemon server headers", "`broker headers` with the daemon running, a named server's first ask (`CLAUDE_CODE_MCP_SERVER_NAME` and `_URL` set, as Claude Code runs it; the server's record of its last ask, a session ago, there)", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, func(i int) []string {
+			return []string{"CLAUDE_CODE_MCP_SERVER_NAME=known-" + strconv.Itoa(i), "CLAUDE_CODE_MCP_SERVER_URL=" + r.sim.MCPURL()}
+		}},
+		{"first-ever server headers", "`broker headers` with the daemon running, the first ask ever of a server (no record of it yet: the daemon's, over its socket, which writes the record)", r.a.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, func(i int) []string {
+			return []string{"CLAUDE_CODE_MCP_SERVER_NAME=new-" + strconv.Itoa(i), "CLAUDE_CODE_MCP_SERVER_URL=" + r.sim.MCPURL()}
 		}},
 		{"cache headers", "`broker headers` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, nil},
 		{"cache token", "`broker token` without the daemon (persistent cache, file store)", n.env, succeeded, []string{r.o.broker, "token", "--profile", "a"}, nil},
 		{"proper headers", "`broker headers` without the daemon, the command line proper (what the hot path leaves to it: here a relative $BROKER_CONFIG, which it never vouches for)", properEnv, succeeded, []string{r.o.broker, "headers", "--profile", "a"}, nil},
+	}
+	// Claude Code connects to the same servers session after session:
+	// each known server's ask record is there, as the daemon left it at
+	// its last ask, more than a minute ago (cmd/broker/hotpath).
+	state := filepath.Join(r.a.dir, ".local", "state", "mcp-token-broker")
+	start, _ := hotpath.ProcessStart(d.cmd.Process.Pid)
+	for i := range 5 + r.o.runs {
+		key := hotpath.AskKey("a", "known-"+strconv.Itoa(i), r.sim.MCPURL())
+		rec := hotpath.AskRecord(d.cmd.Process.Pid, start, time.Now().Add(-2*time.Minute), hotpath.Sum([]byte("a token of the last session")), time.Time{})
+		if err := os.WriteFile(filepath.Join(state, hotpath.AskFile(key)), []byte(rec), 0o600); err != nil {
+			r.fail(1, tLatency, "the servers' ask records", err)
+			return
+		}
 	}
 	res, use, err := timeRounds(5, r.o.runs, cmds)
 	if err != nil {
@@ -195,6 +212,7 @@ func (r *run) latencies() {
 		{"daemon headers", "`broker headers` with the daemon", "≤ 1.5×"},
 		{"daemon token", "`broker token` with the daemon", "≤ 1.5×"},
 		{"daemon server headers", "`broker headers` with the daemon, a named server's first ask", "≤ 1.5×"},
+		{"first-ever server headers", "`broker headers` with the daemon, the first ask ever of a server", "—"},
 		{"cache headers", "`broker headers` without the daemon (file store)", "≤ 3×"},
 		{"cache token", "`broker token` without the daemon (file store)", "≤ 3×"},
 		{"proper headers", "`broker headers` without the daemon, the command line proper", "—"},
