@@ -80,7 +80,7 @@ func (r *rawCache) summary(clientID string, scopes []string, hint string) Cached
 		}
 	}
 	for _, at := range doc.AccessToken {
-		if !strings.EqualFold(at.ClientID, clientID) || (home != "" && at.HomeAccountID != home) || !hasScopes(at.Target, scopes) {
+		if !strings.EqualFold(at.ClientID, clientID) || (home != "" && at.HomeAccountID != home) || !HasScopes(at.Target, scopes) {
 			continue
 		}
 		if n, err := strconv.ParseInt(at.ExpiresOn, 10, 64); err == nil {
@@ -92,9 +92,10 @@ func (r *rawCache) summary(clientID string, scopes []string, hint string) Cached
 	return out
 }
 
-// hasScopes reports whether the space-separated target holds every scope
-// (case-insensitive; OIDC scopes are not cached in the target).
-func hasScopes(target string, scopes []string) bool {
+// HasScopes reports whether the space-separated target of a cached token
+// holds every scope (case-insensitive; OIDC scopes are not cached in the
+// target), as MSAL matches a cached token.
+func HasScopes(target string, scopes []string) bool {
 	have := map[string]bool{}
 	for _, s := range strings.Fields(target) {
 		have[strings.ToLower(s)] = true

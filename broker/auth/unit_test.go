@@ -259,3 +259,20 @@ func TestTLSHintPerOS(t *testing.T) {
 		t.Errorf("Classify(unknown authority) = %#v, want misconfigured with tlsHint(%s)", e, runtime.GOOS)
 	}
 }
+func TestHasScopes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		target string
+		scopes []string
+		ok     bool
+	}{
+		{"api://x/.default", []string{"api://x/.default"}, true},
+		{"API://X/.default", []string{"api://x/.default", "openid", "offline_access"}, true},
+		{"api://x/read", []string{"api://x/read", "api://x/write"}, false},
+		{"", []string{"api://x/.default"}, false},
+	} {
+		if got := HasScopes(tc.target, tc.scopes); got != tc.ok {
+			t.Errorf("HasScopes(%q, %q) = %v", tc.target, strings.Join(tc.scopes, " "), got)
+		}
+	}
+}

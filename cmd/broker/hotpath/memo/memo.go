@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcp-token-broker/mcp-token-broker/broker/auth"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/config"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/engine"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/localapi"
@@ -167,7 +168,7 @@ func (s *Snapshot) Remember(tok string) {
 		return
 	}
 	p := s.cfg.Profiles[s.name]
-	if !strings.EqualFold(e.ClientID, p.ClientID) || !hasScopes(e.Target, p.Scopes) {
+	if !strings.EqualFold(e.ClientID, p.ClientID) || !auth.HasScopes(e.Target, p.Scopes) {
 		return
 	}
 	claims, err := token.ParseClaims(tok)
@@ -269,23 +270,4 @@ func positive(s string) (int64, error) {
 		err = errors.New("not after 1970")
 	}
 	return n, err
-}
-
-// hasScopes reports whether the space-separated target holds every scope
-// but the OIDC ones (case-insensitive), as MSAL matches a cached token.
-func hasScopes(target string, scopes []string) bool {
-	have := map[string]bool{}
-	for _, s := range strings.Fields(target) {
-		have[strings.ToLower(s)] = true
-	}
-	for _, s := range scopes {
-		switch strings.ToLower(s) {
-		case "openid", "profile", "offline_access":
-			continue
-		}
-		if !have[strings.ToLower(s)] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,7 +1,6 @@
 package memo
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -50,24 +49,6 @@ func TestOnlyToken(t *testing.T) {
 	} {
 		if e, ok := onlyToken(tc.cache, tc.prof, tok); ok {
 			t.Errorf("%s: onlyToken = %+v", tc.what, e)
-		}
-	}
-}
-
-func TestHasScopes(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		target string
-		scopes []string
-		ok     bool
-	}{
-		{"api://x/.default", []string{"api://x/.default"}, true},
-		{"API://X/.default", []string{"api://x/.default", "openid", "offline_access"}, true},
-		{"api://x/read", []string{"api://x/read", "api://x/write"}, false},
-		{"", []string{"api://x/.default"}, false},
-	} {
-		if got := hasScopes(tc.target, tc.scopes); got != tc.ok {
-			t.Errorf("hasScopes(%q, %q) = %v", tc.target, strings.Join(tc.scopes, " "), got)
 		}
 	}
 }
