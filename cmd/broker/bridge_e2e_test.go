@@ -92,6 +92,32 @@ func (e *bridgeEnv) start(t *testing.T, args ...string) *bridgeProc {
 	return e.startArgv(t, e.bin, append([]string{"bridge"}, args...)...)
 }
 
+// session starts the bridge with args and opens an MCP session through it
+// (initialize, then notifications/initialized).
+func (e *bridgeEnv) session(t *testing.T, args ...string) *bridgeProc {
+	t.Helper()
+	p := e.start(t, args...)
+	p.send(e2eInit)
+	if a := p.recv(); a.Error != nil {
+		t.Fatalf("initialize: %+v", a.Error)
+	}
+	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return p
+}
+
+// rawToken is what `broker token --format raw` prints in the bridge's
+// environment.
+func (e *bridgeEnv) rawToken(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(e.bin, "token", "--format", "raw")
+	cmd.Env = e.env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 func (e *bridgeEnv) startArgv(t *testing.T, name string, args ...string) *bridgeProc {
 	t.Helper()
 	cmd := exec.Command(name, args...)

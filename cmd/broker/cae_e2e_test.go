@@ -86,12 +86,7 @@ func TestClaimsChallengeThroughTheBridge(t *testing.T) {
 			if withDaemon {
 				startBridgeDaemon(t, e)
 			}
-			p := e.start(t, "demo")
-			p.send(e2eInit)
-			if a := p.recv(); a.Error != nil {
-				t.Fatalf("initialize: %+v", a.Error)
-			}
-			p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			p := e.session(t, "demo")
 
 			e.sim.RequireAuthContext("c1")
 			p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
@@ -139,23 +134,8 @@ func TestCAERevocationThroughTheBridge(t *testing.T) {
 	e := newBridgeEnv(t)
 	e.login(t)
 	startBridgeDaemon(t, e)
-	p := e.start(t, "demo")
-	p.send(e2eInit)
-	if a := p.recv(); a.Error != nil {
-		t.Fatalf("initialize: %+v", a.Error)
-	}
-	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	rawToken := func() string {
-		t.Helper()
-		cmd := exec.Command(e.bin, "token", "--format", "raw")
-		cmd.Env = e.env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	before := rawToken()
+	p := e.session(t, "demo")
+	before := e.rawToken(t)
 	e.sim.RevokeSessions()
 	p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 	if a := p.recv(); a.Error != nil {
@@ -175,7 +155,7 @@ func TestCAERevocationThroughTheBridge(t *testing.T) {
 		t.Errorf("the endpoint refused the old token: %v, then took a new one: %v", refused, accepted)
 	}
 	// The daemon's token is the new one: every other client gets it too.
-	after := rawToken()
+	after := e.rawToken(t)
 	c, err := token.ParseClaims(after)
 	if after == before || err != nil || !slices.Contains(c.Caps, "cp1") {
 		t.Errorf("broker token after the challenge: the same as before: %v; claims %+v %v (want xms_cc cp1)", after == before, c, err)

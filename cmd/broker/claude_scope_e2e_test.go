@@ -166,12 +166,7 @@ func TestScopeChallengeThroughClaudeCodeHelper(t *testing.T) {
 
 	// A bridge of the same profile meets the challenge: sign-in required;
 	// the sign-in consents; the helper's token now carries the scope.
-	p := e.start(t, "demo")
-	p.send(e2eInit)
-	if a := p.recv(); a.Error != nil {
-		t.Fatalf("initialize: %+v", a.Error)
-	}
-	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	p := e.session(t, "demo")
 	p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`)
 	if a := p.recv(); a.Error == nil || !strings.Contains(a.Error.Message, "needs scope") {
 		t.Fatalf("the bridge's call: %+v, want sign-in required naming the scope", a)

@@ -36,12 +36,7 @@ func TestScopeChallengeThroughTheBridge(t *testing.T) {
 			if withDaemon {
 				startBridgeDaemon(t, e)
 			}
-			p := e.start(t, "demo")
-			p.send(e2eInit)
-			if a := p.recv(); a.Error != nil {
-				t.Fatalf("initialize: %+v", a.Error)
-			}
-			p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			p := e.session(t, "demo")
 
 			write := e.sim.APIScope("Tools.Write")
 			e.sim.RequireScope("Tools.Write")
@@ -106,12 +101,7 @@ func TestScopeChallengeSilentThroughTheBridge(t *testing.T) {
 	e := newBridgeEnv(t)
 	e.login(t)
 	startBridgeDaemon(t, e)
-	p := e.start(t, "demo")
-	p.send(e2eInit)
-	if a := p.recv(); a.Error != nil {
-		t.Fatalf("initialize: %+v", a.Error)
-	}
-	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	p := e.session(t, "demo")
 	if err := e.sim.GrantConsent("Tools.Write"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +122,7 @@ func TestScopeChallengeSilentThroughTheBridge(t *testing.T) {
 	if !refused || !accepted {
 		t.Errorf("the endpoint refused the old token: %v, then took a new one: %v", refused, accepted)
 	}
-	cmd := exec.Command(e.bin, "token", "--format", "raw")
-	cmd.Env = e.env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, err := token.ParseClaims(strings.TrimSpace(string(out))); err != nil || !slices.Contains(c.Scp, "Tools.Write") {
+	if c, err := token.ParseClaims(e.rawToken(t)); err != nil || !slices.Contains(c.Scp, "Tools.Write") {
 		t.Errorf("broker token after the challenge: scp %v %v, want Tools.Write", c.Scp, err)
 	}
 	if st := e.profileStatus(t); st.State != state.OK || st.ChallengedBy != "" {
@@ -154,12 +138,7 @@ func TestScopeChallengeOfAnotherAPI(t *testing.T) {
 	e := newBridgeEnv(t)
 	e.login(t)
 	startBridgeDaemon(t, e)
-	p := e.start(t, "demo")
-	p.send(e2eInit)
-	if a := p.recv(); a.Error != nil {
-		t.Fatalf("initialize: %+v", a.Error)
-	}
-	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	p := e.session(t, "demo")
 	e.sim.RequireScope("api://other-api/Files.Read")
 	p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`)
 	a := p.recv()
