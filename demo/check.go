@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mcp-token-broker/mcp-token-broker/broker/doctor"
 	"github.com/mcp-token-broker/mcp-token-broker/broker/token"
+	"github.com/mcp-token-broker/mcp-token-broker/cmd/broker/hotpath"
 	"github.com/mcp-token-broker/mcp-token-broker/entrasim"
 )
 
@@ -58,8 +60,13 @@ func (r *run) newClients() []*clientInfo {
 					return url, "", "", err
 				}
 				from := "headersHelper (from the token cache)"
-				if r.api.n.Load() > calls {
+				switch {
+				case r.api.n.Load() > calls:
 					from = "headersHelper (answered by the daemon)"
+				case daemonMemo(sb.stateDir()):
+					// The hot path read the daemon's current token
+					// through the daemon's memo, without asking it.
+					from = "headersHelper (the daemon's token, no round trip)"
 				}
 				return url, auth, from, nil
 			}},
@@ -307,4 +314,11 @@ func (r *run) explain(p doctor.ProbeResult, raw string) string {
 		}
 	}
 	return msg
+}
+
+// daemonMemo reports whether the running daemon left its memo for the
+// demo's profile, from which the hot path answers with the daemon's token.
+func daemonMemo(stateDir string) bool {
+	_, err := os.Stat(filepath.Join(stateDir, hotpath.DaemonMemoFile(profileName)))
+	return err == nil
 }
